@@ -1,0 +1,44 @@
+//! Postgres pool and migrations.
+
+use anyhow::Context;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+mod embedded {
+    refinery::embed_migrations!("../migrations/postgres");
+}
+
+pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
+    let cfg: tokio_postgres::Config = url.parse().context("MMF_DATABASE_URL")?;
+    let mgr = Manager::from_config(
+        cfg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(mgr)
+        .max_size(size)
+        .wait_timeout(Some(std::time::Duration::from_secs(5)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .context("building Postgres pool")
+}
+
+/// Applies the migrations under `migrations/postgres` that the database has not seen yet.
+pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    let (mut client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .context("connecting to Postgres")?;
+    let handle = tokio::spawn(conn);
+    let report = embedded::migrations::runner()
+        .run_async(&mut client)
+        .await
+        .context("running Postgres migrations")?;
+    for m in report.applied_migrations() {
+        tracing::info!(migration = %m, "applied");
+    }
+    drop(client);
+    let _ = handle.await;
+    Ok(())
+}

@@ -1,0 +1,241 @@
+//! What the HTTP services share: the error every handler returns, JSON extraction that reports
+//! bad input with a stable code, request metrics, and `/health` + `/metrics`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+use serde::Serialize;
+use std::sync::LazyLock;
+use std::time::Instant;
+
+/// A user-facing error: HTTP status, a stable machine-readable `code`, a message and, when one
+/// input field is to blame, its name. Internal causes are logged, never returned.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable error code, e.g. `insufficient_units`.
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.to_string(),
+            field: None,
+        }
+    }
+    pub fn with_field(mut self, field: &str) -> ApiError {
+        self.field = Some(field.to_string());
+        self
+    }
+    pub fn bad_request(code: &'static str, message: &str) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message)
+    }
+    /// Invalid value of one input field.
+    pub fn invalid(field: &str, message: &str) -> ApiError {
+        ApiError::bad_request("invalid_field", message).with_field(field)
+    }
+    pub fn unprocessable(code: &'static str, message: &str) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+    pub fn not_found(code: &'static str, message: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, code, message)
+    }
+    pub fn conflict(code: &'static str, message: &str) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, code, message)
+    }
+    pub fn unauthorized(code: &'static str, message: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
+    }
+    pub fn unavailable(message: &str) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+    /// An unexpected failure: the cause is logged here, the client sees only `internal`.
+    pub fn internal(cause: impl std::fmt::Debug) -> ApiError {
+        tracing::error!(?cause, "internal error");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            code: self.code.to_string(),
+            message: self.message,
+            field: self.field,
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(e: tokio_postgres::Error) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for ApiError {
+    fn from(e: deadpool_postgres::PoolError) -> ApiError {
+        tracing::warn!(error = %e, "database pool exhausted or unreachable");
+        ApiError::unavailable("database temporarily unavailable")
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+impl From<clickhouse::error::Error> for ApiError {
+    fn from(e: clickhouse::error::Error) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+/// `Json<T>` whose rejections are `ApiError`s: malformed JSON is `bad_json`, a missing or
+/// mistyped field is `invalid_field` naming the field where serde reports it.
+pub struct Json<T>(pub T);
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Json(v)),
+            Err(JsonRejection::JsonDataError(e)) => {
+                let text = e.body_text();
+                Err(ApiError::bad_request("invalid_field", &text).with_field(&field_of(&text)))
+            }
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "bad_content_type",
+                "Content-Type must be application/json",
+            )),
+            Err(e) => Err(ApiError::bad_request("bad_json", &e.body_text())),
+        }
+    }
+}
+
+/// Pulls the field name out of serde's messages (`missing field `amount``, `amount: ...`).
+fn field_of(text: &str) -> String {
+    if let Some(i) = text.find("missing field `") {
+        let rest = &text[i + 15..];
+        return rest.split('`').next().unwrap_or("").to_string();
+    }
+    if let Some(i) = text.find("unknown field `") {
+        let rest = &text[i + 15..];
+        return rest.split('`').next().unwrap_or("").to_string();
+    }
+    let body = text
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(text);
+    body.split(':').next().unwrap_or("").trim().to_string()
+}
+
+pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
+
+static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let c = IntCounterVec::new(
+        Opts::new("http_requests_total", "HTTP requests by route and status"),
+        &["route", "method", "status"],
+    )
+    .expect("metric");
+    REGISTRY.register(Box::new(c.clone())).expect("register");
+    c
+});
+
+static HTTP_LATENCY: LazyLock<HistogramVec> = LazyLock::new(|| {
+    let opts = HistogramOpts::new(
+        "http_request_duration_seconds",
+        "HTTP request latency by route",
+    )
+    .buckets(vec![
+        0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+    ]);
+    let h = HistogramVec::new(opts, &["route", "method"]).expect("metric");
+    REGISTRY.register(Box::new(h.clone())).expect("register");
+    h
+});
+
+/// Middleware: counts and times every request by matched route, inside a span that carries
+/// the route (handlers add the partner's request_id).
+pub async fn observe(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let span = tracing::info_span!("request", %method, %route);
+    let resp = tracing::Instrument::instrument(next.run(req), span).await;
+    HTTP_LATENCY
+        .with_label_values(&[&route, &method])
+        .observe(start.elapsed().as_secs_f64());
+    HTTP_REQUESTS
+        .with_label_values(&[&route, &method, resp.status().as_str()])
+        .inc();
+    resp
+}
+
+/// Prometheus text exposition of everything registered in [`REGISTRY`].
+pub async fn metrics() -> Response {
+    LazyLock::force(&HTTP_REQUESTS);
+    LazyLock::force(&HTTP_LATENCY);
+    let mut buf = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&REGISTRY.gather(), &mut buf) {
+        return ApiError::internal(e).into_response();
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        buf,
+    )
+        .into_response()
+}
+
+/// Readiness: the database answers.
+pub async fn health(pool: &deadpool_postgres::Pool) -> Response {
+    let ok = match pool.get().await {
+        Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
+        Err(_) => false,
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        axum::Json(serde_json::json!({ "status": if ok { "ok" } else { "unavailable" } })),
+    )
+        .into_response()
+}

@@ -1,0 +1,11 @@
+//! Domain types and plumbing shared by the command, sync and query services.
+
+pub mod auth;
+pub mod calendar;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod http;
+pub mod idcard;
+pub mod money;
+pub mod telemetry;
