@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod calendar;
+pub mod ch;
 pub mod clock;
 pub mod config;
 pub mod db;
