@@ -1,1 +1,10 @@
+//! The command side: partner orders and account opening, operations, and the daily cycle.
 
+pub mod accounts;
+pub mod app;
+pub mod idempotency;
+pub mod ops;
+pub mod orders;
+pub mod reference;
+
+pub use app::{build_app, AppState, Config};

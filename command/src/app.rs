@@ -1,0 +1,137 @@
+//! Application state, configuration and the router that binds every area together.
+
+use crate::orders::writer::Writer;
+use crate::reference::Reference;
+use crate::{accounts, ops, orders};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
+use axum::Router;
+use deadpool_postgres::Pool;
+use mmf_shared::auth::{require_ops, require_partner, PartnerAuth, Partners};
+use mmf_shared::clock::Clock;
+use mmf_shared::config::{self, Common};
+use std::ops::Deref;
+use std::sync::Arc;
+use utoipa::OpenApi;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub common: Common,
+    /// `MMF_COMMAND_ADDR`, default `127.0.0.1:8080`.
+    pub addr: String,
+    /// `MMF_PARTNERS`: `id:secret` pairs upserted at start, default `demo:demo-secret`.
+    pub partners: String,
+    /// `MMF_WRITER_SHARDS`: order-writer connections (accounts are hashed onto them), default 4.
+    pub writer_shards: usize,
+    /// `MMF_WRITER_BATCH`: most orders committed in one transaction, default 256.
+    pub writer_batch: usize,
+}
+
+impl Config {
+    pub fn from_environment() -> anyhow::Result<Config> {
+        Ok(Config {
+            common: Common::from_environment()?,
+            addr: config::or_default("MMF_COMMAND_ADDR", "127.0.0.1:8080"),
+            partners: config::or_default("MMF_PARTNERS", "demo:demo-secret"),
+            writer_shards: config::parsed("MMF_WRITER_SHARDS", 4)?,
+            writer_batch: config::parsed("MMF_WRITER_BATCH", 256)?,
+        })
+    }
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub pool: Pool,
+    pub clock: Clock,
+    pub reference: Reference,
+    pub writer: Writer,
+    pub partners: Partners,
+}
+
+/// Cheap to clone; handlers take it as `State(state)`.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Connects, seeds partners from config and loads reference data. Migrations are the
+    /// caller's (the binary runs them at start; tests clone a migrated template).
+    pub async fn new(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+        let pool = mmf_shared::db::pool(&config.common.database_url, config.common.db_pool)?;
+        mmf_shared::auth::seed_partners(&pool, &config.partners).await?;
+        let reference = Reference::load(&pool).await?;
+        let writer = Writer::start(
+            &config.common.database_url,
+            config.writer_shards,
+            config.writer_batch,
+        )
+        .await?;
+        let partners = Partners::new(pool.clone());
+        Ok(AppState(Arc::new(Inner {
+            config,
+            pool,
+            clock,
+            reference,
+            writer,
+            partners,
+        })))
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mmf-ta command API",
+        description = "Partner orders and operations. Amounts are JSON strings with at most 2 decimals."
+    ),
+    paths(
+        accounts::open_account,
+        orders::subscribe,
+        orders::redeem,
+        orders::cancel,
+        orders::lookup,
+        orders::get_order,
+        ops::put_fund,
+        ops::put_calendar,
+        ops::put_clock,
+    ),
+    components(schemas(mmf_shared::http::ErrorBody))
+)]
+struct ApiDoc;
+
+pub fn build_app(state: AppState) -> Router {
+    let partner_auth = PartnerAuth {
+        partners: state.partners.clone(),
+        clock: state.clock.clone(),
+    };
+    let partner = Router::new()
+        .merge(accounts::router())
+        .merge(orders::router())
+        .layer(from_fn_with_state(partner_auth, require_partner));
+    let ops_token: Arc<str> = state.config.common.ops_token.as_str().into();
+    let ops = ops::router().layer(from_fn_with_state(ops_token, require_ops));
+    let pool = state.pool.clone();
+    Router::new()
+        .merge(partner)
+        .merge(ops)
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(ApiDoc::openapi()) }),
+        )
+        .route(
+            "/health",
+            get(move || {
+                let pool = pool.clone();
+                async move { mmf_shared::http::health(&pool).await }
+            }),
+        )
+        .route("/metrics", get(mmf_shared::http::metrics))
+        .layer(from_fn(mmf_shared::http::observe))
+        .with_state(state)
+}

@@ -1,0 +1,204 @@
+//! Operations endpoints: fund parameters, the trading calendar and the simulated clock.
+
+use crate::app::AppState;
+use crate::reference::Fund;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::put;
+use axum::Router;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use mmf_shared::http::{ApiError, Json};
+use mmf_shared::money::Money;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/ops/funds/{code}", put(put_fund))
+        .route("/v1/ops/calendar/{year}", put(put_calendar))
+        .route("/v1/ops/clock", put(put_clock).get(get_clock))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FundRequest {
+    name: String,
+    /// Defaults: 0.01, 10000.00 fast-withdrawal cap, carry_forward.
+    min_subscription: Option<String>,
+    max_subscription_per_order: String,
+    max_subscription_per_day: String,
+    fast_withdrawal_daily_cap: Option<String>,
+    /// `carry_forward` or `to_fund`.
+    income_policy: Option<String>,
+}
+
+fn money(field: &str, v: &str) -> Result<Money, ApiError> {
+    Money::parse(v).map_err(|e| {
+        ApiError::bad_request("invalid_amount", &format!("{field} {e}")).with_field(field)
+    })
+}
+
+/// Creates or updates a fund's parameters.
+#[utoipa::path(put, path = "/v1/ops/funds/{code}", request_body = FundRequest,
+    responses((status = 200, body = Fund), (status = 400, body = mmf_shared::http::ErrorBody)))]
+pub async fn put_fund(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Json(req): Json<FundRequest>,
+) -> Result<axum::Json<Fund>, ApiError> {
+    if code.len() != 6
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        return Err(ApiError::invalid(
+            "fund_code",
+            "fund code is 6 digits or capital letters",
+        ));
+    }
+    let name = req.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(ApiError::invalid(
+            "name",
+            "name must be 1 to 100 characters",
+        ));
+    }
+    let min = money(
+        "min_subscription",
+        req.min_subscription.as_deref().unwrap_or("0.01"),
+    )?;
+    let per_order = money(
+        "max_subscription_per_order",
+        &req.max_subscription_per_order,
+    )?;
+    let per_day = money("max_subscription_per_day", &req.max_subscription_per_day)?;
+    let cap = money(
+        "fast_withdrawal_daily_cap",
+        req.fast_withdrawal_daily_cap.as_deref().unwrap_or("10000"),
+    )?;
+    if min.decimal().is_zero() || min > per_order || per_order > per_day {
+        return Err(ApiError::invalid(
+            "max_subscription_per_order",
+            "limits must satisfy 0 < min_subscription <= max_subscription_per_order <= max_subscription_per_day",
+        ));
+    }
+    let policy = req.income_policy.as_deref().unwrap_or("carry_forward");
+    if !matches!(policy, "carry_forward" | "to_fund") {
+        return Err(ApiError::invalid(
+            "income_policy",
+            "income_policy is carry_forward or to_fund",
+        ));
+    }
+    let client = state.pool.get().await?;
+    let row = client
+        .query_one(
+            "INSERT INTO funds (fund_code, name, min_subscription, max_subscription_per_order,
+                                max_subscription_per_day, fast_withdrawal_daily_cap, income_policy)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (fund_code) DO UPDATE SET name = EXCLUDED.name,
+                 min_subscription = EXCLUDED.min_subscription,
+                 max_subscription_per_order = EXCLUDED.max_subscription_per_order,
+                 max_subscription_per_day = EXCLUDED.max_subscription_per_day,
+                 fast_withdrawal_daily_cap = EXCLUDED.fast_withdrawal_daily_cap,
+                 income_policy = EXCLUDED.income_policy, updated_at = now()
+             RETURNING *",
+            &[
+                &code,
+                &name,
+                &min.decimal(),
+                &per_order.decimal(),
+                &per_day.decimal(),
+                &cap.decimal(),
+                &policy,
+            ],
+        )
+        .await?;
+    state.reference.reload(&state.pool).await?;
+    Ok(axum::Json(Fund::from_row(&row)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarRequest {
+    /// Every non-trading weekday of the year, `YYYY-MM-DD`. Weekends need not be listed.
+    holidays: Vec<String>,
+}
+
+/// Replaces the holidays of one year.
+#[utoipa::path(put, path = "/v1/ops/calendar/{year}", request_body = CalendarRequest,
+    responses((status = 200, description = "year loaded"), (status = 400, body = mmf_shared::http::ErrorBody)))]
+pub async fn put_calendar(
+    State(state): State<AppState>,
+    Path(year): Path<String>,
+    Json(req): Json<CalendarRequest>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let year: i32 = year
+        .parse()
+        .ok()
+        .filter(|y| (2000..=2100).contains(y))
+        .ok_or_else(|| ApiError::invalid("year", "year must be 2000..2100"))?;
+    let mut days = Vec::with_capacity(req.holidays.len());
+    for s in &req.holidays {
+        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
+            ApiError::invalid("holidays", &format!("{s:?} is not a YYYY-MM-DD date"))
+        })?;
+        if d.year() != year {
+            return Err(ApiError::invalid(
+                "holidays",
+                &format!("{s} is not in {year}"),
+            ));
+        }
+        days.push(d);
+    }
+    days.sort();
+    days.dedup();
+    let mut client = state.pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("INSERT INTO calendar_years (year) VALUES ($1) ON CONFLICT (year) DO UPDATE SET loaded_at = now()", &[&year])
+        .await?;
+    tx.execute("DELETE FROM holidays WHERE year = $1", &[&year])
+        .await?;
+    tx.execute(
+        "INSERT INTO holidays (day, year) SELECT unnest($1::date[]), $2",
+        &[&days, &year],
+    )
+    .await?;
+    tx.commit().await?;
+    state.reference.reload(&state.pool).await?;
+    Ok(axum::Json(
+        serde_json::json!({ "year": year, "holidays": days }),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockRequest {
+    /// RFC 3339 instant, e.g. `2026-11-26T14:59:59+08:00`.
+    now: String,
+}
+
+/// Sets the simulated clock. Refused unless the service runs with `MMF_SIMULATED_CLOCK=1`.
+#[utoipa::path(put, path = "/v1/ops/clock", request_body = ClockRequest,
+    responses((status = 200, description = "clock set"), (status = 403, body = mmf_shared::http::ErrorBody)))]
+pub async fn put_clock(
+    State(state): State<AppState>,
+    Json(req): Json<ClockRequest>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let now = DateTime::parse_from_rfc3339(&req.now)
+        .map_err(|_| ApiError::invalid("now", "now must be an RFC 3339 instant"))?
+        .with_timezone(&Utc);
+    state.clock.set(now).map_err(|_| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "clock_not_simulated",
+            "this service runs on the system clock",
+        )
+    })?;
+    Ok(axum::Json(serde_json::json!({ "now": now })))
+}
+
+async fn get_clock(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
+    axum::Json(
+        serde_json::json!({ "now": state.clock.now(), "simulated": state.clock.is_simulated() }),
+    )
+}
