@@ -349,3 +349,20 @@ pub fn valid_resident_id(seed: &str) -> String {
         % 1000;
     mmf_shared::idcard::with_check_digit(&format!("11010519900101{n:03}"))
 }
+
+/// Row counts and sums of every table a partner write touches; equal before and after a
+/// refused request means it wrote nothing.
+pub async fn write_footprint(app: &TestApp) -> Vec<String> {
+    let c = app.pg().await;
+    let row = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM accounts)::text, (SELECT count(*) FROM orders)::text,
+                    (SELECT count(*) FROM idempotency)::text, (SELECT count(*) FROM unit_journal)::text,
+                    (SELECT coalesce(sum(units), 0) || '/' || coalesce(sum(pending_subscription), 0) FROM positions),
+                    (SELECT coalesce(sum(amount), 0)::text FROM daily_usage)",
+            &[],
+        )
+        .await
+        .unwrap();
+    (0..6).map(|i| row.get::<_, String>(i)).collect()
+}
