@@ -1,1 +1,17 @@
-fn main() {}
+//! Benchmarks: each prints its numbers next to a baseline measured in the same run.
+//! `cargo run --release -p mmf-bench -- <name> [options]`; see BENCHMARKS.md.
+
+mod orders;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest = args.get(1..).unwrap_or_default();
+    match args.first().map(String::as_str) {
+        Some("orders") => orders::run(rest).await,
+        _ => {
+            eprintln!("usage: mmf-bench <orders> [options]");
+            std::process::exit(2)
+        }
+    }
+}

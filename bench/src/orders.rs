@@ -1,0 +1,191 @@
+//! Order throughput: 70% fast redemptions / 30% subscriptions over 100k accounts through the
+//! real HTTP API, next to `pgbench -b tpcb-like` on the same Postgres in the same run.
+//!
+//! Options (key=value): accounts=100000 clients=64 seconds=20 pgbench_clients=16 shards=4 batch=256
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use mmf_command::{build_app, AppState};
+use mmf_shared::clock::Clock;
+use mmf_tests::{test_config, Signer, TestDb, FUND, OPS_TOKEN};
+use rand::Rng;
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_postgres::NoTls;
+
+fn opt(args: &[String], key: &str, default: u64) -> u64 {
+    let map: HashMap<&str, &str> = args.iter().filter_map(|a| a.split_once('=')).collect();
+    map.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+async fn recreate(db: &str) -> anyhow::Result<String> {
+    let (admin, conn) = tokio_postgres::connect(ADMIN, NoTls).await?;
+    tokio::spawn(conn);
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await?;
+    Ok(format!("postgres://postgres@127.0.0.1:5432/{db}"))
+}
+
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let accounts = opt(args, "accounts", 100_000);
+    let clients = opt(args, "clients", 64);
+    let seconds = opt(args, "seconds", 20);
+    let pg_clients = opt(args, "pgbench_clients", 16);
+
+    // Baseline first, so both see the same server state and settings.
+    println!("baseline: pgbench -b tpcb-like -c {pg_clients} -j 2 -T {seconds} (scale 10)");
+    let pgb_url = recreate("mmf_bench_pgbench").await?;
+    let init = Command::new("pgbench")
+        .args(["-i", "-q", "-s", "10", &pgb_url])
+        .output()
+        .context("running pgbench -i")?;
+    anyhow::ensure!(
+        init.status.success(),
+        "pgbench -i failed: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let out = Command::new("pgbench")
+        .args([
+            "-b",
+            "tpcb-like",
+            "-c",
+            &pg_clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-n",
+            &pgb_url,
+        ])
+        .output()
+        .context("running pgbench")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps: f64 = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no tps in pgbench output: {text}"))?;
+    let pg_lat = text
+        .lines()
+        .find(|l| l.starts_with("latency average"))
+        .unwrap_or("")
+        .to_string();
+    println!("  pgbench tps = {tps:.0} ({pg_lat})");
+
+    println!("seeding {accounts} accounts with positions");
+    let url = recreate("mmf_bench_orders").await?;
+    mmf_shared::db::migrate(&url).await?;
+    let db = TestDb {
+        name: "mmf_bench_orders".into(),
+        url: url.clone(),
+    };
+    let mut config = test_config(&db);
+    config.common.db_pool = 16;
+    config.writer_shards = opt(args, "shards", 4) as usize;
+    config.writer_batch = opt(args, "batch", 256) as usize;
+    let (c, conn) = tokio_postgres::connect(&url, NoTls).await?;
+    tokio::spawn(conn);
+    mmf_shared::auth::seed_partners(&mmf_shared::db::pool(&url, 1)?, &config.partners).await?;
+    c.batch_execute(&format!(
+        "INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)
+             VALUES ('{FUND}', 'Bench MMF', 1000000, 100000000);
+         INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number, id_masked, opened_at)
+             SELECT '8' || lpad(i::text, 11, '0'), 'p1', 'c' || i, 'Bench', 'resident_id', 'x', 'x', now()
+             FROM generate_series(1, {accounts}) i;
+         SELECT setval('account_no_seq', {accounts});
+         INSERT INTO positions (account_id, fund_code, units)
+             SELECT '8' || lpad(i::text, 11, '0'), '{FUND}', 1000000 FROM generate_series(1, {accounts}) i;
+         VACUUM ANALYZE;"
+    ))
+    .await?;
+
+    // A trading-day morning, fixed, so every order gets the same trade date.
+    let clock = Clock::simulated(mmf_tests::default_now());
+    let state = AppState::new(config, clock.clone()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, build_app(state)).await });
+    let _ = OPS_TOKEN;
+
+    println!("load: {clients} clients for {seconds} s, 70% fast redemptions / 30% subscriptions");
+    let accepted = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients as usize)
+        .build()?;
+    let tasks: Vec<_> = (0..clients)
+        .map(|t| {
+            let (http, base, clock) = (http.clone(), base.clone(), clock.clone());
+            let (accepted, refused) = (accepted.clone(), refused.clone());
+            tokio::spawn(async move {
+                let signer = Signer::new("p1");
+                let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let (acct, fast, amount) = {
+                        let mut rng = rand::thread_rng();
+                        (rng.gen_range(1..=accounts), rng.gen_bool(0.7), rng.gen_range(1..500))
+                    };
+                    let acct = format!("8{acct:011}");
+                    let rid = format!("b{t}-{n}");
+                    let (path, body) = if fast {
+                        ("/v1/redemptions", serde_json::json!({"request_id": rid, "account_id": acct, "fund_code": FUND,
+                            "units": format!("{amount}.00"), "mode": "fast", "purpose": "payment"}))
+                    } else {
+                        ("/v1/subscriptions", serde_json::json!({"request_id": rid, "account_id": acct, "fund_code": FUND,
+                            "amount": format!("{amount}.00")}))
+                    };
+                    let start = Instant::now();
+                    let resp = signer.send(&http, reqwest::Method::POST, &base, path, Some(&body), clock.now(), None).await;
+                    let ok = resp.status() == reqwest::StatusCode::CREATED;
+                    let _ = resp.bytes().await;
+                    hist.record(start.elapsed().as_micros() as u64).unwrap();
+                    if ok { &accepted } else { &refused }.fetch_add(1, Ordering::Relaxed);
+                }
+                hist
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    for t in tasks {
+        hist.add(t.await?)?;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ok = accepted.load(Ordering::Relaxed);
+    let rate = ok as f64 / elapsed;
+    let orders: i64 = c
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await?
+        .get(0);
+    println!("results:");
+    println!(
+        "  accepted orders      = {ok} ({} refused), {orders} order rows in Postgres",
+        refused.load(Ordering::Relaxed)
+    );
+    println!("  throughput           = {rate:.0} orders/s");
+    println!(
+        "  latency p50 / p99    = {:.1} ms / {:.1} ms (max {:.1} ms)",
+        hist.value_at_quantile(0.5) as f64 / 1000.0,
+        hist.value_at_quantile(0.99) as f64 / 1000.0,
+        hist.max() as f64 / 1000.0
+    );
+    println!("  ratio to pgbench tps = {:.2}x", rate / tps);
+    anyhow::ensure!(
+        orders as u64 == ok,
+        "order rows ({orders}) differ from accepted responses ({ok})"
+    );
+    Ok(())
+}
