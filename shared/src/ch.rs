@@ -62,7 +62,7 @@ pub async fn migrate(client: &Client, db: &str) -> anyhow::Result<Vec<u32>> {
         }
         for stmt in statements(sql) {
             client
-                .query(&stmt)
+                .query_raw(&stmt)
                 .execute()
                 .await
                 .with_context(|| format!("ClickHouse migration V{version}__{name}: {stmt}"))?;

@@ -1,0 +1,44 @@
+//! Worker settings from the environment (defaults in README).
+
+use mmf_shared::config::{or_default, parsed, Common};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub database_url: String,
+    pub clickhouse_url: String,
+    pub clickhouse_db: String,
+    /// `MMF_SYNC_ADDR`, default `127.0.0.1:8082`: `/metrics` and `/health`.
+    pub addr: SocketAddr,
+    /// `MMF_SYNC_BATCH_ROWS`, default 50000: most rows read and inserted per batch.
+    pub batch_rows: usize,
+    /// `MMF_SYNC_POLL_MS`, default 20: pause after a stream had nothing left to ship.
+    pub poll: Duration,
+}
+
+impl Config {
+    pub fn from_environment() -> anyhow::Result<Config> {
+        let common = Common::from_environment()?;
+        Ok(Config {
+            database_url: common.database_url,
+            clickhouse_url: common.clickhouse_url,
+            clickhouse_db: common.clickhouse_db,
+            addr: or_default("MMF_SYNC_ADDR", "127.0.0.1:8082").parse()?,
+            batch_rows: parsed("MMF_SYNC_BATCH_ROWS", 50_000)?,
+            poll: Duration::from_millis(parsed("MMF_SYNC_POLL_MS", 20)?),
+        })
+    }
+
+    /// Settings for a worker on the given databases with an ephemeral HTTP port (tests, bench).
+    pub fn new(database_url: &str, clickhouse_url: &str, clickhouse_db: &str) -> Config {
+        Config {
+            database_url: database_url.to_string(),
+            clickhouse_url: clickhouse_url.to_string(),
+            clickhouse_db: clickhouse_db.to_string(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            batch_rows: 50_000,
+            poll: Duration::from_millis(20),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The shipping loop of one replicated table: read a batch past the cursor below the
+//! visibility watermark, insert it into ClickHouse, then save the cursor. Failures are retried
+//! with exponential backoff from the saved cursor; replays are harmless (ReplacingMergeTree).
+
+use crate::tables::{cursor_of, Cursor, Table};
+use crate::{cursor, metrics, Shared};
+use anyhow::Context;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// An insert that takes longer than this is abandoned and retried.
+const INSERT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Sleeps for `pause` unless the worker is stopping; returns false when it is.
+pub async fn pause(stop: &mut watch::Receiver<bool>, pause: Duration) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    if pause.is_zero() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(pause) => !*stop.borrow(),
+        _ = stop.changed() => false,
+    }
+}
+
+pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    shared.status.register(T::NAME);
+    let mut backoff = MIN_BACKOFF;
+    let mut position: Option<Cursor> = None;
+    loop {
+        let wait = match ship_batch::<T>(&shared, &mut position).await {
+            Ok(n) => {
+                backoff = MIN_BACKOFF;
+                let caught_up = n < shared.config.batch_rows;
+                shared.status.succeeded(T::NAME, caught_up);
+                if caught_up {
+                    shared.config.poll
+                } else {
+                    Duration::ZERO
+                }
+            }
+            Err(e) => {
+                metrics::ERRORS.with_label_values(&[T::NAME]).inc();
+                tracing::warn!(stream = T::NAME, error = format!("{e:#}"), "batch failed, retrying");
+                shared.status.failed(T::NAME, format!("{e:#}"));
+                // The saved cursor is the truth after a failure.
+                position = None;
+                let wait = backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                wait
+            }
+        };
+        if !pause(&mut stop, wait).await {
+            return;
+        }
+    }
+}
+
+/// Ships one batch; returns how many rows it held.
+async fn ship_batch<T: Table>(
+    shared: &Shared,
+    position: &mut Option<Cursor>,
+) -> anyhow::Result<usize> {
+    let started = Instant::now();
+    let pg = shared.pg.get().await.context("Postgres connection")?;
+    let from = match position {
+        Some(c) => c.clone(),
+        None => cursor::load(&**pg, T::NAME).await?,
+    };
+    let stmt = pg.prepare_cached(T::SELECT).await?;
+    let limit = i64::try_from(shared.config.batch_rows)?;
+    let rows = pg
+        .query(&stmt, &[&from.txid.to_string(), &from.key, &limit])
+        .await
+        .with_context(|| format!("reading {}", T::NAME))?;
+    let Some(last) = rows.last() else {
+        *position = Some(from);
+        return Ok(0);
+    };
+    let to = cursor_of(last)?;
+
+    let mut insert = shared
+        .ch
+        .insert::<T::Row>(T::NAME)
+        .await?
+        .with_timeouts(Some(INSERT_TIMEOUT), Some(INSERT_TIMEOUT));
+    for row in &rows {
+        insert.write(&T::convert(row)?).await?;
+    }
+    insert
+        .end()
+        .await
+        .with_context(|| format!("inserting into ClickHouse {}", T::NAME))?;
+
+    cursor::save(&**pg, T::NAME, &to, rows.len()).await?;
+    *position = Some(to);
+    metrics::ROWS_SHIPPED
+        .with_label_values(&[T::NAME])
+        .inc_by(rows.len() as u64);
+    metrics::BATCH_ROWS
+        .with_label_values(&[T::NAME])
+        .observe(rows.len() as f64);
+    metrics::BATCH_SECONDS
+        .with_label_values(&[T::NAME])
+        .observe(started.elapsed().as_secs_f64());
+    Ok(rows.len())
+}

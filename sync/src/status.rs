@@ -1,0 +1,49 @@
+//! Per-stream state shared by the shipping loops, the lag gauges and `/health`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct StreamState {
+    /// Last time a read found nothing more to ship below the watermark.
+    pub caught_up_at: Instant,
+    /// Set while batches fail; cleared by the next success.
+    pub error: Option<String>,
+}
+
+#[derive(Default)]
+pub struct Status {
+    streams: Mutex<BTreeMap<&'static str, StreamState>>,
+}
+
+impl Status {
+    pub fn register(&self, stream: &'static str) {
+        self.streams.lock().unwrap().insert(
+            stream,
+            StreamState {
+                caught_up_at: Instant::now(),
+                error: None,
+            },
+        );
+    }
+
+    pub fn succeeded(&self, stream: &'static str, caught_up: bool) {
+        if let Some(s) = self.streams.lock().unwrap().get_mut(stream) {
+            s.error = None;
+            if caught_up {
+                s.caught_up_at = Instant::now();
+            }
+        }
+    }
+
+    pub fn failed(&self, stream: &'static str, error: String) {
+        if let Some(s) = self.streams.lock().unwrap().get_mut(stream) {
+            s.error = Some(error);
+        }
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<&'static str, StreamState> {
+        self.streams.lock().unwrap().clone()
+    }
+}

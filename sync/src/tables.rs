@@ -1,0 +1,275 @@
+//! The replicated tables: how each one is read from Postgres past a cursor and what row it
+//! becomes in ClickHouse. Conversions happen in SQL (money × 100 as bigint fen, dates as days
+//! since 1970, times as unix seconds) so rows decode as plain integers and text.
+
+use clickhouse::Row;
+use serde::Serialize;
+use tokio_postgres::Row as PgRow;
+
+/// Position in a stream: the last shipped row's transaction id and key (as text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    pub txid: u64,
+    pub key: String,
+}
+
+/// One replicated table.
+pub trait Table: Send + Sync + 'static {
+    /// Stream name (the Postgres table) and ClickHouse table name.
+    const NAME: &'static str;
+    /// Reads at most `$3` rows with `(txid, key) > ($1, $2)` below the visibility watermark,
+    /// ordered by `(txid, key)`. The first two columns are the txid (bigint) and key (text).
+    const SELECT: &'static str;
+    /// Counts rows past the cursor, committed or not yet shippable (capped by `$3`).
+    const BEHIND: &'static str;
+    type Row: clickhouse::RowOwned + clickhouse::RowWrite + Serialize + Send + Sync + 'static;
+    fn convert(row: &PgRow) -> anyhow::Result<Self::Row>;
+}
+
+pub fn cursor_of(row: &PgRow) -> anyhow::Result<Cursor> {
+    let txid: i64 = row.try_get(0)?;
+    Ok(Cursor {
+        txid: u64::try_from(txid)?,
+        key: row.try_get(1)?,
+    })
+}
+
+/// Builds the batch and backlog queries of a table whose rows are keyed on `key`
+/// (`key_type` casts the cursor's text key back).
+macro_rules! stream_sql {
+    ($table:literal, $key:literal, $key_type:literal, $columns:literal) => {
+        (
+            concat!(
+                "SELECT txid::text::bigint, ",
+                $key,
+                "::text, ",
+                $columns,
+                " FROM ",
+                $table,
+                " WHERE (txid, ",
+                $key,
+                ") > ($1::text::xid8, $2::text::",
+                $key_type,
+                ") AND txid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid, ",
+                $key,
+                " LIMIT $3"
+            ),
+            concat!(
+                "SELECT count(*) FROM (SELECT 1 FROM ",
+                $table,
+                " WHERE (txid, ",
+                $key,
+                ") > ($1::text::xid8, $2::text::",
+                $key_type,
+                ") LIMIT $3) s"
+            ),
+        )
+    };
+}
+
+fn days(v: i32) -> anyhow::Result<u16> {
+    Ok(u16::try_from(v)?)
+}
+
+fn secs(v: i64) -> anyhow::Result<u32> {
+    Ok(u32::try_from(v)?)
+}
+
+fn unsigned(v: i64) -> anyhow::Result<u64> {
+    Ok(u64::try_from(v)?)
+}
+
+pub struct Accounts;
+
+/// ClickHouse `accounts`: the masked ID only.
+#[derive(Row, Serialize)]
+pub struct AccountRow {
+    pub account_id: String,
+    pub partner_id: String,
+    pub customer_id: String,
+    pub name: String,
+    pub id_type: String,
+    pub id_masked: String,
+    pub opened_at: u32,
+    pub txid: u64,
+    pub version: u64,
+}
+
+const ACCOUNTS_SQL: (&str, &str) = stream_sql!(
+    "accounts",
+    "account_id",
+    "text",
+    "version, partner_id, customer_id, name, id_type, id_masked, \
+     floor(extract(epoch FROM opened_at))::bigint"
+);
+
+impl Table for Accounts {
+    const NAME: &'static str = "accounts";
+    const SELECT: &'static str = ACCOUNTS_SQL.0;
+    const BEHIND: &'static str = ACCOUNTS_SQL.1;
+    type Row = AccountRow;
+    fn convert(r: &PgRow) -> anyhow::Result<AccountRow> {
+        Ok(AccountRow {
+            txid: unsigned(r.try_get(0)?)?,
+            account_id: r.try_get(1)?,
+            version: unsigned(r.try_get(2)?)?,
+            partner_id: r.try_get(3)?,
+            customer_id: r.try_get(4)?,
+            name: r.try_get(5)?,
+            id_type: r.try_get(6)?,
+            id_masked: r.try_get(7)?,
+            opened_at: secs(r.try_get(8)?)?,
+        })
+    }
+}
+
+pub struct Orders;
+
+#[derive(Row, Serialize)]
+pub struct OrderRow {
+    pub order_id: u64,
+    pub partner_id: String,
+    pub request_id: String,
+    pub account_id: String,
+    pub fund_code: String,
+    pub kind: String,
+    pub purpose: String,
+    /// fen
+    pub amount: i64,
+    pub status: String,
+    pub trade_date: u16,
+    pub effective_date: Option<u16>,
+    pub accepted_at: u32,
+    pub confirmed_at: Option<u32>,
+    pub cancelled_at: Option<u32>,
+    pub txid: u64,
+    pub version: u64,
+}
+
+const ORDERS_SQL: (&str, &str) = stream_sql!(
+    "orders",
+    "order_id",
+    "bigint",
+    "version, order_id, partner_id, request_id, account_id, fund_code, kind, \
+     coalesce(purpose, ''), (amount * 100)::bigint, status, trade_date - date '1970-01-01', \
+     effective_date - date '1970-01-01', floor(extract(epoch FROM accepted_at))::bigint, \
+     floor(extract(epoch FROM confirmed_at))::bigint, \
+     floor(extract(epoch FROM cancelled_at))::bigint"
+);
+
+impl Table for Orders {
+    const NAME: &'static str = "orders";
+    const SELECT: &'static str = ORDERS_SQL.0;
+    const BEHIND: &'static str = ORDERS_SQL.1;
+    type Row = OrderRow;
+    fn convert(r: &PgRow) -> anyhow::Result<OrderRow> {
+        Ok(OrderRow {
+            txid: unsigned(r.try_get(0)?)?,
+            version: unsigned(r.try_get(2)?)?,
+            order_id: unsigned(r.try_get(3)?)?,
+            partner_id: r.try_get(4)?,
+            request_id: r.try_get(5)?,
+            account_id: r.try_get(6)?,
+            fund_code: r.try_get(7)?,
+            kind: r.try_get(8)?,
+            purpose: r.try_get(9)?,
+            amount: r.try_get(10)?,
+            status: r.try_get(11)?,
+            trade_date: days(r.try_get(12)?)?,
+            effective_date: r.try_get::<_, Option<i32>>(13)?.map(days).transpose()?,
+            accepted_at: secs(r.try_get(14)?)?,
+            confirmed_at: r.try_get::<_, Option<i64>>(15)?.map(secs).transpose()?,
+            cancelled_at: r.try_get::<_, Option<i64>>(16)?.map(secs).transpose()?,
+        })
+    }
+}
+
+pub struct UnitJournal;
+
+#[derive(Row, Serialize)]
+pub struct JournalRow {
+    pub entry_id: u64,
+    pub account_id: String,
+    pub fund_code: String,
+    pub order_id: u64,
+    pub kind: String,
+    /// fen, signed
+    pub units: i64,
+    pub effective_date: u16,
+    pub booked_at: u32,
+    pub txid: u64,
+}
+
+const JOURNAL_SQL: (&str, &str) = stream_sql!(
+    "unit_journal",
+    "entry_id",
+    "bigint",
+    "entry_id, account_id, fund_code, coalesce(order_id, 0), kind, (units * 100)::bigint, \
+     effective_date - date '1970-01-01', floor(extract(epoch FROM booked_at))::bigint"
+);
+
+impl Table for UnitJournal {
+    const NAME: &'static str = "unit_journal";
+    const SELECT: &'static str = JOURNAL_SQL.0;
+    const BEHIND: &'static str = JOURNAL_SQL.1;
+    type Row = JournalRow;
+    fn convert(r: &PgRow) -> anyhow::Result<JournalRow> {
+        Ok(JournalRow {
+            txid: unsigned(r.try_get(0)?)?,
+            entry_id: unsigned(r.try_get(2)?)?,
+            account_id: r.try_get(3)?,
+            fund_code: r.try_get(4)?,
+            order_id: unsigned(r.try_get(5)?)?,
+            kind: r.try_get(6)?,
+            units: r.try_get(7)?,
+            effective_date: days(r.try_get(8)?)?,
+            booked_at: secs(r.try_get(9)?)?,
+        })
+    }
+}
+
+pub struct Funds;
+
+#[derive(Row, Serialize)]
+pub struct FundRow {
+    pub fund_code: String,
+    pub name: String,
+    pub min_subscription: i64,
+    pub max_subscription_per_order: i64,
+    pub max_subscription_per_day: i64,
+    pub fast_withdrawal_daily_cap: i64,
+    pub income_policy: String,
+    pub updated_at: u32,
+    pub txid: u64,
+    pub version: u64,
+}
+
+const FUNDS_SQL: (&str, &str) = stream_sql!(
+    "funds",
+    "fund_code",
+    "text",
+    "version, name, (min_subscription * 100)::bigint, (max_subscription_per_order * 100)::bigint, \
+     (max_subscription_per_day * 100)::bigint, (fast_withdrawal_daily_cap * 100)::bigint, \
+     income_policy, floor(extract(epoch FROM updated_at))::bigint"
+);
+
+impl Table for Funds {
+    const NAME: &'static str = "funds";
+    const SELECT: &'static str = FUNDS_SQL.0;
+    const BEHIND: &'static str = FUNDS_SQL.1;
+    type Row = FundRow;
+    fn convert(r: &PgRow) -> anyhow::Result<FundRow> {
+        Ok(FundRow {
+            txid: unsigned(r.try_get(0)?)?,
+            fund_code: r.try_get(1)?,
+            version: unsigned(r.try_get(2)?)?,
+            name: r.try_get(3)?,
+            min_subscription: r.try_get(4)?,
+            max_subscription_per_order: r.try_get(5)?,
+            max_subscription_per_day: r.try_get(6)?,
+            fast_withdrawal_daily_cap: r.try_get(7)?,
+            income_policy: r.try_get(8)?,
+            updated_at: secs(r.try_get(9)?)?,
+        })
+    }
+}
