@@ -109,7 +109,10 @@ async fn supervise(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 break;
             }
             Err(e) => {
-                tracing::warn!(error = format!("{e:#}"), "ClickHouse migrations failed, retrying");
+                tracing::warn!(
+                    error = format!("{e:#}"),
+                    "ClickHouse migrations failed, retrying"
+                );
                 shared.status.failed("clickhouse_schema", format!("{e:#}"));
                 if !shipper::pause(&mut stop, backoff).await {
                     return;
@@ -136,7 +139,11 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     let streams = shared.status.snapshot();
     let failing: serde_json::Map<String, serde_json::Value> = streams
         .iter()
-        .filter_map(|(name, s)| s.error.as_ref().map(|e| (name.to_string(), e.clone().into())))
+        .filter_map(|(name, s)| {
+            s.error
+                .as_ref()
+                .map(|e| (name.to_string(), e.clone().into()))
+        })
         .collect();
     if failing.is_empty() {
         (

@@ -2,13 +2,13 @@
 //! `/metrics`.
 
 use mmf_shared::http::REGISTRY;
-use prometheus::{
-    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts,
-};
+use prometheus::{Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
 use std::sync::LazyLock;
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
-    REGISTRY.register(Box::new(c.clone())).expect("register metric");
+    REGISTRY
+        .register(Box::new(c.clone()))
+        .expect("register metric");
     c
 }
 
@@ -25,9 +25,8 @@ pub static ROWS_SHIPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
 pub static BATCH_ROWS: LazyLock<HistogramVec> = LazyLock::new(|| {
     register(
         HistogramVec::new(
-            HistogramOpts::new("sync_batch_rows", "Rows per shipped batch").buckets(
-                prometheus::exponential_buckets(1.0, 4.0, 10).expect("buckets"),
-            ),
+            HistogramOpts::new("sync_batch_rows", "Rows per shipped batch")
+                .buckets(prometheus::exponential_buckets(1.0, 4.0, 10).expect("buckets")),
             &["stream"],
         )
         .expect("metric"),
@@ -41,7 +40,9 @@ pub static BATCH_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
                 "sync_batch_seconds",
                 "Time to read, insert and acknowledge one batch",
             )
-            .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["stream"],
         )
         .expect("metric"),

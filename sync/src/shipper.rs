@@ -46,7 +46,11 @@ pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
             }
             Err(e) => {
                 metrics::ERRORS.with_label_values(&[T::NAME]).inc();
-                tracing::warn!(stream = T::NAME, error = format!("{e:#}"), "batch failed, retrying");
+                tracing::warn!(
+                    stream = T::NAME,
+                    error = format!("{e:#}"),
+                    "batch failed, retrying"
+                );
                 shared.status.failed(T::NAME, format!("{e:#}"));
                 // The saved cursor is the truth after a failure.
                 position = None;

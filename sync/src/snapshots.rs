@@ -4,7 +4,7 @@
 //! shipping never waits for it; a rebuild is idempotent, so replays after a crash are harmless.
 
 use crate::shipper::{pause, MAX_BACKOFF, MIN_BACKOFF};
-use crate::tables::{cursor_of, Cursor, UnitJournal, Table};
+use crate::tables::{cursor_of, Cursor, Table, UnitJournal};
 use crate::{cursor, metrics, Shared};
 use anyhow::Context;
 use std::collections::BTreeSet;
@@ -18,7 +18,7 @@ const ACCOUNTS_PER_QUERY: usize = 5_000;
 const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Journal rows after the snapshot cursor and at or before the shipped journal cursor.
-const TOUCHED: &str = "SELECT txid::text::bigint, entry_id::text, account_id FROM unit_journal \
+const TOUCHED: &str = "SELECT txid::text::bigint AS sync_txid, entry_id::text AS sync_key, account_id FROM unit_journal \
      WHERE (txid, entry_id) > ($1::text::xid8, $2::text::bigint) \
        AND (txid, entry_id) <= ($3::text::xid8, $4::text::bigint) \
      ORDER BY txid, entry_id LIMIT $5";
@@ -40,7 +40,11 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
             }
             Err(e) => {
                 metrics::ERRORS.with_label_values(&[STREAM]).inc();
-                tracing::warn!(stream = STREAM, error = format!("{e:#}"), "rebuild failed, retrying");
+                tracing::warn!(
+                    stream = STREAM,
+                    error = format!("{e:#}"),
+                    "rebuild failed, retrying"
+                );
                 shared.status.failed(STREAM, format!("{e:#}"));
                 let wait = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);

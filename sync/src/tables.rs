@@ -40,9 +40,9 @@ macro_rules! stream_sql {
     ($table:literal, $key:literal, $key_type:literal, $columns:literal) => {
         (
             concat!(
-                "SELECT txid::text::bigint, ",
+                "SELECT txid::text::bigint AS sync_txid, ",
                 $key,
-                "::text, ",
+                "::text AS sync_key, ",
                 $columns,
                 " FROM ",
                 $table,

@@ -1,6 +1,8 @@
 //! Test harness: every test gets its own Postgres database cloned from a migrated template,
 //! and talks to the real services over HTTP on port 0.
 
+pub mod sync;
+
 use chrono::{DateTime, Utc};
 use mmf_command::{build_app, AppState, Config};
 use mmf_shared::clock::Clock;

@@ -1,0 +1,132 @@
+//! Harness for the sync worker: run it in-process or as the `mmf-sync` binary (for `kill -9`),
+//! read the test's ClickHouse database, and seed the write side with plain SQL where a test
+//! needs control over transactions.
+
+use crate::{TestDb, FUND};
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const CH_URL: &str = "http://127.0.0.1:8123";
+
+/// The test's ClickHouse database (same name as its Postgres database).
+pub fn ch(db: &TestDb) -> clickhouse::Client {
+    mmf_shared::ch::client_for(CH_URL, &db.name)
+}
+
+pub fn sync_config(db: &TestDb) -> mmf_sync::Config {
+    let mut c = mmf_sync::Config::new(&db.url, CH_URL, &db.name);
+    c.poll = Duration::from_millis(10);
+    c
+}
+
+/// Starts the sync worker in this process on the test's databases.
+pub async fn spawn_sync(db: &TestDb) -> mmf_sync::Worker {
+    crate::init_logs();
+    mmf_sync::start(sync_config(db))
+        .await
+        .expect("start sync worker")
+}
+
+/// Polls `check` every 20 ms until it returns true; panics after `timeout`.
+pub async fn wait_until<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A single number from ClickHouse (0 while the table does not exist yet).
+pub async fn ch_u64(ch: &clickhouse::Client, sql: &str) -> u64 {
+    ch.query(sql).fetch_one::<u64>().await.unwrap_or(0)
+}
+
+/// Partner `p1`, fund [`FUND`] and `n` accounts `A000001..`, written with SQL.
+pub async fn seed_accounts(pg: &tokio_postgres::Client, n: usize) -> Vec<String> {
+    pg.batch_execute(&format!(
+        "INSERT INTO partners (partner_id, name, secret) VALUES ('p1', 'Partner 1', 's')
+             ON CONFLICT DO NOTHING;
+         INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)
+             VALUES ('{FUND}', 'Spare Cash MMF', 1000000, 5000000) ON CONFLICT DO NOTHING;"
+    ))
+    .await
+    .unwrap();
+    let ids: Vec<String> = (1..=n).map(|i| format!("A{i:06}")).collect();
+    pg.execute(
+        "INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number,
+                               id_masked, mobile, opened_at)
+         SELECT a, 'p1', 'c' || a, 'Li Si', 'resident_id', '110105199001010012',
+                '110105********0012', '13800138000', now()
+         FROM unnest($1::text[]) a",
+        &[&ids],
+    )
+    .await
+    .unwrap();
+    ids
+}
+
+/// Connects to the test's Postgres database outside any pool.
+pub async fn connect(db: &TestDb) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to Postgres");
+    tokio::spawn(conn);
+    c
+}
+
+/// The `mmf-sync` binary next to the test executable, built first if it is missing.
+pub fn sync_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> → target/<profile>/mmf-sync
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("mmf-sync");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "mmf-sync", "--bin", "mmf-sync"])
+            .status()
+            .expect("cargo build mmf-sync");
+        assert!(status.success(), "building mmf-sync failed");
+    }
+    bin
+}
+
+/// The worker as a separate process, so a test can `kill -9` it.
+pub struct SyncProcess {
+    child: Child,
+}
+
+impl SyncProcess {
+    pub fn start(db: &TestDb, clickhouse_url: &str) -> SyncProcess {
+        let child = Command::new(sync_binary())
+            .env("MMF_DATABASE_URL", &db.url)
+            .env("MMF_CLICKHOUSE_URL", clickhouse_url)
+            .env("MMF_CLICKHOUSE_DB", &db.name)
+            .env("MMF_SYNC_ADDR", "127.0.0.1:0")
+            .env("MMF_SYNC_POLL_MS", "10")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start mmf-sync");
+        SyncProcess { child }
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill mmf-sync");
+        self.child.wait().expect("reap mmf-sync");
+    }
+}
+
+impl Drop for SyncProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
