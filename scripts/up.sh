@@ -47,3 +47,8 @@ start() {
 }
 
 start mmf-command "http://${MMF_COMMAND_ADDR:-127.0.0.1:8080}/health"
+
+# --- sync worker (Postgres -> ClickHouse): applies the ClickHouse migrations on start, then
+# streams committed changes; lag and backlog on /metrics.
+start mmf-sync "http://${MMF_SYNC_ADDR:-127.0.0.1:8082}/health"
+# --- end sync worker

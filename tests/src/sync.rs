@@ -103,7 +103,13 @@ pub struct SyncProcess {
 
 impl SyncProcess {
     pub fn start(db: &TestDb, clickhouse_url: &str) -> SyncProcess {
+        SyncProcess::start_with(db, clickhouse_url, &[])
+    }
+
+    /// Starts with extra environment variables (e.g. `MMF_SYNC_BATCH_ROWS`).
+    pub fn start_with(db: &TestDb, clickhouse_url: &str, env: &[(&str, &str)]) -> SyncProcess {
         let child = Command::new(sync_binary())
+            .envs(env.iter().copied())
             .env("MMF_DATABASE_URL", &db.url)
             .env("MMF_CLICKHOUSE_URL", clickhouse_url)
             .env("MMF_CLICKHOUSE_DB", &db.name)
@@ -128,5 +134,46 @@ impl Drop for SyncProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A TCP proxy in front of ClickHouse that a test can take down (every connection is cut and
+/// new ones are closed at once) and bring back, without touching the shared server.
+pub struct Proxy {
+    /// `http://127.0.0.1:<port>`, to use as the worker's ClickHouse URL.
+    pub url: String,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    pub async fn start(target: &'static str) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (up, up_rx) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !*up_rx.borrow() {
+                    continue; // dropped: the client sees the connection closed
+                }
+                let mut down = up_rx.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = down.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Proxy { url, up }
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
     }
 }
