@@ -1,1 +1,257 @@
+//! The read side: balances from the write side's position rows (read-your-writes), statements,
+//! fund yields and regulatory reports from the ClickHouse history store.
 
+pub mod balance;
+pub mod reports;
+pub mod statement;
+pub mod yields;
+
+use axum::extract::{Extension, State};
+use axum::http::StatusCode;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, put};
+use axum::Router;
+use chrono::{DateTime, NaiveDate, Utc};
+use deadpool_postgres::Pool;
+use mmf_shared::auth::{require_ops, require_partner, PartnerAuth, PartnerId, Partners};
+use mmf_shared::clock::Clock;
+use mmf_shared::config::{self, Common};
+use mmf_shared::http::{ApiError, Json};
+use serde::Deserialize;
+use std::ops::Deref;
+use std::sync::Arc;
+use utoipa::{OpenApi, ToSchema};
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub common: Common,
+    /// `MMF_QUERY_ADDR`, default `127.0.0.1:8081`.
+    pub addr: String,
+    /// `MMF_STATEMENT_MAX_DAYS`: longest statement range in days, default 366.
+    pub statement_max_days: i64,
+}
+
+impl Config {
+    pub fn from_environment() -> anyhow::Result<Config> {
+        Ok(Config {
+            common: Common::from_environment()?,
+            addr: config::or_default("MMF_QUERY_ADDR", "127.0.0.1:8081"),
+            statement_max_days: config::parsed("MMF_STATEMENT_MAX_DAYS", 366)?,
+        })
+    }
+}
+
+pub struct Inner {
+    pub config: Config,
+    pub pool: Pool,
+    pub ch: clickhouse::Client,
+    pub clock: Clock,
+    pub partners: Partners,
+}
+
+/// Cheap to clone; handlers take it as `State(state)`.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Connects to Postgres (partners, accounts, positions) and ClickHouse (history). Schema
+    /// migrations are the caller's.
+    pub fn new(config: Config, clock: Clock) -> anyhow::Result<AppState> {
+        let pool = mmf_shared::db::pool(&config.common.database_url, config.common.db_pool)?;
+        let ch =
+            mmf_shared::ch::client_for(&config.common.clickhouse_url, &config.common.clickhouse_db);
+        let partners = Partners::new(pool.clone());
+        Ok(AppState(Arc::new(Inner {
+            config,
+            pool,
+            ch,
+            clock,
+            partners,
+        })))
+    }
+}
+
+/// A `YYYY-MM-DD` query parameter, or a 400 naming the field.
+pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ApiError> {
+    let ok_shape = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    ok_shape
+        .then(|| NaiveDate::parse_from_str(value, "%Y-%m-%d").ok())
+        .flatten()
+        .filter(|d| (1970..=2105).contains(&chrono::Datelike::year(d)))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_date",
+                &format!("{field} must be a YYYY-MM-DD date"),
+            )
+            .with_field(field)
+        })
+}
+
+/// Validates `from`/`to` (both required) and the longest range allowed.
+pub fn date_range(
+    from: Option<&str>,
+    to: Option<&str>,
+    max_days: i64,
+) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let required = |f: &str| {
+        ApiError::bad_request("missing_parameter", &format!("{f} is required")).with_field(f)
+    };
+    let from = parse_date("from", from.ok_or_else(|| required("from"))?)?;
+    let to = parse_date("to", to.ok_or_else(|| required("to"))?)?;
+    if from > to {
+        return Err(
+            ApiError::bad_request("invalid_range", "from must not be after to").with_field("from"),
+        );
+    }
+    if (to - from).num_days() >= max_days {
+        return Err(ApiError::bad_request(
+            "range_too_large",
+            &format!("the range may span at most {max_days} days"),
+        )
+        .with_field("to"));
+    }
+    Ok((from, to))
+}
+
+/// A fund code as the write side stores it: 6 digits or capital letters.
+pub fn check_fund_code(code: &str) -> Result<(), ApiError> {
+    if code.len() == 6
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "fund_code",
+            "fund code is 6 digits or capital letters",
+        ))
+    }
+}
+
+/// 404 unless `account` exists and belongs to `partner`: a partner cannot tell another
+/// partner's account from a missing one.
+pub async fn own_account(state: &AppState, partner: &str, account: &str) -> Result<(), ApiError> {
+    if !is_account_id(account) {
+        return Err(account_not_found());
+    }
+    let client = state.pool.get().await?;
+    let owned = client
+        .query_opt(
+            "SELECT 1 FROM accounts WHERE account_id = $1 AND partner_id = $2",
+            &[&account, &partner],
+        )
+        .await?
+        .is_some();
+    if owned {
+        Ok(())
+    } else {
+        Err(account_not_found())
+    }
+}
+
+/// Fund account numbers are 12 digits; anything else cannot exist.
+pub fn is_account_id(account: &str) -> bool {
+    account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn account_not_found() -> ApiError {
+    ApiError::not_found("account_not_found", "no such account")
+}
+
+/// The partner that signed the request.
+pub type Partner = Extension<PartnerId>;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockRequest {
+    /// RFC 3339 instant, e.g. `2026-11-27T09:00:00+08:00`.
+    now: String,
+}
+
+/// Sets the simulated clock ("yesterday" for balances follows it). Refused unless the
+/// service runs with `MMF_SIMULATED_CLOCK=1`.
+#[utoipa::path(put, path = "/v1/ops/clock", request_body = ClockRequest,
+    responses((status = 200, description = "clock set"), (status = 403, body = mmf_shared::http::ErrorBody)))]
+pub async fn put_clock(
+    State(state): State<AppState>,
+    Json(req): Json<ClockRequest>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let now = DateTime::parse_from_rfc3339(&req.now)
+        .map_err(|_| ApiError::invalid("now", "now must be an RFC 3339 instant"))?
+        .with_timezone(&Utc);
+    state.clock.set(now).map_err(|_| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "clock_not_simulated",
+            "this service runs on the system clock",
+        )
+    })?;
+    Ok(axum::Json(serde_json::json!({ "now": now })))
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "mmf-ta query API",
+        description = "Balances, statements, fund yields and regulatory reports. Amounts and units are JSON strings with 2 decimals."
+    ),
+    paths(
+        balance::get_balance,
+        statement::get_statement,
+        yields::get_yields,
+        reports::get_report,
+        put_clock,
+    ),
+    components(schemas(mmf_shared::http::ErrorBody))
+)]
+struct ApiDoc;
+
+pub fn build_app(state: AppState) -> Router {
+    let partner_auth = PartnerAuth {
+        partners: state.partners.clone(),
+        clock: state.clock.clone(),
+    };
+    let partner = Router::new()
+        .route("/v1/accounts/{id}/balance", get(balance::get_balance))
+        .route("/v1/accounts/{id}/statement", get(statement::get_statement))
+        .route("/v1/funds/{code}/yields", get(yields::get_yields))
+        .layer(from_fn_with_state(partner_auth, require_partner));
+    let ops_token: Arc<str> = state.config.common.ops_token.as_str().into();
+    let ops = Router::new()
+        .route("/v1/reports/{name}", get(reports::get_report))
+        .route("/v1/ops/clock", put(put_clock))
+        .layer(from_fn_with_state(ops_token, require_ops));
+    let pool = state.pool.clone();
+    Router::new()
+        .merge(partner)
+        .merge(ops)
+        .route(
+            "/openapi.json",
+            get(|| async { axum::Json(ApiDoc::openapi()) }),
+        )
+        .route(
+            "/health",
+            get(move || {
+                let pool = pool.clone();
+                async move { mmf_shared::http::health(&pool).await }
+            }),
+        )
+        .route("/metrics", get(mmf_shared::http::metrics))
+        .layer(from_fn(mmf_shared::http::observe))
+        .with_state(state)
+}

@@ -1,1 +1,25 @@
-fn main() {}
+use anyhow::Context;
+use mmf_query::{build_app, AppState, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    mmf_shared::telemetry::init();
+    let config = Config::from_environment()?;
+    // The report views (V30+) live with the history schema; applying is idempotent, so the
+    // query service and the sync worker may both do it at start.
+    let ch = mmf_shared::ch::client(&config.common.clickhouse_url);
+    mmf_shared::ch::migrate(&ch, &config.common.clickhouse_db).await?;
+    let clock = config.common.clock();
+    let addr = config.addr.clone();
+    let state = AppState::new(config, clock)?;
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "query service listening");
+    axum::serve(listener, build_app(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

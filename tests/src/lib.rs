@@ -1,6 +1,7 @@
 //! Test harness: every test gets its own Postgres database cloned from a migrated template,
 //! and talks to the real services over HTTP on port 0.
 
+pub mod query;
 pub mod sync;
 
 use chrono::{DateTime, Utc};

@@ -1,0 +1,273 @@
+-- Regulatory report views (docs/reports.md). Each has a `day` column to select one day:
+--   SELECT * FROM report_aml_large_transactions WHERE day = '2026-11-26'
+-- They read the latest version of every row (FINAL), so replayed rows count once. Valid on
+-- ClickHouse 18.16 and current releases: no window functions, explicit ALL joins.
+
+-- Orders that stand (latest version not cancelled) per account and calendar day of
+-- acceptance in Asia/Shanghai. In: subscriptions; out: redemptions and fast redemptions;
+-- cash: fast redemptions for withdrawal (money leaves for the customer's cash balance at once).
+CREATE VIEW IF NOT EXISTS report_account_day_flows AS
+SELECT
+    toDate(accepted_at) AS day,
+    partner_id,
+    account_id,
+    sumIf(amount, kind = 'subscription') AS in_amount,
+    sumIf(amount, kind != 'subscription') AS out_amount,
+    sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal') AS cash_amount,
+    count() AS orders
+FROM orders FINAL
+WHERE status != 'cancelled'
+GROUP BY day, partner_id, account_id;
+
+-- AML large transactions: an account whose subscriptions or whose redemptions on one day
+-- reach aml_transfer_threshold, or whose cash-like withdrawals reach aml_cash_threshold.
+CREATE VIEW IF NOT EXISTS report_aml_large_transactions AS
+SELECT
+    day,
+    partner_id,
+    account_id,
+    customer_id,
+    id_masked,
+    in_amount,
+    out_amount,
+    cash_amount,
+    orders,
+    arrayStringConcat(arrayFilter(r -> r != '', [
+        if(in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
+           OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings), 'transfer', ''),
+        if(cash_amount >= (SELECT aml_cash_threshold FROM report_settings), 'cash', '')]), ',') AS rules
+FROM report_account_day_flows
+ALL LEFT JOIN (SELECT account_id, customer_id, id_masked FROM accounts FINAL) USING account_id
+WHERE in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
+   OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
+   OR cash_amount >= (SELECT aml_cash_threshold FROM report_settings);
+
+-- Suspicious patterns, one row per account, day and pattern:
+-- `structuring`: on at least structuring_min_days days of the structuring_window_days days
+--   ending `day`, the account's daily subscriptions or redemptions stayed within
+--   structuring_margin_pct below aml_transfer_threshold (or its cash-like withdrawals below
+--   aml_cash_threshold); amount_in/amount_out are the window's totals, hits the days in the band.
+-- `in_and_out`: on `day` the account redeemed at least in_out_min_amount, and it had
+--   subscribed at least in_out_ratio_pct of that in the in_out_days days before and on `day`;
+--   amount_in is the window's subscriptions, amount_out the day's redemptions, hits 1.
+CREATE VIEW IF NOT EXISTS report_suspicious_patterns AS
+SELECT day, 'structuring' AS pattern, partner_id, account_id,
+       sum(in_amount) AS amount_in, sum(out_amount) AS amount_out, toUInt64(sum(in_band)) AS hits
+FROM
+(
+    SELECT day + k AS day, partner_id, account_id, in_amount, out_amount,
+           (in_amount >= t_low AND in_amount < t) OR (out_amount >= t_low AND out_amount < t)
+               OR (cash_amount >= c_low AND cash_amount < c) AS in_band
+    FROM
+    (
+        SELECT day, partner_id, account_id, in_amount, out_amount, cash_amount,
+               (SELECT aml_transfer_threshold FROM report_settings) AS t,
+               (SELECT aml_cash_threshold FROM report_settings) AS c,
+               intDiv(t * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS t_low,
+               intDiv(c * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS c_low
+        FROM report_account_day_flows
+    )
+    ARRAY JOIN range(toUInt64((SELECT structuring_window_days FROM report_settings))) AS k
+)
+GROUP BY day, partner_id, account_id
+HAVING hits >= (SELECT structuring_min_days FROM report_settings)
+UNION ALL
+SELECT day, 'in_and_out' AS pattern, partner_id, account_id,
+       sum(in_window) AS amount_in, sum(out_day) AS amount_out, toUInt64(1) AS hits
+FROM
+(
+    SELECT day + k AS day, partner_id, account_id, in_amount AS in_window,
+           CAST(0 AS Decimal(38, 2)) AS out_day
+    FROM report_account_day_flows
+    ARRAY JOIN range(toUInt64((SELECT in_out_days FROM report_settings)) + 1) AS k
+    WHERE in_amount > 0
+    UNION ALL
+    SELECT day, partner_id, account_id, CAST(0 AS Decimal(38, 2)) AS in_window, out_amount AS out_day
+    FROM report_account_day_flows
+    WHERE out_amount > 0
+)
+GROUP BY day, partner_id, account_id
+HAVING amount_out >= (SELECT in_out_min_amount FROM report_settings)
+   AND amount_in * 100 >= amount_out * (SELECT in_out_ratio_pct FROM report_settings);
+
+-- Each account's holding in each fund at the end of every calendar day from its first
+-- movement to its last known day (the latest effective date in the journal): the running
+-- sum of unit_journal by effective date, in fen (arrayCumSum takes no Decimal on 18.16). Zero
+-- holdings are kept (a holder who left).
+CREATE VIEW IF NOT EXISTS report_daily_holdings AS
+SELECT account_id, fund_code, day_from + k AS day, units
+FROM
+(
+    SELECT account_id, fund_code, days[i] AS day_from,
+           if(i < length(days), days[i + 1], last_day + 1) AS day_to,
+           toDecimal64(balances[i], 2) / 100 AS units
+    FROM
+    (
+        SELECT account_id, fund_code,
+               arraySort(groupArray(d)) AS days,
+               arrayCumSum(arraySort((u, x) -> x, groupArray(u), groupArray(d))) AS balances,
+               (SELECT max(effective_date) FROM unit_journal) AS last_day
+        FROM
+        (
+            SELECT account_id, fund_code, effective_date AS d, toInt64(sum(units) * 100) AS u
+            FROM unit_journal FINAL
+            GROUP BY account_id, fund_code, d
+        )
+        GROUP BY account_id, fund_code
+    )
+    ARRAY JOIN arrayEnumerate(days) AS i
+)
+ARRAY JOIN range(toUInt64(day_to - day_from)) AS k;
+
+-- Daily fund scale: units and holders at the end of `day` (units effective on or before
+-- it), orders by trade date (not cancelled), income earned on `day` (paid as units effective
+-- the next day), and the published per-10k income and 7-day yield.
+CREATE VIEW IF NOT EXISTS report_fund_daily_scale AS
+SELECT
+    fund_code,
+    day,
+    units,
+    holders,
+    subscriptions,
+    redemptions,
+    fast_redemptions,
+    income,
+    per10k,
+    yield_7d
+FROM
+(
+    SELECT fund_code, day,
+           sum(units) AS units, sum(holders) AS holders, sum(subscriptions) AS subscriptions,
+           sum(redemptions) AS redemptions, sum(fast_redemptions) AS fast_redemptions,
+           sum(income) AS income
+    FROM
+    (
+        SELECT fund_code, day, units_sum AS units, holders,
+               CAST(0 AS Decimal(38, 2)) AS subscriptions, CAST(0 AS Decimal(38, 2)) AS redemptions,
+               CAST(0 AS Decimal(38, 2)) AS fast_redemptions, CAST(0 AS Decimal(38, 2)) AS income
+        FROM
+        (
+            SELECT fund_code, day, sum(units) AS units_sum, countIf(units > 0) AS holders
+            FROM report_daily_holdings
+            GROUP BY fund_code, day
+        )
+        UNION ALL
+        SELECT fund_code, trade_date AS day, CAST(0 AS Decimal(38, 2)) AS units, toUInt64(0) AS holders,
+               sumIf(amount, kind = 'subscription') AS subscriptions,
+               sumIf(amount, kind = 'redemption') AS redemptions,
+               sumIf(amount, kind = 'fast_redemption') AS fast_redemptions,
+               CAST(0 AS Decimal(38, 2)) AS income
+        FROM orders FINAL
+        WHERE status != 'cancelled'
+        GROUP BY fund_code, day
+        UNION ALL
+        SELECT fund_code, day, CAST(0 AS Decimal(38, 2)) AS units, toUInt64(0) AS holders,
+               CAST(0 AS Decimal(38, 2)) AS subscriptions, CAST(0 AS Decimal(38, 2)) AS redemptions,
+               CAST(0 AS Decimal(38, 2)) AS fast_redemptions, paid AS income
+        FROM
+        (
+            SELECT fund_code, effective_date - 1 AS day, sum(units) AS paid
+            FROM unit_journal FINAL
+            WHERE kind = 'income'
+            GROUP BY fund_code, day
+        )
+    )
+    GROUP BY fund_code, day
+)
+ALL LEFT JOIN
+(
+    -- Nullable, so that days without published income read NULL, not 0.
+    SELECT fund_code, day, toNullable(per10k) AS per10k, yield_7d FROM fund_income FINAL
+) USING (fund_code, day);
+
+-- Flows and cash settlement per partner, fund and trade date (orders not cancelled).
+-- net_settlement = subscriptions - redemptions - fast_redemptions: positive means the partner
+-- owes the fund that cash for the day, negative that the fund owes the partner.
+-- unconfirmed counts orders still awaiting confirmation.
+CREATE VIEW IF NOT EXISTS report_partner_flows AS
+SELECT
+    trade_date AS day,
+    partner_id,
+    fund_code,
+    countIf(kind = 'subscription') AS subscription_orders,
+    sumIf(amount, kind = 'subscription') AS subscriptions,
+    countIf(kind = 'redemption') AS redemption_orders,
+    sumIf(amount, kind = 'redemption') AS redemptions,
+    countIf(kind = 'fast_redemption') AS fast_redemption_orders,
+    sumIf(amount, kind = 'fast_redemption') AS fast_redemptions,
+    subscriptions - redemptions - fast_redemptions AS net_settlement,
+    countIf(status = 'accepted') AS unconfirmed
+FROM orders FINAL
+WHERE status != 'cancelled'
+GROUP BY day, partner_id, fund_code;
+
+-- Investor concentration at the end of `day`, per fund: one row per bucket of holding size
+-- ('<1k', '1k-10k', '10k-100k', '100k-1m', '>=1m' yuan), one row 'top_n' for the
+-- concentration_top_n largest holders and one row 'all'. share_pct = bucket units / fund
+-- units in percent (2 decimals, rounded down).
+CREATE VIEW IF NOT EXISTS report_investor_concentration AS
+SELECT fund_code, day, bucket, holders, units,
+       if(total > 0, CAST(units * 10000 / total AS Decimal(18, 2)) / 100, CAST(0 AS Decimal(18, 2))) AS share_pct
+FROM
+(
+    SELECT fund_code, day, multiIf(held < 1000, '<1k', held < 10000, '1k-10k', held < 100000, '10k-100k',
+                                   held < 1000000, '100k-1m', '>=1m') AS bucket,
+           count() AS holders, sum(held) AS units
+    FROM (SELECT fund_code, day, units AS held FROM report_daily_holdings WHERE units > 0)
+    GROUP BY fund_code, day, bucket
+    UNION ALL
+    SELECT fund_code, day, 'all' AS bucket, count() AS holders, sum(held) AS units
+    FROM (SELECT fund_code, day, units AS held FROM report_daily_holdings WHERE units > 0)
+    GROUP BY fund_code, day
+    UNION ALL
+    SELECT fund_code, day, 'top_n' AS bucket, toUInt64(length(top)) AS holders,
+           CAST(toDecimal64(arraySum(top), 2) / 100 AS Decimal(38, 2)) AS units
+    FROM
+    (
+        -- In fen: arraySum takes no Decimal on 18.16.
+        SELECT fund_code, day,
+               arraySlice(arrayReverseSort(groupArray(toInt64(held * 100))), 1,
+                          toUInt64((SELECT concentration_top_n FROM report_settings))) AS top
+        FROM (SELECT fund_code, day, units AS held FROM report_daily_holdings WHERE units > 0)
+        GROUP BY fund_code, day
+    )
+)
+ALL INNER JOIN
+(
+    SELECT fund_code, day, sum(units) AS total
+    FROM report_daily_holdings
+    WHERE units > 0
+    GROUP BY fund_code, day
+) USING (fund_code, day);
+
+-- Fast (T+0) redemptions per fund and calendar day of acceptance against the limits: the
+-- per-investor daily cap on withdrawals (funds.fast_withdrawal_daily_cap) and the fund's
+-- daily T+0 total (t0_fund_daily_limit). over_cap must be 0: the write side refuses more.
+CREATE VIEW IF NOT EXISTS report_t0_usage AS
+SELECT
+    day,
+    fund_code,
+    sum(w) AS withdrawals,
+    sum(p) AS payments,
+    withdrawals + payments AS total,
+    toInt64((SELECT t0_fund_daily_limit FROM report_settings)) AS fund_daily_limit,
+    CAST(total * 10000 / fund_daily_limit AS Decimal(18, 2)) / 100 AS limit_used_pct,
+    count() AS investors,
+    max(w) AS max_investor_withdrawals,
+    any(cap) AS investor_daily_cap,
+    countIf(w >= cap) AS investors_at_cap,
+    countIf(w > cap) AS over_cap
+FROM
+(
+    SELECT toDate(accepted_at) AS day, fund_code, account_id,
+           sumIf(amount, purpose = 'withdrawal') AS w,
+           sumIf(amount, purpose = 'payment') AS p
+    FROM orders FINAL
+    WHERE kind = 'fast_redemption' AND status != 'cancelled'
+    GROUP BY day, fund_code, account_id
+)
+ALL LEFT JOIN
+(
+    SELECT fund_code, fast_withdrawal_daily_cap AS cap FROM funds FINAL
+) USING fund_code
+GROUP BY day, fund_code;

@@ -1,0 +1,120 @@
+//! Balances, served from the write side's position row so that every acknowledged write is
+//! visible at once to the partner that made it (read-your-writes), whatever the sync lag.
+
+use crate::{account_not_found, check_fund_code, is_account_id, AppState, Partner};
+use axum::extract::{Path, Query, State};
+use axum::Extension;
+use chrono::{Days, NaiveDate};
+use mmf_shared::auth::PartnerId;
+use mmf_shared::calendar::business_date;
+use mmf_shared::http::ApiError;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+#[derive(Deserialize, IntoParams)]
+pub struct BalanceQuery {
+    /// The fund, e.g. `000001`.
+    fund_code: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Balance {
+    pub account_id: String,
+    pub fund_code: String,
+    /// Units held: available plus units of normal redemptions awaiting confirmation.
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub units: Decimal,
+    /// Units that can be redeemed now.
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub available_units: Decimal,
+    /// Units of accepted normal redemptions not yet confirmed (still earn until their effective date).
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub pending_redemption: Decimal,
+    /// Subscribed cash not yet confirmed into units.
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub pending_subscription: Decimal,
+    /// Income for the calendar day before today (Asia/Shanghai); 0.00 until distributed.
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub yesterday_income: Decimal,
+    /// The day `yesterday_income` is for.
+    pub yesterday: NaiveDate,
+    /// Every income paid so far.
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub cumulative_income: Decimal,
+    /// The last day income was distributed for, if any.
+    pub last_income_date: Option<NaiveDate>,
+}
+
+// One round trip: ownership, the fund, the position (absent means all zero) and the open
+// normal redemptions.
+const BALANCE_SQL: &str = "
+SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1 AND partner_id = $3) AS owned,
+       EXISTS (SELECT 1 FROM funds WHERE fund_code = $2) AS fund_known,
+       p.units, p.pending_subscription, p.cum_income, p.last_income, p.last_income_date,
+       (SELECT coalesce(sum(o.amount), 0) FROM orders o
+        WHERE o.account_id = $1 AND o.fund_code = $2 AND o.kind = 'redemption'
+          AND o.status = 'accepted') AS pending_redemption
+FROM (SELECT 1) one
+LEFT JOIN positions p ON p.account_id = $1 AND p.fund_code = $2";
+
+/// An account's balance in one fund.
+#[utoipa::path(get, path = "/v1/accounts/{id}/balance", params(("id" = String, Path), BalanceQuery),
+    responses((status = 200, body = Balance), (status = 400, body = mmf_shared::http::ErrorBody),
+              (status = 404, body = mmf_shared::http::ErrorBody)))]
+pub async fn get_balance(
+    State(state): State<AppState>,
+    Extension(PartnerId(partner)): Partner,
+    Path(account): Path<String>,
+    Query(q): Query<BalanceQuery>,
+) -> Result<axum::Json<Balance>, ApiError> {
+    let fund = q.fund_code.ok_or_else(|| {
+        ApiError::bad_request("missing_parameter", "fund_code is required").with_field("fund_code")
+    })?;
+    check_fund_code(&fund)?;
+    if !is_account_id(&account) {
+        return Err(account_not_found());
+    }
+    let client = state.pool.get().await?;
+    let row = client
+        .query_one(BALANCE_SQL, &[&account, &fund, &partner])
+        .await?;
+    if !row.get::<_, bool>("owned") {
+        return Err(account_not_found());
+    }
+    if !row.get::<_, bool>("fund_known") {
+        return Err(ApiError::not_found("unknown_fund", "no such fund").with_field("fund_code"));
+    }
+    let zero = Decimal::ZERO;
+    let available: Option<Decimal> = row.get("units");
+    let pending_redemption: Decimal = row.get("pending_redemption");
+    let last_income: Option<Decimal> = row.get("last_income");
+    let last_income_date: Option<NaiveDate> = row.get("last_income_date");
+    let yesterday = business_date(state.clock.now()) - Days::new(1);
+    let yesterday_income = if last_income_date == Some(yesterday) {
+        last_income.unwrap_or(zero)
+    } else {
+        zero
+    };
+    let available = available.unwrap_or(zero);
+    Ok(axum::Json(Balance {
+        account_id: account,
+        fund_code: fund,
+        units: available + pending_redemption,
+        available_units: available,
+        pending_redemption,
+        pending_subscription: row
+            .get::<_, Option<Decimal>>("pending_subscription")
+            .unwrap_or(zero),
+        yesterday_income,
+        yesterday,
+        cumulative_income: row.get::<_, Option<Decimal>>("cum_income").unwrap_or(zero),
+        last_income_date,
+    }))
+}

@@ -1,0 +1,227 @@
+//! Regulatory reports: each is a ClickHouse view (migrations/clickhouse/V30..V39, documented
+//! in docs/reports.md) selected for one day. Only names from [`REPORTS`] reach SQL; the date
+//! is validated and bound.
+
+use crate::{parse_date, AppState};
+use axum::extract::{Path, Query, State};
+use mmf_shared::http::ApiError;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+pub struct Report {
+    /// The name in `/v1/reports/{name}`.
+    pub name: &'static str,
+    pub view: &'static str,
+    pub order_by: &'static str,
+}
+
+pub const REPORTS: &[Report] = &[
+    Report {
+        name: "aml_large_transactions",
+        view: "report_aml_large_transactions",
+        order_by: "partner_id, account_id",
+    },
+    Report {
+        name: "suspicious_patterns",
+        view: "report_suspicious_patterns",
+        order_by: "pattern, partner_id, account_id",
+    },
+    Report {
+        name: "fund_daily_scale",
+        view: "report_fund_daily_scale",
+        order_by: "fund_code",
+    },
+    Report {
+        name: "partner_flows",
+        view: "report_partner_flows",
+        order_by: "partner_id, fund_code",
+    },
+    Report {
+        name: "investor_concentration",
+        view: "report_investor_concentration",
+        order_by: "fund_code, bucket",
+    },
+    Report {
+        name: "t0_usage",
+        view: "report_t0_usage",
+        order_by: "fund_code",
+    },
+];
+
+pub fn find(name: &str) -> Option<&'static Report> {
+    REPORTS.iter().find(|r| r.name == name)
+}
+
+/// The SQL that selects one day of a report; the date is the one bound parameter.
+pub fn sql(report: &Report) -> String {
+    format!(
+        "SELECT * FROM {} WHERE day = toDate(?) ORDER BY {}",
+        report.view, report.order_by
+    )
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ReportQuery {
+    /// The day, `YYYY-MM-DD`.
+    date: Option<String>,
+}
+
+/// One report row: column name to value.
+pub type Row = Map<String, Value>;
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportBody {
+    pub report: String,
+    pub date: String,
+    pub columns: Vec<String>,
+    /// One object per row: amounts as strings with their decimals, counts as numbers.
+    #[schema(value_type = Vec<Object>)]
+    pub rows: Vec<Row>,
+}
+
+/// One day of a regulatory report (ops token). Names: aml_large_transactions,
+/// suspicious_patterns, fund_daily_scale, partner_flows, investor_concentration, t0_usage.
+#[utoipa::path(get, path = "/v1/reports/{name}", params(("name" = String, Path), ReportQuery),
+    responses((status = 200, body = ReportBody), (status = 400, body = mmf_shared::http::ErrorBody),
+              (status = 404, body = mmf_shared::http::ErrorBody)))]
+pub async fn get_report(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<ReportQuery>,
+) -> Result<axum::Json<ReportBody>, ApiError> {
+    let report = find(&name).ok_or_else(|| {
+        ApiError::not_found("unknown_report", "no such report").with_field("name")
+    })?;
+    let date = q.date.ok_or_else(|| {
+        ApiError::bad_request("missing_parameter", "date is required").with_field("date")
+    })?;
+    let day = parse_date("date", &date)?;
+    let bytes = state
+        .ch
+        .query(&sql(report))
+        .bind(day.to_string())
+        .fetch_bytes("TabSeparatedWithNamesAndTypes")?
+        .collect()
+        .await?;
+    let text = String::from_utf8(bytes.to_vec()).map_err(ApiError::internal)?;
+    let (columns, rows) = parse_tsv(&text).map_err(ApiError::internal)?;
+    Ok(axum::Json(ReportBody {
+        report: report.name.to_string(),
+        date: day.to_string(),
+        columns,
+        rows,
+    }))
+}
+
+/// Reads `TabSeparatedWithNamesAndTypes` into JSON objects: Decimal(P, S) as a string with S
+/// decimals (servers differ in trailing zeros), integers as numbers, NULL as null, the rest as
+/// strings.
+pub fn parse_tsv(text: &str) -> Result<(Vec<String>, Vec<Row>), String> {
+    let mut lines = text.lines();
+    let names: Vec<String> = lines
+        .next()
+        .ok_or("no header")?
+        .split('\t')
+        .map(unescape)
+        .collect();
+    let types: Vec<String> = lines
+        .next()
+        .ok_or("no types")?
+        .split('\t')
+        .map(unescape)
+        .collect();
+    let mut rows = Vec::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let mut row = Map::new();
+        for ((name, ty), raw) in names.iter().zip(&types).zip(line.split('\t')) {
+            row.insert(name.clone(), value(ty, raw)?);
+        }
+        rows.push(row);
+    }
+    Ok((names, rows))
+}
+
+fn value(ty: &str, raw: &str) -> Result<Value, String> {
+    let ty = match ty.strip_prefix("Nullable(") {
+        Some(inner) => {
+            if raw == "\\N" {
+                return Ok(Value::Null);
+            }
+            inner.strip_suffix(')').unwrap_or(inner)
+        }
+        None => ty,
+    };
+    if let Some(args) = ty.strip_prefix("Decimal(") {
+        let scale: u32 = args
+            .trim_end_matches(')')
+            .split(',')
+            .nth(1)
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| format!("type {ty}"))?;
+        let mut d: Decimal = raw.parse().map_err(|e| format!("{raw:?}: {e}"))?;
+        d.rescale(scale);
+        return Ok(Value::String(d.to_string()));
+    }
+    if ty.starts_with("UInt") || ty.starts_with("Int") {
+        let n: i128 = raw.parse().map_err(|e| format!("{raw:?}: {e}"))?;
+        return Ok(match (i64::try_from(n), u64::try_from(n)) {
+            (Ok(i), _) => Value::from(i),
+            (_, Ok(u)) => Value::from(u),
+            _ => Value::String(raw.to_string()),
+        });
+    }
+    Ok(Value::String(unescape(raw)))
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some('b') => out.push('\u{8}'),
+            Some('f') => out.push('\u{c}'),
+            Some(o) => out.push(o),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tsv_values_by_type() {
+        let text = "day\tamount\tn\tname\ty\n\
+                    Date\tDecimal(38, 2)\tUInt64\tString\tNullable(Decimal(18, 3))\n\
+                    2026-11-26\t600000\t3\ta\\tb\t\\N\n";
+        let (cols, rows) = parse_tsv(text).unwrap();
+        assert_eq!(cols, ["day", "amount", "n", "name", "y"]);
+        assert_eq!(rows[0]["day"], "2026-11-26");
+        assert_eq!(rows[0]["amount"], "600000.00");
+        assert_eq!(rows[0]["n"], 3);
+        assert_eq!(rows[0]["name"], "a\tb");
+        assert!(rows[0]["y"].is_null());
+    }
+
+    #[test]
+    fn names_are_unique_and_views_are_report_views() {
+        for r in REPORTS {
+            assert_eq!(REPORTS.iter().filter(|x| x.name == r.name).count(), 1);
+            assert!(r.view.starts_with("report_"));
+        }
+        assert!(find("aml_large_transactions").is_some());
+        assert!(find("x; DROP TABLE orders").is_none());
+    }
+}

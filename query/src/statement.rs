@@ -1,0 +1,363 @@
+//! Account statements from the history store: every unit movement (subscriptions,
+//! redemptions, fast redemptions, cancels) and every day's income in a date range, ordered by
+//! effective date, with an opaque cursor for the next page, or as CSV.
+
+use crate::{check_fund_code, date_range, own_account, AppState, Partner};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use chrono::{Days, NaiveDate};
+use mmf_shared::auth::PartnerId;
+use mmf_shared::http::ApiError;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+use utoipa::{IntoParams, ToSchema};
+
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+/// Page size used internally to assemble a CSV export.
+const CSV_PAGE: u32 = 5000;
+
+#[derive(Deserialize, IntoParams)]
+pub struct StatementQuery {
+    /// Only this fund; all funds of the account when absent.
+    fund_code: Option<String>,
+    /// First effective date, `YYYY-MM-DD` (inclusive).
+    from: Option<String>,
+    /// Last effective date, `YYYY-MM-DD` (inclusive).
+    to: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Entries per page, 1..=1000, default 100.
+    limit: Option<String>,
+}
+
+#[derive(Serialize, ToSchema, Clone, Debug)]
+pub struct Entry {
+    pub entry_id: u64,
+    /// The day the movement takes effect for income.
+    pub date: NaiveDate,
+    pub fund_code: String,
+    /// subscription, redemption, fast_redemption, cancel or income.
+    pub kind: String,
+    /// Signed: credits positive, debits negative.
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub units: Decimal,
+    /// The order behind the movement (absent for income).
+    pub order_id: Option<u64>,
+    /// For income: the calendar day it was earned (the day before `date`).
+    pub income_date: Option<NaiveDate>,
+    /// When the movement was booked, RFC 3339 in Asia/Shanghai.
+    pub booked_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Statement {
+    pub account_id: String,
+    pub fund_code: Option<String>,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Units effective before `from` (first page only).
+    #[schema(value_type = Option<String>)]
+    pub opening_units: Option<String>,
+    /// Units effective on or before `to` (first page only).
+    #[schema(value_type = Option<String>)]
+    pub closing_units: Option<String>,
+    pub entries: Vec<Entry>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct JournalRow {
+    entry_id: u64,
+    date: String,
+    fund_code: String,
+    kind: String,
+    order_id: u64,
+    units: String,
+    booked_at: String,
+}
+
+/// Position after the last entry of a page: (effective date, entry id).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Cursor {
+    date: NaiveDate,
+    entry_id: u64,
+}
+
+impl Cursor {
+    fn encode(self) -> String {
+        hex::encode(format!("{}|{}", self.date, self.entry_id))
+    }
+
+    fn decode(s: &str) -> Result<Cursor, ApiError> {
+        let bad = || {
+            ApiError::bad_request("invalid_cursor", "cursor is not one this service issued")
+                .with_field("cursor")
+        };
+        let bytes = hex::decode(s).map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let (d, id) = text.split_once('|').ok_or_else(bad)?;
+        Ok(Cursor {
+            date: NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| bad())?,
+            entry_id: id.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+fn dec(s: &str) -> Result<Decimal, ApiError> {
+    s.parse()
+        .map_err(|e| ApiError::internal(format!("ClickHouse decimal {s:?}: {e}")))
+}
+
+fn date(s: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|e| ApiError::internal(format!("ClickHouse date {s:?}: {e}")))
+}
+
+struct Request<'a> {
+    account: &'a str,
+    fund: Option<&'a str>,
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+/// One page after `after`: at most `limit` entries and whether more follow. Replayed rows
+/// (at-least-once delivery) are collapsed by `LIMIT 1 BY entry_id`.
+async fn page(
+    state: &AppState,
+    r: &Request<'_>,
+    after: Option<Cursor>,
+    limit: u32,
+) -> Result<(Vec<Entry>, bool), ApiError> {
+    let mut sql = String::from(
+        "SELECT entry_id, toString(effective_date) AS date, fund_code, kind, order_id, \
+         toString(units) AS units, toString(booked_at) AS booked_at \
+         FROM unit_journal \
+         WHERE account_id = ? AND effective_date >= toDate(?) AND effective_date <= toDate(?)",
+    );
+    if r.fund.is_some() {
+        sql.push_str(" AND fund_code = ?");
+    }
+    if after.is_some() {
+        sql.push_str(
+            " AND (effective_date > toDate(?) OR (effective_date = toDate(?) AND entry_id > ?))",
+        );
+    }
+    sql.push_str(" ORDER BY effective_date, entry_id LIMIT 1 BY entry_id LIMIT ?");
+    let mut q = state
+        .ch
+        .query(&sql)
+        .bind(r.account)
+        .bind(r.from.to_string())
+        .bind(r.to.to_string());
+    if let Some(f) = r.fund {
+        q = q.bind(f);
+    }
+    if let Some(c) = after {
+        q = q
+            .bind(c.date.to_string())
+            .bind(c.date.to_string())
+            .bind(c.entry_id);
+    }
+    let rows: Vec<JournalRow> = q.bind(limit + 1).fetch_all().await?;
+    let more = rows.len() > limit as usize;
+    let mut entries = Vec::with_capacity(rows.len().min(limit as usize));
+    for row in rows.into_iter().take(limit as usize) {
+        let d = date(&row.date)?;
+        let income = row.kind == "income";
+        entries.push(Entry {
+            entry_id: row.entry_id,
+            date: d,
+            fund_code: row.fund_code,
+            order_id: (row.order_id != 0).then_some(row.order_id),
+            income_date: income.then(|| d - Days::new(1)),
+            kind: row.kind,
+            units: dec(&row.units)?,
+            booked_at: format!("{}+08:00", row.booked_at.replacen(' ', "T", 1)),
+        });
+    }
+    Ok((entries, more))
+}
+
+/// Units effective before `from` and on or before `to`, each journal entry counted once.
+async fn opening_closing(
+    state: &AppState,
+    r: &Request<'_>,
+) -> Result<(Decimal, Decimal), ApiError> {
+    let mut sql = String::from(
+        "SELECT toString(sumIf(u, d < toDate(?))), toString(sum(u)) FROM \
+         (SELECT entry_id, any(units) AS u, any(effective_date) AS d FROM unit_journal \
+          WHERE account_id = ? AND effective_date <= toDate(?)",
+    );
+    if r.fund.is_some() {
+        sql.push_str(" AND fund_code = ?");
+    }
+    sql.push_str(" GROUP BY entry_id)");
+    let mut q = state
+        .ch
+        .query(&sql)
+        .bind(r.from.to_string())
+        .bind(r.account)
+        .bind(r.to.to_string());
+    if let Some(f) = r.fund {
+        q = q.bind(f);
+    }
+    let (open, close): (String, String) = q.fetch_one().await?;
+    Ok((dec(&open)?, dec(&close)?))
+}
+
+fn limit_of(v: Option<&str>) -> Result<u32, ApiError> {
+    match v {
+        None => Ok(DEFAULT_LIMIT),
+        Some(s) => s
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "limit must be 1..=1000")),
+    }
+}
+
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"))
+}
+
+/// Movements and daily income of an account in a date range. JSON pages by default; with
+/// `Accept: text/csv` the whole range (from `cursor`, if given) as one CSV document.
+#[utoipa::path(get, path = "/v1/accounts/{id}/statement", params(("id" = String, Path), StatementQuery),
+    responses((status = 200, body = Statement, description = "JSON page, or text/csv"),
+              (status = 400, body = mmf_shared::http::ErrorBody), (status = 404, body = mmf_shared::http::ErrorBody)))]
+pub async fn get_statement(
+    State(state): State<AppState>,
+    Extension(PartnerId(partner)): Partner,
+    Path(account): Path<String>,
+    Query(q): Query<StatementQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(f) = &q.fund_code {
+        check_fund_code(f)?;
+    }
+    let (from, to) = date_range(
+        q.from.as_deref(),
+        q.to.as_deref(),
+        state.config.statement_max_days,
+    )?;
+    let limit = limit_of(q.limit.as_deref())?;
+    let after = q.cursor.as_deref().map(Cursor::decode).transpose()?;
+    own_account(&state, &partner, &account).await?;
+    let r = Request {
+        account: &account,
+        fund: q.fund_code.as_deref(),
+        from,
+        to,
+    };
+    if wants_csv(&headers) {
+        return csv(&state, &r, after).await;
+    }
+    let (entries, more) = page(&state, &r, after, limit).await?;
+    let (opening, closing) = if after.is_none() {
+        let (o, c) = opening_closing(&state, &r).await?;
+        (
+            Some(mmf_shared::money::fmt2(o)),
+            Some(mmf_shared::money::fmt2(c)),
+        )
+    } else {
+        (None, None)
+    };
+    let next_cursor = more.then(|| entries.last()).flatten().map(|e| {
+        Cursor {
+            date: e.date,
+            entry_id: e.entry_id,
+        }
+        .encode()
+    });
+    Ok(axum::Json(Statement {
+        account_id: account.clone(),
+        fund_code: q.fund_code,
+        from,
+        to,
+        opening_units: opening,
+        closing_units: closing,
+        entries,
+        next_cursor,
+    })
+    .into_response())
+}
+
+async fn csv(
+    state: &AppState,
+    r: &Request<'_>,
+    mut after: Option<Cursor>,
+) -> Result<Response, ApiError> {
+    let mut out =
+        String::from("date,fund_code,kind,units,order_id,income_date,booked_at,entry_id\r\n");
+    loop {
+        let (entries, more) = page(state, r, after, CSV_PAGE).await?;
+        for e in &entries {
+            // Every field is a date, number or fixed code word: nothing needs quoting.
+            let _ = write!(
+                out,
+                "{},{},{},{},{},{},{},{}\r\n",
+                e.date,
+                e.fund_code,
+                e.kind,
+                mmf_shared::money::fmt2(e.units),
+                e.order_id.map(|o| o.to_string()).unwrap_or_default(),
+                e.income_date.map(|d| d.to_string()).unwrap_or_default(),
+                e.booked_at,
+                e.entry_id
+            );
+        }
+        match (more, entries.last()) {
+            (true, Some(e)) => {
+                after = Some(Cursor {
+                    date: e.date,
+                    entry_id: e.entry_id,
+                })
+            }
+            _ => break,
+        }
+    }
+    let name = format!("statement_{}_{}_{}.csv", r.account, r.from, r.to);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_garbage() {
+        let c = Cursor {
+            date: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+            entry_id: 42,
+        };
+        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
+        for bad in [
+            "",
+            "zz",
+            "41",
+            &hex::encode("2026-11-27"),
+            &hex::encode("x|1"),
+        ] {
+            assert_eq!(Cursor::decode(bad).unwrap_err().code, "invalid_cursor");
+        }
+    }
+}
