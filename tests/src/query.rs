@@ -1,8 +1,9 @@
 //! Harness for the read side: the query service in this process on the test's Postgres
-//! database and its own ClickHouse database, plus stand-ins for the daily cycle and the sync
-//! worker until those land: `confirm`/`distribute_income` change Postgres as the cycle does,
-//! `ship` copies the replicated tables to ClickHouse as the sync worker does.
+//! database and its own ClickHouse database, with the sync worker running in-process, plus a
+//! stand-in for the daily cycle until it lands: `confirm`/`distribute_income` change Postgres
+//! as the cycle does (and publish the day's income to ClickHouse).
 
+use crate::sync::{ch_u64, spawn_sync, wait_until};
 use crate::{json_of, Signer, TestApp, OPS_TOKEN};
 use chrono::{NaiveDate, Utc};
 use mmf_query::{build_app, AppState, Config};
@@ -10,8 +11,9 @@ use mmf_shared::config::Common;
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::Value;
+use std::time::Duration;
 
-pub const CH_URL: &str = "http://127.0.0.1:8123";
+pub use crate::sync::CH_URL;
 
 pub struct QueryApp {
     pub base: String,
@@ -19,10 +21,12 @@ pub struct QueryApp {
     pub http: reqwest::Client,
     /// The ClickHouse database (named like the Postgres one).
     pub ch_db: String,
+    pub sync: mmf_sync::Worker,
 }
 
 /// Starts the query service on port 0 against `app`'s Postgres database, sharing its
-/// simulated clock, with the ClickHouse schema (history + report views) migrated.
+/// simulated clock, with the ClickHouse schema (history + report views) migrated and the sync
+/// worker shipping rows.
 pub async fn spawn_query(app: &TestApp) -> QueryApp {
     let ch_db = app.db.name.clone();
     mmf_shared::ch::migrate(&mmf_shared::ch::client(CH_URL), &ch_db)
@@ -50,6 +54,7 @@ pub async fn spawn_query(app: &TestApp) -> QueryApp {
         state,
         http: reqwest::Client::new(),
         ch_db,
+        sync: spawn_sync(&app.db).await,
     }
 }
 
@@ -115,7 +120,9 @@ impl QueryApp {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
-    pub async fn drop_ch(&self) {
+    /// Stops the sync worker and drops the ClickHouse database.
+    pub async fn finish(self) {
+        self.sync.stop().await;
         mmf_shared::ch::client(CH_URL)
             .query(&format!("DROP DATABASE IF EXISTS `{}`", self.ch_db))
             .execute()
@@ -124,77 +131,36 @@ impl QueryApp {
     }
 }
 
-// Postgres rows in ClickHouse's column order, as TSV (COPY's text format is ClickHouse's
-// TabSeparated: same escapes, \N for NULL). Times are written in Asia/Shanghai.
-const SHIP: &[(&str, &str)] = &[
-    (
-        "accounts",
-        "SELECT account_id, partner_id, customer_id, name, id_type, id_masked,
-                to_char(opened_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'),
-                txid::text, version FROM accounts",
-    ),
-    (
-        "orders",
-        "SELECT order_id, partner_id, request_id, account_id, fund_code, kind, coalesce(purpose, ''),
-                amount, status, trade_date, effective_date,
-                to_char(accepted_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'),
-                to_char(confirmed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'),
-                to_char(cancelled_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'),
-                txid::text, version FROM orders",
-    ),
-    (
-        "unit_journal",
-        "SELECT entry_id, account_id, fund_code, coalesce(order_id, 0), kind, units, effective_date,
-                to_char(booked_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'),
-                txid::text FROM unit_journal",
-    ),
-    (
-        "funds",
-        "SELECT fund_code, name, min_subscription, max_subscription_per_order,
-                max_subscription_per_day, fast_withdrawal_daily_cap, income_policy,
-                to_char(updated_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'),
-                txid::text, version FROM funds",
-    ),
-];
-
-/// Copies every replicated row to ClickHouse, as the sync worker does (rows already there
-/// are sent again: at-least-once, collapsed by the tables' keys).
+/// Waits until the sync worker has shipped every row now in Postgres: journal entries,
+/// accounts, and the latest version of every order and fund.
 pub async fn ship(app: &TestApp, q: &QueryApp) {
-    use futures::TryStreamExt;
-
     let pg = app.pg().await;
-    for (table, select) in SHIP {
-        let stream = pg
-            .copy_out(&format!("COPY ({select}) TO STDOUT"))
-            .await
-            .unwrap();
-        let body: Vec<u8> = stream
-            .try_fold(Vec::new(), |mut acc, chunk| async move {
-                acc.extend_from_slice(&chunk);
-                Ok(acc)
-            })
-            .await
-            .unwrap();
-        if body.is_empty() {
-            continue;
+    let row = pg
+        .query_one(
+            "SELECT (SELECT count(*) FROM unit_journal)::bigint,
+                    (SELECT count(*) FROM accounts)::bigint,
+                    (SELECT coalesce(sum(version), 0) FROM orders)::bigint,
+                    (SELECT coalesce(sum(version), 0) FROM funds)::bigint",
+            &[],
+        )
+        .await
+        .unwrap();
+    let want: Vec<u64> = (0..4).map(|i| row.get::<_, i64>(i) as u64).collect();
+    let ch = q.ch();
+    wait_until("the sync worker to catch up", Duration::from_secs(30), || {
+        let ch = ch.clone();
+        let want = want.clone();
+        async move {
+            let got = [
+                ch_u64(&ch, "SELECT uniqExact(entry_id) FROM unit_journal").await,
+                ch_u64(&ch, "SELECT uniqExact(account_id) FROM accounts").await,
+                ch_u64(&ch, "SELECT toUInt64(sum(v)) FROM (SELECT order_id, max(version) AS v FROM orders GROUP BY order_id)").await,
+                ch_u64(&ch, "SELECT toUInt64(sum(v)) FROM (SELECT fund_code, max(version) AS v FROM funds GROUP BY fund_code)").await,
+            ];
+            got[..] == want[..]
         }
-        let resp = q
-            .http
-            .post(format!("{CH_URL}/"))
-            .query(&[
-                ("database", q.ch_db.as_str()),
-                ("query", &format!("INSERT INTO {table} FORMAT TabSeparated")),
-            ])
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(
-            resp.status().is_success(),
-            "{table}: {}",
-            resp.text().await.unwrap()
-        );
-    }
+    })
+    .await;
 }
 
 /// Confirms trade date `t` as the daily cycle does: subscriptions credit units effective

