@@ -2,7 +2,7 @@
 
 use crate::orders::writer::Writer;
 use crate::reference::Reference;
-use crate::{accounts, ops, orders};
+use crate::{accounts, clearing, cycle, income, ops, orders};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
 use axum::Router;
@@ -25,6 +25,8 @@ pub struct Config {
     pub writer_shards: usize,
     /// `MMF_WRITER_BATCH`: most orders committed in one transaction, default 256.
     pub writer_batch: usize,
+    /// Daily cycle: `MMF_CYCLE_BATCH`, `MMF_CYCLE_PARALLEL`, `MMF_TA_CODE`, `MMF_RETENTION_DAYS`.
+    pub cycle: cycle::Settings,
 }
 
 impl Config {
@@ -35,6 +37,7 @@ impl Config {
             partners: config::or_default("MMF_PARTNERS", "demo:demo-secret"),
             writer_shards: config::parsed("MMF_WRITER_SHARDS", 4)?,
             writer_batch: config::parsed("MMF_WRITER_BATCH", 256)?,
+            cycle: cycle::Settings::from_environment()?,
         })
     }
 }
@@ -100,8 +103,11 @@ impl AppState {
         ops::put_fund,
         ops::put_calendar,
         ops::put_clock,
+        income::put_income,
+        cycle::post_cycle,
+        cycle::get_cycle,
     ),
-    components(schemas(mmf_shared::http::ErrorBody))
+    components(schemas(mmf_shared::http::ErrorBody, clearing::Settlement, clearing::Confirmed))
 )]
 struct ApiDoc;
 
@@ -115,7 +121,9 @@ pub fn build_app(state: AppState) -> Router {
         .merge(orders::router())
         .layer(from_fn_with_state(partner_auth, require_partner));
     let ops_token: Arc<str> = state.config.common.ops_token.as_str().into();
-    let ops = ops::router().layer(from_fn_with_state(ops_token, require_ops));
+    let ops = ops::router()
+        .merge(cycle::router())
+        .layer(from_fn_with_state(ops_token, require_ops));
     let pool = state.pool.clone();
     Router::new()
         .merge(partner)

@@ -2,7 +2,10 @@
 
 pub mod accounts;
 pub mod app;
+pub mod clearing;
+pub mod cycle;
 pub mod idempotency;
+pub mod income;
 pub mod ops;
 pub mod orders;
 pub mod reference;

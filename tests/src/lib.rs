@@ -1,6 +1,7 @@
 //! Test harness: every test gets its own Postgres database cloned from a migrated template,
 //! and talks to the real services over HTTP on port 0.
 
+pub mod cycle;
 pub mod query;
 pub mod sync;
 
@@ -205,6 +206,7 @@ pub fn test_config(db: &TestDb) -> Config {
             .join(","),
         writer_shards: 4,
         writer_batch: 64,
+        cycle: Default::default(),
     }
 }
 

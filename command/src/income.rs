@@ -1,0 +1,531 @@
+//! Daily income: publishing the per-10k income and 7-day yield, and distributing one fund's
+//! income for one calendar day to every position (DESIGN §3).
+//!
+//! Distribution is set-based and batched by account-id range. Each batch is one transaction
+//! that records itself in `income_batches` first, so a batch is applied exactly once however
+//! often the distribution is restarted; several batches run in parallel on their own
+//! connections, and each holds its positions' row locks only for its own short transaction.
+
+use crate::app::AppState;
+use anyhow::Context;
+use axum::extract::{Path, State};
+use chrono::NaiveDate;
+use deadpool_postgres::Pool;
+use futures::stream::{self, TryStreamExt};
+use mmf_shared::http::{ApiError, Json};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+use tokio_postgres::error::SqlState;
+use utoipa::ToSchema;
+
+/// One fund's published income for one day.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct IncomeDay {
+    pub fund_code: String,
+    pub day: NaiveDate,
+    /// Income per 10,000 units, 4 decimals.
+    #[schema(value_type = String)]
+    pub per10k: String,
+    /// 7-day annualized yield in percent, 3 decimals; absent until 7 days are published.
+    #[schema(value_type = Option<String>)]
+    pub yield_7d: Option<String>,
+    pub distributed: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncomeRequest {
+    /// Income per 10,000 units with at most 4 decimals, e.g. `"0.6500"`; may be negative.
+    per10k: String,
+}
+
+/// Parses a per-10k income: optional sign, digits, at most 4 decimals, |x| < 10,000.
+pub fn parse_per10k(s: &str) -> Option<Decimal> {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let ok = !int.is_empty()
+        && int.len() <= 4
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.len() <= 4
+        && (frac.is_empty() != body.contains('.'))
+        && frac.bytes().all(|b| b.is_ascii_digit());
+    if !ok {
+        return None;
+    }
+    let mut d = Decimal::from_str(s).ok()?;
+    d.rescale(4);
+    Some(d)
+}
+
+const YIELDS_SQL: &str = "
+UPDATE fund_income f SET yield_7d = y.v
+FROM (
+    SELECT d.day,
+           CASE WHEN count(w.day) = 7
+                THEN round((exp(sum(ln(1 + w.per10k * 0.0001)) * 365 / 7) - 1) * 100, 3) END AS v
+    FROM fund_income d
+    JOIN fund_income w ON w.fund_code = d.fund_code AND w.day BETWEEN d.day - 6 AND d.day
+    WHERE d.fund_code = $1 AND d.day BETWEEN $2::date AND $2::date + 6
+    GROUP BY d.day
+) y
+WHERE f.fund_code = $1 AND f.day = y.day AND f.yield_7d IS DISTINCT FROM y.v";
+
+/// Stores (or corrects, while undistributed) a day's per-10k income and recomputes the 7-day
+/// yield of the seven days whose window contains it. The product of (1 + per10k/10,000) is
+/// taken as exp(Σ ln) in Postgres numeric, whose precision is far beyond the 3 decimals kept;
+/// rounding is half away from zero (half-up for the usual positive yields).
+pub async fn publish(
+    pool: &Pool,
+    fund: &str,
+    day: NaiveDate,
+    per10k: Decimal,
+) -> Result<IncomeDay, ApiError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let exists = tx
+        .query_opt("SELECT 1 FROM funds WHERE fund_code = $1", &[&fund])
+        .await?;
+    if exists.is_none() {
+        return Err(ApiError::not_found("unknown_fund", "no such fund").with_field("fund_code"));
+    }
+    let run = tx
+        .query_opt(
+            "SELECT 1 FROM income_runs WHERE fund_code = $1 AND day >= $2 LIMIT 1",
+            &[&fund, &day],
+        )
+        .await?;
+    if run.is_some() {
+        return Err(ApiError::conflict(
+            "income_already_distributed",
+            "income for this day or a later one has been distributed; this day can no longer change",
+        )
+        .with_field("day"));
+    }
+    tx.execute(
+        "INSERT INTO fund_income (fund_code, day, per10k) VALUES ($1, $2, $3)
+         ON CONFLICT (fund_code, day) DO UPDATE SET per10k = EXCLUDED.per10k, published_at = now()
+         WHERE fund_income.per10k <> EXCLUDED.per10k",
+        &[&fund, &day, &per10k],
+    )
+    .await?;
+    tx.execute(YIELDS_SQL, &[&fund, &day]).await?;
+    tx.commit().await?;
+    Ok(income_day(pool, fund, day)
+        .await?
+        .expect("row written above"))
+}
+
+pub async fn income_day(
+    pool: &Pool,
+    fund: &str,
+    day: NaiveDate,
+) -> Result<Option<IncomeDay>, ApiError> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT f.per10k, f.yield_7d, r.finished_at IS NOT NULL AS distributed
+             FROM fund_income f LEFT JOIN income_runs r USING (fund_code, day)
+             WHERE f.fund_code = $1 AND f.day = $2",
+            &[&fund, &day],
+        )
+        .await?;
+    Ok(row.map(|r| IncomeDay {
+        fund_code: fund.to_string(),
+        day,
+        per10k: r.get::<_, Decimal>(0).to_string(),
+        yield_7d: r.get::<_, Option<Decimal>>(1).map(|d| d.to_string()),
+        distributed: r.get(2),
+    }))
+}
+
+pub fn parse_day(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| ApiError::invalid(field, &format!("{field} must be a YYYY-MM-DD date")))
+}
+
+/// Publishes a fund's income per 10,000 units for one calendar day.
+#[utoipa::path(put, path = "/v1/ops/funds/{code}/income/{date}", request_body = IncomeRequest,
+    responses((status = 200, body = IncomeDay), (status = 400, body = mmf_shared::http::ErrorBody),
+              (status = 404, body = mmf_shared::http::ErrorBody), (status = 409, body = mmf_shared::http::ErrorBody)))]
+pub async fn put_income(
+    State(state): State<AppState>,
+    Path((code, date)): Path<(String, String)>,
+    Json(req): Json<IncomeRequest>,
+) -> Result<axum::Json<IncomeDay>, ApiError> {
+    let day = parse_day("date", &date)?;
+    let per10k = parse_per10k(&req.per10k).ok_or_else(|| {
+        ApiError::invalid(
+            "per10k",
+            "per10k is a decimal string with at most 4 decimals, e.g. \"0.6500\" or \"-0.0100\"",
+        )
+    })?;
+    Ok(axum::Json(publish(&state.pool, &code, day, per10k).await?))
+}
+
+/// Totals of one distribution (or of one batch).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Totals {
+    pub positions: i64,
+    #[schema(value_type = String)]
+    pub eligible: Decimal,
+    /// Σ eligible × per10k / 10,000, exact: the day's new income before truncation.
+    #[schema(value_type = String)]
+    pub accrued: Decimal,
+    #[schema(value_type = String)]
+    pub paid: Decimal,
+    #[schema(value_type = String)]
+    pub carry_before: Decimal,
+    #[schema(value_type = String)]
+    pub carry_after: Decimal,
+    /// Sub-fen remainders kept by the fund (policy `to_fund`).
+    #[schema(value_type = String)]
+    pub to_fund: Decimal,
+}
+
+impl Totals {
+    fn add(&mut self, o: &Totals) {
+        self.positions += o.positions;
+        self.eligible += o.eligible;
+        self.accrued += o.accrued;
+        self.paid += o.paid;
+        self.carry_before += o.carry_before;
+        self.carry_after += o.carry_after;
+        self.to_fund += o.to_fund;
+    }
+
+    fn from_row(r: &tokio_postgres::Row) -> Totals {
+        Totals {
+            positions: r.get("positions"),
+            eligible: r.get("eligible"),
+            accrued: r.get("accrued"),
+            paid: r.get("paid"),
+            carry_before: r.get("carry_before"),
+            carry_after: r.get("carry_after"),
+            to_fund: r.get("to_fund"),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct Distribution {
+    pub fund_code: String,
+    pub day: NaiveDate,
+    #[schema(value_type = String)]
+    pub per10k: Decimal,
+    pub batches: usize,
+    /// Batches applied by this call (the rest were committed by an earlier, interrupted run).
+    pub applied_now: usize,
+    pub totals: Totals,
+}
+
+/// How a distribution is cut and run.
+#[derive(Clone, Copy, Debug)]
+pub struct Batching {
+    /// Positions per batch (approximately, for large funds).
+    pub batch_size: usize,
+    /// Batches in flight at once.
+    pub parallel: usize,
+}
+
+/// Distributes `fund`'s income for `day`. Idempotent: batches already committed are skipped,
+/// and a finished day returns its recorded totals. `on_batch(done, total)` reports progress.
+pub async fn distribute(
+    pool: &Pool,
+    fund: &str,
+    day: NaiveDate,
+    batching: Batching,
+    on_batch: &(dyn Fn(usize, usize) + Sync),
+) -> anyhow::Result<Distribution> {
+    let client = pool.get().await?;
+    let row = client
+        .query_opt(
+            "SELECT f.per10k, d.income_policy FROM fund_income f JOIN funds d USING (fund_code)
+             WHERE f.fund_code = $1 AND f.day = $2",
+            &[&fund, &day],
+        )
+        .await?
+        .with_context(|| format!("income of {fund} for {day} is not published"))?;
+    let per10k: Decimal = row.get(0);
+    let policy: String = row.get(1);
+    let existing = client
+        .query_opt(
+            "SELECT bounds FROM income_runs WHERE fund_code = $1 AND day = $2",
+            &[&fund, &day],
+        )
+        .await?;
+    let bounds: Vec<Option<String>> = match existing {
+        Some(r) => r.get(0),
+        None => {
+            let cuts = batch_bounds(&client, fund, batching.batch_size).await?;
+            client
+                .execute(
+                    "INSERT INTO income_runs (fund_code, day, per10k, policy, bounds)
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                    &[&fund, &day, &per10k, &policy, &cuts],
+                )
+                .await?;
+            client
+                .query_one(
+                    "SELECT bounds FROM income_runs WHERE fund_code = $1 AND day = $2",
+                    &[&fund, &day],
+                )
+                .await?
+                .get(0)
+        }
+    };
+    let batches = bounds.len() - 1;
+    let done: Vec<i32> = client
+        .query(
+            "SELECT batch FROM income_batches WHERE fund_code = $1 AND day = $2",
+            &[&fund, &day],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    drop(client);
+    let todo: Vec<usize> = (0..batches)
+        .filter(|b| !done.contains(&(*b as i32)))
+        .collect();
+    let applied_now = todo.len();
+    let finished = std::sync::atomic::AtomicUsize::new(done.len());
+    let policy = policy.as_str();
+    let bounds = &bounds;
+    stream::iter(todo.into_iter().map(Ok))
+        .try_for_each_concurrent(batching.parallel.max(1), |b| {
+            let finished = &finished;
+            async move {
+                let job = Batch {
+                    fund,
+                    day,
+                    per10k,
+                    policy,
+                    index: b as i32,
+                    lo: bounds[b].as_deref(),
+                    hi: bounds[b + 1].as_deref(),
+                };
+                job.run_with_retry(pool).await?;
+                let n = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                on_batch(n, batches);
+                anyhow::Ok(())
+            }
+        })
+        .await?;
+    let client = pool.get().await?;
+    client
+        .execute(
+            "UPDATE income_runs SET finished_at = now()
+             WHERE fund_code = $1 AND day = $2 AND finished_at IS NULL",
+            &[&fund, &day],
+        )
+        .await?;
+    let totals = day_totals(&client, fund, day).await?;
+    Ok(Distribution {
+        fund_code: fund.to_string(),
+        day,
+        per10k,
+        batches,
+        applied_now,
+        totals,
+    })
+}
+
+/// Sum of the committed batches of one distribution.
+pub async fn day_totals(
+    client: &tokio_postgres::Client,
+    fund: &str,
+    day: NaiveDate,
+) -> anyhow::Result<Totals> {
+    let rows = client
+        .query(
+            "SELECT positions, eligible, accrued, paid, carry_before, carry_after, to_fund
+             FROM income_batches WHERE fund_code = $1 AND day = $2",
+            &[&fund, &day],
+        )
+        .await?;
+    let mut t = Totals::default();
+    for r in &rows {
+        t.add(&Totals::from_row(r));
+    }
+    Ok(t)
+}
+
+/// Account-id boundaries cutting the fund's positions into batches of about `size`: exact for
+/// small funds, from a 1% block sample for large ones (reading every key would cost seconds).
+async fn batch_bounds(
+    client: &tokio_postgres::Client,
+    fund: &str,
+    size: usize,
+) -> anyhow::Result<Vec<Option<String>>> {
+    let size = size.max(1) as i64;
+    let estimate: f32 = client
+        .query_one(
+            "SELECT reltuples FROM pg_class WHERE oid = 'positions'::regclass",
+            &[],
+        )
+        .await?
+        .get(0);
+    let keys: Vec<String> = if estimate < 1_000_000.0 {
+        client
+            .query(
+                "SELECT account_id FROM (
+                    SELECT account_id, row_number() OVER (ORDER BY account_id) - 1 AS n
+                    FROM positions WHERE fund_code = $1) s
+                 WHERE n > 0 AND n % $2 = 0 ORDER BY account_id",
+                &[&fund, &size],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    } else {
+        let sample: Vec<String> = client
+            .query(
+                "SELECT account_id FROM positions TABLESAMPLE SYSTEM (1)
+                 WHERE fund_code = $1 ORDER BY account_id",
+                &[&fund],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        // One sampled key stands for about 100 positions.
+        let step = ((size / 100).max(1)) as usize;
+        sample.into_iter().skip(step).step_by(step).collect()
+    };
+    let mut bounds = Vec::with_capacity(keys.len() + 2);
+    bounds.push(None);
+    bounds.extend(keys.into_iter().map(Some));
+    bounds.dedup();
+    bounds.push(None);
+    Ok(bounds)
+}
+
+struct Batch<'a> {
+    fund: &'a str,
+    day: NaiveDate,
+    per10k: Decimal,
+    policy: &'a str,
+    index: i32,
+    lo: Option<&'a str>,
+    hi: Option<&'a str>,
+}
+
+/// Eligible units(D) = units − movements effective after D (DESIGN §3). Positions and journal
+/// are read from one snapshot, so a concurrent order (which writes both) is seen whole or not
+/// at all; the UPDATE adds to the row's latest version, so it composes with such an order.
+/// A negative payment never takes more units than the position holds at that moment: what it
+/// cannot take stays in carry (see docs/decisions/0020-income-distribution.md).
+const BATCH_SQL: &str = "
+WITH fut AS (
+    SELECT account_id, sum(units) AS units FROM unit_journal
+    WHERE effective_date > $2 AND fund_code = $1
+      AND ($4::text IS NULL OR account_id >= $4) AND ($5::text IS NULL OR account_id < $5)
+    GROUP BY account_id
+), calc AS (
+    SELECT p.account_id, p.units AS units_now, p.units - coalesce(f.units, 0) AS eligible,
+           p.carry AS carry_before
+    FROM positions p LEFT JOIN fut f ON f.account_id = p.account_id
+    WHERE p.fund_code = $1
+      AND ($4::text IS NULL OR p.account_id >= $4) AND ($5::text IS NULL OR p.account_id < $5)
+), acc AS (
+    SELECT account_id, units_now, eligible, carry_before,
+           eligible * ($3::numeric * 0.0001) AS income,
+           carry_before + eligible * ($3::numeric * 0.0001) AS accrued
+    FROM calc WHERE eligible <> 0 OR carry_before <> 0
+), pay AS (
+    SELECT *, greatest(trunc(accrued, 2), -units_now) AS paid FROM acc
+), fin AS (
+    SELECT *,
+           CASE WHEN $6::text = 'to_fund' THEN 0 ELSE accrued - paid END AS carry_after,
+           CASE WHEN $6::text = 'to_fund' THEN accrued - paid ELSE 0 END AS to_fund
+    FROM pay
+), upd AS (
+    UPDATE positions p
+    SET units = p.units + fin.paid, carry = fin.carry_after, cum_income = p.cum_income + fin.paid,
+        last_income = fin.paid, last_income_date = $2
+    FROM fin WHERE p.fund_code = $1 AND p.account_id = fin.account_id
+    RETURNING 1
+), jr AS (
+    INSERT INTO unit_journal (account_id, fund_code, kind, units, effective_date, booked_at)
+    SELECT account_id, $1, 'income', paid, $2 + 1, now() FROM fin WHERE paid <> 0
+)
+UPDATE income_batches b
+SET positions = s.positions, eligible = s.eligible, accrued = s.accrued, paid = s.paid,
+    carry_before = s.carry_before, carry_after = s.carry_after, to_fund = s.to_fund
+FROM (SELECT count(*) AS positions, coalesce(sum(eligible), 0) AS eligible,
+             coalesce(sum(income), 0) AS accrued, coalesce(sum(paid), 0) AS paid,
+             coalesce(sum(carry_before), 0) AS carry_before,
+             coalesce(sum(carry_after), 0) AS carry_after, coalesce(sum(to_fund), 0) AS to_fund
+      FROM fin) s
+WHERE b.fund_code = $1 AND b.day = $2 AND b.batch = $7
+RETURNING (SELECT count(*) FROM upd) AS updated";
+
+impl Batch<'_> {
+    /// Deadlocks with order transactions, and a negative payment racing a redemption of the
+    /// same units, roll the batch back whole; it is then simply run again.
+    async fn run_with_retry(&self, pool: &Pool) -> anyhow::Result<()> {
+        let mut attempt = 0;
+        loop {
+            match self.run(pool).await {
+                Ok(()) => return Ok(()),
+                Err(e)
+                    if attempt < 5
+                        && matches!(
+                            e.downcast_ref::<tokio_postgres::Error>()
+                                .and_then(|e| e.code()),
+                            Some(&SqlState::T_R_DEADLOCK_DETECTED)
+                                | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+                                | Some(&SqlState::CHECK_VIOLATION)
+                        ) =>
+                {
+                    attempt += 1;
+                    tracing::warn!(error = %e, batch = self.index, attempt, "income batch retried");
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| {
+                        format!(
+                            "income batch {} of {} for {}",
+                            self.index, self.fund, self.day
+                        )
+                    })
+                }
+            }
+        }
+    }
+
+    async fn run(&self, pool: &Pool) -> anyhow::Result<()> {
+        let mut client = pool.get().await?;
+        let tx = client.transaction().await?;
+        // A batch lost in a crash loses its own record too, and is redone. Marking the run
+        // finished is a synchronous commit, which flushes every batch before it.
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await?;
+        let claimed = tx
+            .query_opt(
+                "INSERT INTO income_batches (fund_code, day, batch) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING RETURNING 1",
+                &[&self.fund, &self.day, &self.index],
+            )
+            .await?;
+        if claimed.is_none() {
+            return Ok(());
+        }
+        tx.query_one(
+            BATCH_SQL,
+            &[
+                &self.fund,
+                &self.day,
+                &self.per10k,
+                &self.lo,
+                &self.hi,
+                &self.policy,
+                &self.index,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

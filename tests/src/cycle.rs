@@ -1,0 +1,207 @@
+//! Harness for daily-cycle tests: orders, income publication and cycle runs through HTTP, and
+//! the invariants every cycle test checks against the database.
+
+use crate::{TestApp, FUND};
+use reqwest::{Method, StatusCode};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+/// Loads 2026 with a Monday holiday (2026-11-30) so that the scenario crosses a weekend and a
+/// holiday: the next trading day after Friday 2026-11-27 is Tuesday 2026-12-01.
+pub async fn holiday_calendar(app: &TestApp) {
+    let (s, b) = app
+        .ops(
+            Method::PUT,
+            "/v1/ops/calendar/2026",
+            json!({"holidays": ["2026-10-01", "2026-10-02", "2026-10-05", "2026-10-06", "2026-10-07", "2026-11-30"]}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+pub async fn publish(app: &TestApp, day: &str, per10k: &str) -> Value {
+    let (s, b) = app
+        .ops(
+            Method::PUT,
+            &format!("/v1/ops/funds/{FUND}/income/{day}"),
+            json!({ "per10k": per10k }),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "publish {day}: {b}");
+    b
+}
+
+pub async fn subscribe(app: &TestApp, partner: &str, account: &str, amount: &str) -> i64 {
+    let rid = format!("sub-{}", rand::random::<u64>());
+    let (s, b) = app
+        .post(
+            partner,
+            "/v1/subscriptions",
+            json!({"request_id": rid, "account_id": account, "fund_code": FUND, "amount": amount}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b["order_id"].as_i64().unwrap()
+}
+
+/// `mode` is `normal` or `fast`.
+pub async fn redeem(app: &TestApp, partner: &str, account: &str, units: &str, mode: &str) -> i64 {
+    let rid = format!("red-{}", rand::random::<u64>());
+    let (s, b) = app
+        .post(
+            partner,
+            "/v1/redemptions",
+            json!({"request_id": rid, "account_id": account, "fund_code": FUND, "units": units, "mode": mode}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    b["order_id"].as_i64().unwrap()
+}
+
+pub async fn run_cycle(app: &TestApp, trade_date: &str, options: Value) -> (StatusCode, Value) {
+    app.ops(
+        Method::POST,
+        &format!("/v1/ops/cycles/{trade_date}"),
+        options,
+    )
+    .await
+}
+
+/// Runs the cycle and asserts it completed.
+pub async fn cycle(app: &TestApp, trade_date: &str) -> Value {
+    let (s, b) = run_cycle(app, trade_date, json!({})).await;
+    assert_eq!(s, StatusCode::OK, "cycle {trade_date}: {b}");
+    assert_eq!(b["status"], "completed", "{b}");
+    b
+}
+
+#[derive(Debug, PartialEq, Clone)]
+pub struct Position {
+    pub units: Decimal,
+    pub pending: Decimal,
+    pub carry: Decimal,
+    pub cum_income: Decimal,
+    pub last_income: Decimal,
+    pub last_income_date: Option<chrono::NaiveDate>,
+}
+
+pub async fn position(app: &TestApp, account: &str) -> Position {
+    let r = app
+        .pg()
+        .await
+        .query_one(
+            "SELECT units, pending_subscription, carry, cum_income, last_income, last_income_date
+             FROM positions WHERE account_id = $1 AND fund_code = $2",
+            &[&account, &FUND],
+        )
+        .await
+        .unwrap();
+    Position {
+        units: r.get(0),
+        pending: r.get(1),
+        carry: r.get::<_, Decimal>(2).normalize(),
+        cum_income: r.get(3),
+        last_income: r.get(4),
+        last_income_date: r.get(5),
+    }
+}
+
+/// The income paid to `account` for calendar day `day` (its journal row effective day + 1).
+pub async fn income_of(app: &TestApp, account: &str, day: &str) -> Decimal {
+    let day: chrono::NaiveDate = day.parse().unwrap();
+    app.pg()
+        .await
+        .query_one(
+            "SELECT coalesce(sum(units), 0) FROM unit_journal
+             WHERE account_id = $1 AND kind = 'income' AND effective_date = $2::date + 1",
+            &[&account, &day],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+pub fn dec(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+/// Invariants that hold after every cycle:
+/// - Σ position units = Σ journal units (every unit credited or debited has its movement);
+/// - for every distributed day: Σ eligible recomputed from the journal (movements effective on
+///   or before D) matches what the distribution used; Σ accrued = Σ eligible × per10k / 10,000
+///   exactly; Σ paid + Σ carry change + Σ to_fund = Σ accrued; Σ paid = the day's income rows;
+/// - Σ carry held in positions = Σ carry changes of all distributions.
+pub async fn check_invariants(app: &TestApp) {
+    let c = app.pg().await;
+    let r = c
+        .query_one(
+            "SELECT (SELECT coalesce(sum(units), 0) FROM positions),
+                    (SELECT coalesce(sum(units), 0) FROM unit_journal)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (pos, jr): (Decimal, Decimal) = (r.get(0), r.get(1));
+    assert_eq!(pos, jr, "Σ position units = Σ journal units");
+    let days = c
+        .query(
+            "SELECT r.fund_code, r.day, r.per10k, sum(b.eligible), sum(b.accrued), sum(b.paid),
+                    sum(b.carry_after - b.carry_before), sum(b.to_fund)
+             FROM income_runs r JOIN income_batches b USING (fund_code, day)
+             WHERE r.finished_at IS NOT NULL
+             GROUP BY r.fund_code, r.day, r.per10k ORDER BY r.day",
+            &[],
+        )
+        .await
+        .unwrap();
+    let mut carry_total = Decimal::ZERO;
+    for d in &days {
+        let fund: String = d.get(0);
+        let day: chrono::NaiveDate = d.get(1);
+        let per10k: Decimal = d.get(2);
+        let (eligible, accrued, paid, carry_change, to_fund): (
+            Decimal,
+            Decimal,
+            Decimal,
+            Decimal,
+            Decimal,
+        ) = (d.get(3), d.get(4), d.get(5), d.get(6), d.get(7));
+        let from_journal: Decimal = c
+            .query_one(
+                "SELECT coalesce(sum(units), 0) FROM unit_journal
+                 WHERE fund_code = $1 AND effective_date <= $2",
+                &[&fund, &day],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(eligible, from_journal, "{day}: Σ eligible");
+        assert_eq!(
+            accrued,
+            eligible * per10k / Decimal::from(10_000),
+            "{day}: Σ accrued is exact"
+        );
+        assert_eq!(
+            paid + carry_change + to_fund,
+            accrued,
+            "{day}: Σ paid + Σ carry change + Σ to_fund = Σ accrued"
+        );
+        let rows: Decimal = c
+            .query_one(
+                "SELECT coalesce(sum(units), 0) FROM unit_journal
+                 WHERE fund_code = $1 AND kind = 'income' AND effective_date = $2::date + 1",
+                &[&fund, &day],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(paid, rows, "{day}: Σ paid = income journal rows");
+        carry_total += carry_change;
+    }
+    let carry: Decimal = c
+        .query_one("SELECT coalesce(sum(carry), 0) FROM positions", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(carry, carry_total, "Σ carry = Σ carry changes");
+}
