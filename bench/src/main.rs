@@ -2,6 +2,7 @@
 //! `cargo run --release -p mmf-bench -- <name> [options]`; see BENCHMARKS.md.
 
 mod orders;
+mod query;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -9,8 +10,9 @@ async fn main() -> anyhow::Result<()> {
     let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
         Some("orders") => orders::run(rest).await,
+        Some("query") => query::run(rest).await,
         _ => {
-            eprintln!("usage: mmf-bench <orders> [options]");
+            eprintln!("usage: mmf-bench <orders|query> [options]");
             std::process::exit(2)
         }
     }

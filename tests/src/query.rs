@@ -243,3 +243,106 @@ pub async fn distribute_income(
     ))
     .await;
 }
+
+/// The accounts of [`report_scenario`].
+pub struct Scenario {
+    pub app: TestApp,
+    pub q: QueryApp,
+    /// p1's customers c1, c2, c3 and p2's customer c4.
+    pub a: String,
+    pub b: String,
+    pub c: String,
+    pub d: String,
+}
+
+/// A two-day scenario that trips every report, shipped to ClickHouse. Fund [`crate::FUND`]
+/// with a fast-withdrawal cap of 100,000.00.
+///
+/// Thu 2026-11-26: A subscribes 600,000 (large transfer), B 460,000 (just below 500,000),
+/// C 60,000, D (partner p2) 1,000. Confirmed Fri 09:00, effective Fri.
+/// Fri 2026-11-27: B subscribes 470,000 (below the threshold again), A redeems 100,000
+/// (normal, effective Sat) and fast-withdraws 5,000, C fast-withdraws 55,000 (cash-like, and out
+/// within days of coming in), D pays 200 from the balance (fast, payment).
+/// Sat 09:00: income for Friday at 1.0000 per 10k (A 59.50, B 46.00, C 0.50, D 0.08; 7-day
+/// yield published as 3.652), Friday
+/// confirmed (B's units effective Mon 2026-11-30).
+pub async fn report_scenario() -> Scenario {
+    let app = crate::spawn_command().await;
+    app.setup_fund().await;
+    let (s, body) = app
+        .ops(
+            Method::PUT,
+            &format!("/v1/ops/funds/{}", crate::FUND),
+            serde_json::json!({"name": "Spare Cash MMF", "max_subscription_per_order": "1000000.00",
+                   "max_subscription_per_day": "5000000.00", "fast_withdrawal_daily_cap": "100000.00"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let q = spawn_query(&app).await;
+    let a = app.open_account("p1", "c1").await;
+    let b = app.open_account("p1", "c2").await;
+    let c = app.open_account("p1", "c3").await;
+    let d = app.open_account("p2", "c4").await;
+    let order = |partner: &'static str, path: &'static str, body: Value| {
+        let app = &app;
+        async move {
+            let (s, resp) = app.post(partner, path, body).await;
+            assert_eq!(s, StatusCode::CREATED, "{resp}");
+        }
+    };
+    let sub = |req: &str, acct: &str, amount: &str| serde_json::json!({"request_id": req, "account_id": acct, "fund_code": crate::FUND, "amount": amount});
+    let red = |req: &str, acct: &str, units: &str, mode: &str, purpose: Option<&str>| {
+        let mut v = serde_json::json!({"request_id": req, "account_id": acct, "fund_code": crate::FUND,
+                                       "units": units, "mode": mode});
+        if let Some(p) = purpose {
+            v["purpose"] = p.into();
+        }
+        v
+    };
+    order("p1", "/v1/subscriptions", sub("a1", &a, "600000.00")).await;
+    order("p1", "/v1/subscriptions", sub("b1", &b, "460000.00")).await;
+    order("p1", "/v1/subscriptions", sub("c1", &c, "60000.00")).await;
+    order("p2", "/v1/subscriptions", sub("d1", &d, "1000.00")).await;
+    app.set_now("2026-11-27T09:00:00+08:00");
+    let day = |s: &str| -> NaiveDate { s.parse().unwrap() };
+    confirm(&app, day("2026-11-26"), day("2026-11-27")).await;
+    app.set_now("2026-11-27T10:00:00+08:00");
+    order("p1", "/v1/subscriptions", sub("b2", &b, "470000.00")).await;
+    order(
+        "p1",
+        "/v1/redemptions",
+        red("a2", &a, "100000.00", "normal", None),
+    )
+    .await;
+    order(
+        "p1",
+        "/v1/redemptions",
+        red("a3", &a, "5000.00", "fast", Some("withdrawal")),
+    )
+    .await;
+    order(
+        "p1",
+        "/v1/redemptions",
+        red("c2", &c, "55000.00", "fast", Some("withdrawal")),
+    )
+    .await;
+    order(
+        "p2",
+        "/v1/redemptions",
+        red("d2", &d, "200.00", "fast", Some("payment")),
+    )
+    .await;
+    app.set_now("2026-11-28T09:00:00+08:00");
+    distribute_income(
+        &app,
+        &q,
+        crate::FUND,
+        day("2026-11-27"),
+        "1.0000",
+        Some("3.652"),
+    )
+    .await;
+    confirm(&app, day("2026-11-27"), day("2026-11-30")).await;
+    ship(&app, &q).await;
+    Scenario { app, q, a, b, c, d }
+}
