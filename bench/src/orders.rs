@@ -104,10 +104,10 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
              FROM generate_series(1, {accounts}) i;
          SELECT setval('account_no_seq', {accounts});
          INSERT INTO positions (account_id, fund_code, units)
-             SELECT '8' || lpad(i::text, 11, '0'), '{FUND}', 1000000 FROM generate_series(1, {accounts}) i;
-         VACUUM ANALYZE;"
+             SELECT '8' || lpad(i::text, 11, '0'), '{FUND}', 1000000 FROM generate_series(1, {accounts}) i;"
     ))
     .await?;
+    c.batch_execute("VACUUM ANALYZE").await?;
 
     // A trading-day morning, fixed, so every order gets the same trade date.
     let clock = Clock::simulated(mmf_tests::default_now());
@@ -183,6 +183,18 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         hist.max() as f64 / 1000.0
     );
     println!("  ratio to pgbench tps = {:.2}x", rate / tps);
+    if let Some(h) = mmf_shared::http::REGISTRY
+        .gather()
+        .iter()
+        .find(|m| m.name() == "order_writer_batch_size")
+    {
+        let h = h.get_metric()[0].get_histogram();
+        println!(
+            "  orders per writer tx = {:.1} (mean of {} transactions)",
+            h.get_sample_sum() / h.get_sample_count().max(1) as f64,
+            h.get_sample_count()
+        );
+    }
     anyhow::ensure!(
         orders as u64 == ok,
         "order rows ({orders}) differ from accepted responses ({ok})"

@@ -134,3 +134,68 @@ async fn parallel_retries_create_one_order() {
         .get(0);
     assert_eq!(accounts, 1);
 }
+
+#[tokio::test]
+async fn mixed_batches_answer_each_order_on_its_own() {
+    let app = spawn_command().await;
+    app.setup_fund().await;
+    let mut accts = Vec::new();
+    for i in 0..40 {
+        let a = app.open_account("p1", &format!("m{i}")).await;
+        app.give_units(&a, if i % 4 == 3 { "20000.00" } else { "100.00" })
+            .await;
+        accts.push(a);
+    }
+    // Per account, one order of a kind chosen by i % 4: a fitting fast redemption, an
+    // overdrawing one, a subscription, and a fast withdrawal over the cap. Sent all at once,
+    // they share writer transactions.
+    let calls = accts.iter().enumerate().map(|(i, a)| {
+        let (path, body) = match i % 4 {
+            0 => ("/v1/redemptions", json!({"request_id": format!("x{i}"), "account_id": a, "fund_code": FUND, "units": "60.00", "mode": "fast", "purpose": "payment"})),
+            1 => ("/v1/redemptions", json!({"request_id": format!("x{i}"), "account_id": a, "fund_code": FUND, "units": "100.01", "mode": "normal"})),
+            2 => ("/v1/subscriptions", json!({"request_id": format!("x{i}"), "account_id": a, "fund_code": FUND, "amount": "25.00"})),
+            _ => ("/v1/redemptions", json!({"request_id": format!("x{i}"), "account_id": a, "fund_code": FUND, "units": "10000.01", "mode": "fast"})),
+        };
+        app.post("p1", path, body)
+    });
+    let results = join_all(calls).await;
+    for (i, (s, b)) in results.iter().enumerate() {
+        match i % 4 {
+            0 | 2 => assert_eq!(
+                (*s, b["request_id"].as_str()),
+                (StatusCode::CREATED, Some(format!("x{i}").as_str())),
+                "{i}: {b}"
+            ),
+            1 => assert_eq!(
+                (*s, b["code"].as_str()),
+                (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_units")),
+                "{i}: {b}"
+            ),
+            _ => assert_eq!(
+                (*s, b["code"].as_str()),
+                (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    Some("fast_withdrawal_cap_exceeded")
+                ),
+                "{i}: {b}"
+            ),
+        }
+    }
+    for (i, a) in accts.iter().enumerate() {
+        let expect = match i % 4 {
+            0 => "40.00",
+            3 => "20000.00",
+            _ => "100.00",
+        };
+        assert_eq!(units(&app, a).await.to_string(), expect, "account {i}");
+    }
+    let c = app.pg().await;
+    let row = c
+        .query_one("SELECT count(*), sum(amount)::text FROM orders", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, i64>(0), row.get::<_, String>(1)),
+        (20, "850.00".to_string())
+    ); // 10 × 60 + 10 × 25
+}

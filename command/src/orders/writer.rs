@@ -1,13 +1,12 @@
 //! The order writer. Orders are hashed by account onto a few shards; each shard owns one
-//! connection and commits whatever orders are waiting as one transaction (group commit), one
-//! pipelined statement per order. Every statement either applies its whole order or nothing,
-//! so a rejected order does not disturb its neighbours; if the transaction fails anyway, each
-//! order is retried alone so that one bad order cannot fail others.
+//! connection and commits whatever orders are waiting as one transaction (group commit): one
+//! set-based statement per order kind, pipelined. Each order in a statement is applied whole
+//! or not at all, so a refused order does not disturb its neighbours; if the transaction fails
+//! anyway, each order is retried alone so that one bad order cannot fail the others.
 
 use crate::idempotency::{replay, Reply};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::future::join_all;
 use mmf_shared::http::ApiError;
 use prometheus::{Histogram, HistogramOpts};
 use rust_decimal::Decimal;
@@ -157,7 +156,10 @@ impl Conn {
                 tracing::warn!(error = %e, "order writer connection closed");
             }
         });
-        client.batch_execute("SET TIME ZONE 'UTC'").await?;
+        // The order statements are planned once: their custom plans would cost more than they save.
+        client
+            .batch_execute("SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan")
+            .await?;
         Ok(Conn {
             subscribe: client.prepare(SUBSCRIBE_SQL).await?,
             redeem: client.prepare(REDEEM_SQL).await?,
@@ -168,14 +170,27 @@ impl Conn {
 }
 
 async fn run_shard(url: String, mut conn: Conn, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while let Some(first) = rx.recv().await {
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
+    // A job whose account is already in the batch waits for the next one.
+    let mut held: Option<Job> = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match rx.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        let mut accounts = std::collections::HashSet::new();
+        accounts.insert(first.cmd.account_id().to_string());
         batch.push(first);
         while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+            let Ok(job) = rx.try_recv() else { break };
+            if !accounts.insert(job.cmd.account_id().to_string()) {
+                held = Some(job);
+                break;
             }
+            batch.push(job);
         }
         if conn.client.is_closed() {
             match Conn::connect(&url).await {
@@ -247,69 +262,194 @@ enum Outcome {
 }
 
 async fn apply(conn: &mut Conn, batch: &[Job]) -> Result<Vec<Outcome>, tokio_postgres::Error> {
+    let (mut subs, mut reds, mut cans) = (
+        SubscribeArgs::default(),
+        RedeemArgs::default(),
+        CancelArgs::default(),
+    );
+    for (i, job) in batch.iter().enumerate() {
+        let i = i as i32;
+        match &job.cmd {
+            Command::Subscribe(c) => subs.push(i, c),
+            Command::Redeem(c) => reds.push(i, c),
+            Command::Cancel(c) => cans.push(i, c),
+        }
+    }
     let tx = conn.client.transaction().await?;
-    let params: Vec<Vec<&(dyn ToSql + Sync)>> = batch
-        .iter()
-        .map(|job| -> Vec<&(dyn ToSql + Sync)> {
-            match &job.cmd {
-                Command::Subscribe(c) => vec![
-                    &c.partner,
-                    &c.request_id,
-                    &c.hash,
-                    &c.account_id,
-                    &c.fund_code,
-                    &c.amount,
-                    &c.trade_date,
-                    &c.day,
-                    &c.day_limit,
-                    &c.now,
-                ],
-                Command::Redeem(c) => vec![
-                    &c.partner,
-                    &c.request_id,
-                    &c.hash,
-                    &c.account_id,
-                    &c.fund_code,
-                    &c.kind,
-                    &c.purpose,
-                    &c.units,
-                    &c.trade_date,
-                    &c.effective_date,
-                    &c.status,
-                    &c.now,
-                    &c.day,
-                    &c.cap,
-                ],
-                Command::Cancel(c) => vec![
-                    &c.partner,
-                    &c.request_id,
-                    &c.hash,
-                    &c.order_id,
-                    &c.now,
-                    &c.open_from,
-                ],
+    // Issued together, the (at most three) statements are pipelined on the one connection.
+    let (a, b, c) = futures::join!(
+        async {
+            if subs.ord.is_empty() {
+                Ok(vec![])
+            } else {
+                tx.query(&conn.subscribe, &subs.params()).await
             }
-        })
-        .collect();
-    let futures = batch.iter().zip(&params).map(|(job, p)| {
-        let stmt = match &job.cmd {
-            Command::Subscribe(_) => &conn.subscribe,
-            Command::Redeem(_) => &conn.redeem,
-            Command::Cancel(_) => &conn.cancel,
-        };
-        tx.query_one(stmt, p)
-    });
-    // Issued together, the statements are pipelined on the one connection.
-    let rows = join_all(futures)
-        .await
-        .into_iter()
-        .collect::<Result<Vec<Row>, _>>()?;
+        },
+        async {
+            if reds.ord.is_empty() {
+                Ok(vec![])
+            } else {
+                tx.query(&conn.redeem, &reds.params()).await
+            }
+        },
+        async {
+            if cans.ord.is_empty() {
+                Ok(vec![])
+            } else {
+                tx.query(&conn.cancel, &cans.params()).await
+            }
+        },
+    );
+    let rows: Vec<Row> = a?.into_iter().chain(b?).chain(c?).collect();
     tx.commit().await?;
-    Ok(batch
-        .iter()
-        .zip(rows)
-        .map(|(job, row)| outcome(&job.cmd, &row))
+    let mut outcomes: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
+    for row in &rows {
+        let i = row.get::<_, i32>("ord") as usize;
+        outcomes[i] = Some(outcome(&batch[i].cmd, row));
+    }
+    Ok(outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or(Outcome::Retry))
         .collect())
+}
+
+/// Column arrays of one statement's orders (`ord` is the order's place in the batch).
+#[derive(Default)]
+struct SubscribeArgs<'a> {
+    ord: Vec<i32>,
+    partner: Vec<&'a str>,
+    request_id: Vec<&'a str>,
+    hash: Vec<&'a str>,
+    account: Vec<&'a str>,
+    fund: Vec<&'a str>,
+    amount: Vec<Decimal>,
+    trade_date: Vec<NaiveDate>,
+    day: Vec<NaiveDate>,
+    day_limit: Vec<Decimal>,
+    now: Vec<DateTime<Utc>>,
+}
+
+impl<'a> SubscribeArgs<'a> {
+    fn push(&mut self, i: i32, c: &'a Subscribe) {
+        self.ord.push(i);
+        self.partner.push(&c.partner);
+        self.request_id.push(&c.request_id);
+        self.hash.push(&c.hash);
+        self.account.push(&c.account_id);
+        self.fund.push(&c.fund_code);
+        self.amount.push(c.amount);
+        self.trade_date.push(c.trade_date);
+        self.day.push(c.day);
+        self.day_limit.push(c.day_limit);
+        self.now.push(c.now);
+    }
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.ord,
+            &self.partner,
+            &self.request_id,
+            &self.hash,
+            &self.account,
+            &self.fund,
+            &self.amount,
+            &self.trade_date,
+            &self.day,
+            &self.day_limit,
+            &self.now,
+        ]
+    }
+}
+
+#[derive(Default)]
+struct RedeemArgs<'a> {
+    ord: Vec<i32>,
+    partner: Vec<&'a str>,
+    request_id: Vec<&'a str>,
+    hash: Vec<&'a str>,
+    account: Vec<&'a str>,
+    fund: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    purpose: Vec<Option<&'a str>>,
+    units: Vec<Decimal>,
+    trade_date: Vec<NaiveDate>,
+    effective_date: Vec<NaiveDate>,
+    status: Vec<&'a str>,
+    now: Vec<DateTime<Utc>>,
+    day: Vec<NaiveDate>,
+    cap: Vec<Option<Decimal>>,
+}
+
+impl<'a> RedeemArgs<'a> {
+    fn push(&mut self, i: i32, c: &'a Redeem) {
+        self.ord.push(i);
+        self.partner.push(&c.partner);
+        self.request_id.push(&c.request_id);
+        self.hash.push(&c.hash);
+        self.account.push(&c.account_id);
+        self.fund.push(&c.fund_code);
+        self.kind.push(c.kind);
+        self.purpose.push(c.purpose);
+        self.units.push(c.units);
+        self.trade_date.push(c.trade_date);
+        self.effective_date.push(c.effective_date);
+        self.status.push(c.status);
+        self.now.push(c.now);
+        self.day.push(c.day);
+        self.cap.push(c.cap);
+    }
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.ord,
+            &self.partner,
+            &self.request_id,
+            &self.hash,
+            &self.account,
+            &self.fund,
+            &self.kind,
+            &self.purpose,
+            &self.units,
+            &self.trade_date,
+            &self.effective_date,
+            &self.status,
+            &self.now,
+            &self.day,
+            &self.cap,
+        ]
+    }
+}
+
+#[derive(Default)]
+struct CancelArgs<'a> {
+    ord: Vec<i32>,
+    partner: Vec<&'a str>,
+    request_id: Vec<&'a str>,
+    hash: Vec<&'a str>,
+    order_id: Vec<i64>,
+    now: Vec<DateTime<Utc>>,
+    open_from: Vec<NaiveDate>,
+}
+
+impl<'a> CancelArgs<'a> {
+    fn push(&mut self, i: i32, c: &'a Cancel) {
+        self.ord.push(i);
+        self.partner.push(&c.partner);
+        self.request_id.push(&c.request_id);
+        self.hash.push(&c.hash);
+        self.order_id.push(c.order_id);
+        self.now.push(c.now);
+        self.open_from.push(c.open_from);
+    }
+    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        vec![
+            &self.ord,
+            &self.partner,
+            &self.request_id,
+            &self.hash,
+            &self.order_id,
+            &self.now,
+            &self.open_from,
+        ]
+    }
 }
 
 /// Reads what one statement did: the new order, a replay, or which rule refused it.
@@ -410,99 +550,118 @@ fn account_not_found() -> ApiError {
         .with_field("account_id")
 }
 
-// Each statement: `prior` finds an earlier use of the request_id; the first data-modifying step
-// carries every condition, and the later steps read from it, so an order is applied whole or
-// not at all. The final SELECT reports the snapshot values that explain a refusal.
+// Each statement applies all of its batch's orders at once. `chk` reads, per order, what the
+// rules need (an earlier use of the request_id, the account's owner, today's usage, the
+// position); the first data-modifying step carries every condition and the later steps read
+// from it, so each order is applied whole or not at all. The final SELECT returns one row per
+// order: the stored response of a new order, or the values that explain a refusal. A batch
+// never holds two orders of one account (see `run_shard`), so no row is touched twice.
 
 const SUBSCRIBE_SQL: &str = "
-WITH prior AS (
-    SELECT request_hash, response_status, response_body FROM idempotency
-    WHERE partner_id = $1 AND request_id = $2
-), acct AS (
-    SELECT 1 FROM accounts WHERE account_id = $4 AND partner_id = $1
-), used AS (
-    SELECT coalesce(sum(amount), 0) AS amount FROM daily_usage
-    WHERE account_id = $4 AND fund_code = $5 AND day = $8 AND kind = 'subscription'
+WITH input AS (
+    SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[],
+                         $8::date[], $9::date[], $10::numeric[], $11::timestamptz[])
+        AS t(ord, partner_id, request_id, request_hash, account_id, fund_code, amount, trade_date, day, day_limit, now)
+), chk AS (
+    SELECT i.*, pr.request_hash AS prior_hash, pr.response_status AS prior_status, pr.response_body AS prior_body,
+           a.account_id IS NOT NULL AS account_ok, coalesce(u.amount, 0) AS used
+    FROM input i
+    LEFT JOIN idempotency pr ON pr.partner_id = i.partner_id AND pr.request_id = i.request_id
+    LEFT JOIN accounts a ON a.account_id = i.account_id AND a.partner_id = i.partner_id
+    LEFT JOIN daily_usage u ON u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
+                           AND u.kind = 'subscription'
+), go AS (
+    SELECT * FROM chk WHERE prior_hash IS NULL AND account_ok AND used + amount <= day_limit
 ), pos AS (
     INSERT INTO positions (account_id, fund_code, pending_subscription)
-    SELECT $4, $5, $6::numeric
-    WHERE NOT EXISTS (SELECT 1 FROM prior) AND EXISTS (SELECT 1 FROM acct)
-      AND (SELECT amount FROM used) + $6::numeric <= $9::numeric
+    SELECT account_id, fund_code, amount FROM go
     ON CONFLICT (account_id, fund_code)
     DO UPDATE SET pending_subscription = positions.pending_subscription + EXCLUDED.pending_subscription
-    RETURNING 1
+    RETURNING account_id, fund_code
+), ok AS (
+    SELECT go.* FROM go JOIN pos USING (account_id, fund_code)
 ), usage AS (
     INSERT INTO daily_usage (account_id, fund_code, day, kind, amount)
-    SELECT $4, $5, $8, 'subscription', $6::numeric FROM pos
+    SELECT account_id, fund_code, day, 'subscription', amount FROM ok
     ON CONFLICT (account_id, fund_code, day, kind) DO UPDATE SET amount = daily_usage.amount + EXCLUDED.amount
 ), ord AS (
     INSERT INTO orders (partner_id, request_id, account_id, fund_code, kind, amount, status, trade_date, accepted_at)
-    SELECT $1, $2, $4, $5, 'subscription', $6::numeric, 'accepted', $7, $10 FROM pos
-    RETURNING *
+    SELECT partner_id, request_id, account_id, fund_code, 'subscription', amount, 'accepted', trade_date, now
+    FROM ok ORDER BY ord
+    RETURNING partner_id, request_id, order_json(orders) AS body
 ), idem AS (
     INSERT INTO idempotency (partner_id, request_id, request_hash, response_status, response_body)
-    SELECT $1, $2, $3, 201, order_json(ord::orders) FROM ord
-    RETURNING response_body
+    SELECT o.partner_id, o.request_id, ok.request_hash, 201, o.body FROM ord o JOIN ok USING (partner_id, request_id)
+    RETURNING partner_id, request_id, response_body
 )
-SELECT (SELECT response_body FROM idem) AS created,
-       (SELECT request_hash FROM prior) AS prior_hash,
-       (SELECT response_status FROM prior) AS prior_status,
-       (SELECT response_body FROM prior) AS prior_body,
-       EXISTS (SELECT 1 FROM acct) AS account_ok,
-       (SELECT amount FROM used) AS used";
+SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok, c.used
+FROM chk c LEFT JOIN idem i USING (partner_id, request_id)";
 
 const REDEEM_SQL: &str = "
-WITH prior AS (
-    SELECT request_hash, response_status, response_body FROM idempotency
-    WHERE partner_id = $1 AND request_id = $2
-), acct AS (
-    SELECT 1 FROM accounts WHERE account_id = $4 AND partner_id = $1
-), used AS (
-    SELECT coalesce(sum(amount), 0) AS amount FROM daily_usage
-    WHERE account_id = $4 AND fund_code = $5 AND day = $13 AND kind = 'fast_withdrawal'
+WITH input AS (
+    SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::numeric[], $10::date[], $11::date[], $12::text[], $13::timestamptz[],
+                         $14::date[], $15::numeric[])
+        AS t(ord, partner_id, request_id, request_hash, account_id, fund_code, kind, purpose, units, trade_date,
+             effective_date, status, now, day, cap)
+), chk AS (
+    SELECT i.*, pr.request_hash AS prior_hash, pr.response_status AS prior_status, pr.response_body AS prior_body,
+           a.account_id IS NOT NULL AS account_ok, coalesce(u.amount, 0) AS used, p.units AS pos_units
+    FROM input i
+    LEFT JOIN idempotency pr ON pr.partner_id = i.partner_id AND pr.request_id = i.request_id
+    LEFT JOIN accounts a ON a.account_id = i.account_id AND a.partner_id = i.partner_id
+    LEFT JOIN daily_usage u ON u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
+                           AND u.kind = 'fast_withdrawal'
+    LEFT JOIN positions p ON p.account_id = i.account_id AND p.fund_code = i.fund_code
+), go AS (
+    SELECT * FROM chk WHERE prior_hash IS NULL AND account_ok AND (cap IS NULL OR used + units <= cap)
 ), pos AS (
-    UPDATE positions p SET units = p.units - $8::numeric
-    WHERE p.account_id = $4 AND p.fund_code = $5 AND p.units >= $8::numeric
-      AND NOT EXISTS (SELECT 1 FROM prior) AND EXISTS (SELECT 1 FROM acct)
-      AND ($14::numeric IS NULL OR (SELECT amount FROM used) + $8::numeric <= $14::numeric)
-    RETURNING 1
+    UPDATE positions p SET units = p.units - go.units
+    FROM go WHERE p.account_id = go.account_id AND p.fund_code = go.fund_code AND p.units >= go.units
+    RETURNING go.ord
+), ok AS (
+    SELECT go.* FROM go JOIN pos USING (ord)
 ), usage AS (
     INSERT INTO daily_usage (account_id, fund_code, day, kind, amount)
-    SELECT $4, $5, $13, 'fast_withdrawal', $8::numeric FROM pos WHERE $14::numeric IS NOT NULL
+    SELECT account_id, fund_code, day, 'fast_withdrawal', units FROM ok WHERE cap IS NOT NULL
     ON CONFLICT (account_id, fund_code, day, kind) DO UPDATE SET amount = daily_usage.amount + EXCLUDED.amount
 ), ord AS (
     INSERT INTO orders (partner_id, request_id, account_id, fund_code, kind, purpose, amount, status,
                         trade_date, effective_date, accepted_at, confirmed_at)
-    SELECT $1, $2, $4, $5, $6::text, $7::text, $8::numeric, $11::text, $9, $10, $12,
-           CASE WHEN $11::text = 'confirmed' THEN $12::timestamptz END
-    FROM pos
-    RETURNING *
+    SELECT partner_id, request_id, account_id, fund_code, kind, purpose, units, status, trade_date, effective_date,
+           now, CASE WHEN status = 'confirmed' THEN now END
+    FROM ok ORDER BY ord
+    RETURNING partner_id, request_id, account_id, fund_code, order_id, kind, amount, effective_date, accepted_at,
+              order_json(orders) AS body
 ), jr AS (
     INSERT INTO unit_journal (account_id, fund_code, order_id, kind, units, effective_date, booked_at)
     SELECT account_id, fund_code, order_id, kind, -amount, effective_date, accepted_at FROM ord
 ), idem AS (
     INSERT INTO idempotency (partner_id, request_id, request_hash, response_status, response_body)
-    SELECT $1, $2, $3, 201, order_json(ord::orders) FROM ord
-    RETURNING response_body
+    SELECT o.partner_id, o.request_id, ok.request_hash, 201, o.body FROM ord o JOIN ok USING (partner_id, request_id)
+    RETURNING partner_id, request_id, response_body
 )
-SELECT (SELECT response_body FROM idem) AS created,
-       (SELECT request_hash FROM prior) AS prior_hash,
-       (SELECT response_status FROM prior) AS prior_status,
-       (SELECT response_body FROM prior) AS prior_body,
-       EXISTS (SELECT 1 FROM acct) AS account_ok,
-       (SELECT units FROM positions WHERE account_id = $4 AND fund_code = $5) AS units,
-       (SELECT amount FROM used) AS used";
+SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok, c.used,
+       c.pos_units AS units
+FROM chk c LEFT JOIN idem i USING (partner_id, request_id)";
 
 const CANCEL_SQL: &str = "
-WITH prior AS (
-    SELECT request_hash, response_status, response_body FROM idempotency
-    WHERE partner_id = $1 AND request_id = $2
+WITH input AS (
+    SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::timestamptz[], $7::date[])
+        AS t(ord, partner_id, request_id, request_hash, order_id, now, open_from)
+), chk AS (
+    SELECT i.*, pr.request_hash AS prior_hash, pr.response_status AS prior_status, pr.response_body AS prior_body,
+           x.status AS order_status, x.kind AS order_kind, x.trade_date AS order_trade_date
+    FROM input i
+    LEFT JOIN idempotency pr ON pr.partner_id = i.partner_id AND pr.request_id = i.request_id
+    LEFT JOIN orders x ON x.order_id = i.order_id AND x.partner_id = i.partner_id
 ), o AS (
-    UPDATE orders SET status = 'cancelled', cancelled_at = $5
-    WHERE order_id = $4 AND partner_id = $1 AND status = 'accepted'
-      AND kind IN ('subscription', 'redemption') AND trade_date >= $6
-      AND NOT EXISTS (SELECT 1 FROM prior)
-    RETURNING *
+    UPDATE orders x SET status = 'cancelled', cancelled_at = c.now
+    FROM chk c
+    WHERE c.prior_hash IS NULL AND x.order_id = c.order_id AND x.partner_id = c.partner_id
+      AND x.status = 'accepted' AND x.kind IN ('subscription', 'redemption') AND x.trade_date >= c.open_from
+    RETURNING c.ord, c.partner_id, c.request_id, c.request_hash, c.now, x.order_id, x.account_id, x.fund_code,
+              x.kind, x.amount, x.effective_date, x.accepted_at, order_json(x) AS body
 ), pos AS (
     UPDATE positions p
     SET units = p.units + CASE WHEN o.kind = 'redemption' THEN o.amount ELSE 0 END,
@@ -514,16 +673,12 @@ WITH prior AS (
       AND u.kind = 'subscription' AND u.day = (o.accepted_at AT TIME ZONE 'Asia/Shanghai')::date
 ), jr AS (
     INSERT INTO unit_journal (account_id, fund_code, order_id, kind, units, effective_date, booked_at)
-    SELECT account_id, fund_code, order_id, 'cancel', amount, effective_date, $5 FROM o WHERE kind = 'redemption'
+    SELECT account_id, fund_code, order_id, 'cancel', amount, effective_date, now FROM o WHERE kind = 'redemption'
 ), idem AS (
     INSERT INTO idempotency (partner_id, request_id, request_hash, response_status, response_body)
-    SELECT $1, $2, $3, 200, order_json(o::orders) FROM o
-    RETURNING response_body
+    SELECT partner_id, request_id, request_hash, 200, body FROM o
+    RETURNING partner_id, request_id, response_body
 )
-SELECT (SELECT response_body FROM idem) AS created,
-       (SELECT request_hash FROM prior) AS prior_hash,
-       (SELECT response_status FROM prior) AS prior_status,
-       (SELECT response_body FROM prior) AS prior_body,
-       x.status AS order_status, x.kind AS order_kind, x.trade_date AS order_trade_date
-FROM (SELECT 1) one
-LEFT JOIN orders x ON x.order_id = $4 AND x.partner_id = $1";
+SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body,
+       c.order_status, c.order_kind, c.order_trade_date
+FROM chk c LEFT JOIN idem i USING (partner_id, request_id)";
