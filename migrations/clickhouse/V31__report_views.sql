@@ -180,10 +180,11 @@ ALL LEFT JOIN
     SELECT fund_code, day, toNullable(per10k) AS per10k, yield_7d FROM fund_income FINAL
 ) USING (fund_code, day);
 
--- Flows and cash settlement per partner, fund and trade date (orders not cancelled).
--- net_settlement = subscriptions - redemptions - fast_redemptions: positive means the partner
--- owes the fund that cash for the day, negative that the fund owes the partner.
--- unconfirmed counts orders still awaiting confirmation.
+-- Flows and cash settlement per partner, fund and trade date (orders not cancelled), as the
+-- daily cycle settles them: net_settlement = subscriptions - redemptions (positive: the
+-- partner owes the fund that cash; negative: the fund owes the partner). Fast redemptions
+-- were paid at acceptance and are reported apart, not netted. unconfirmed counts orders
+-- still awaiting confirmation.
 CREATE VIEW IF NOT EXISTS report_partner_flows AS
 SELECT
     trade_date AS day,
@@ -195,7 +196,7 @@ SELECT
     sumIf(amount, kind = 'redemption') AS redemptions,
     countIf(kind = 'fast_redemption') AS fast_redemption_orders,
     sumIf(amount, kind = 'fast_redemption') AS fast_redemptions,
-    subscriptions - redemptions - fast_redemptions AS net_settlement,
+    subscriptions - redemptions AS net_settlement,
     countIf(status = 'accepted') AS unconfirmed
 FROM orders FINAL
 WHERE status != 'cancelled'

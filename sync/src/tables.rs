@@ -273,3 +273,45 @@ impl Table for Funds {
         })
     }
 }
+
+/// Published daily income (Postgres `fund_income`, written by the daily cycle), keyed on fund
+/// and day.
+pub struct FundIncome;
+
+#[derive(Row, Serialize)]
+pub struct FundIncomeRow {
+    pub fund_code: String,
+    /// Days since 1970.
+    pub day: u16,
+    /// Decimal(18, 4) as per10k × 10,000.
+    pub per10k: i64,
+    /// Decimal(18, 3) as yield × 1,000; NULL until 7 days are published.
+    pub yield_7d: Option<i64>,
+    pub txid: u64,
+    pub version: u64,
+}
+
+const FUND_INCOME_SQL: (&str, &str) = stream_sql!(
+    "fund_income",
+    "(fund_code || '|' || day::text)",
+    "text",
+    "version, fund_code, (day - date '1970-01-01')::int, (per10k * 10000)::bigint, \
+     (yield_7d * 1000)::bigint"
+);
+
+impl Table for FundIncome {
+    const NAME: &'static str = "fund_income";
+    const SELECT: &'static str = FUND_INCOME_SQL.0;
+    const BEHIND: &'static str = FUND_INCOME_SQL.1;
+    type Row = FundIncomeRow;
+    fn convert(r: &PgRow) -> anyhow::Result<FundIncomeRow> {
+        Ok(FundIncomeRow {
+            txid: unsigned(r.try_get(0)?)?,
+            version: unsigned(r.try_get(2)?)?,
+            fund_code: r.try_get(3)?,
+            day: days(r.try_get(4)?)?,
+            per10k: r.try_get(5)?,
+            yield_7d: r.try_get(6)?,
+        })
+    }
+}

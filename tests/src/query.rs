@@ -1,15 +1,12 @@
 //! Harness for the read side: the query service in this process on the test's Postgres
-//! database and its own ClickHouse database, with the sync worker running in-process, plus a
-//! stand-in for the daily cycle until it lands: `confirm`/`distribute_income` change Postgres
-//! as the cycle does (and publish the day's income to ClickHouse).
+//! database and its own ClickHouse database, with the sync worker running in-process; a
+//! scenario that trips every report, driven through the command API and the daily cycle.
 
 use crate::sync::{ch_u64, spawn_sync, wait_until};
 use crate::{json_of, Signer, TestApp, OPS_TOKEN};
-use chrono::{NaiveDate, Utc};
 use mmf_query::{build_app, AppState, Config};
 use mmf_shared::config::Common;
 use reqwest::{Method, StatusCode};
-use rust_decimal::Decimal;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -132,7 +129,7 @@ impl QueryApp {
 }
 
 /// Waits until the sync worker has shipped every row now in Postgres: journal entries,
-/// accounts, and the latest version of every order and fund.
+/// accounts, and the latest version of every order, fund and published income.
 pub async fn ship(app: &TestApp, q: &QueryApp) {
     let pg = app.pg().await;
     let row = pg
@@ -140,12 +137,13 @@ pub async fn ship(app: &TestApp, q: &QueryApp) {
             "SELECT (SELECT count(*) FROM unit_journal)::bigint,
                     (SELECT count(*) FROM accounts)::bigint,
                     (SELECT coalesce(sum(version), 0) FROM orders)::bigint,
-                    (SELECT coalesce(sum(version), 0) FROM funds)::bigint",
+                    (SELECT coalesce(sum(version), 0) FROM funds)::bigint,
+                    (SELECT coalesce(sum(version), 0) FROM fund_income)::bigint",
             &[],
         )
         .await
         .unwrap();
-    let want: Vec<u64> = (0..4).map(|i| row.get::<_, i64>(i) as u64).collect();
+    let want: Vec<u64> = (0..5).map(|i| row.get::<_, i64>(i) as u64).collect();
     let ch = q.ch();
     wait_until("the sync worker to catch up", Duration::from_secs(30), || {
         let ch = ch.clone();
@@ -156,91 +154,11 @@ pub async fn ship(app: &TestApp, q: &QueryApp) {
                 ch_u64(&ch, "SELECT uniqExact(account_id) FROM accounts").await,
                 ch_u64(&ch, "SELECT toUInt64(sum(v)) FROM (SELECT order_id, max(version) AS v FROM orders GROUP BY order_id)").await,
                 ch_u64(&ch, "SELECT toUInt64(sum(v)) FROM (SELECT fund_code, max(version) AS v FROM funds GROUP BY fund_code)").await,
+                ch_u64(&ch, "SELECT toUInt64(sum(v)) FROM (SELECT fund_code, day, max(version) AS v FROM fund_income GROUP BY fund_code, day)").await,
             ];
             got[..] == want[..]
         }
     })
-    .await;
-}
-
-/// Confirms trade date `t` as the daily cycle does: subscriptions credit units effective
-/// `effective` (the next trading day), normal redemptions are marked confirmed.
-pub async fn confirm(app: &TestApp, t: NaiveDate, effective: NaiveDate) {
-    let now = app.clock.now();
-    let mut pg = app.pg().await;
-    let tx = pg.transaction().await.unwrap();
-    tx.execute(
-        "WITH o AS (
-            UPDATE orders SET status = 'confirmed', confirmed_at = $2, effective_date = $3
-            WHERE trade_date = $1 AND status = 'accepted' AND kind = 'subscription'
-            RETURNING account_id, fund_code, order_id, amount
-         ), per_position AS (
-            SELECT account_id, fund_code, sum(amount) AS amount FROM o GROUP BY 1, 2
-         ), p AS (
-            UPDATE positions p SET units = p.units + x.amount,
-                   pending_subscription = p.pending_subscription - x.amount
-            FROM per_position x WHERE p.account_id = x.account_id AND p.fund_code = x.fund_code
-         )
-         INSERT INTO unit_journal (account_id, fund_code, order_id, kind, units, effective_date, booked_at)
-         SELECT account_id, fund_code, order_id, 'subscription', amount, $3, $2 FROM o",
-        &[&t, &now, &effective],
-    )
-    .await
-    .unwrap();
-    tx.execute(
-        "UPDATE orders SET status = 'confirmed', confirmed_at = $2
-         WHERE trade_date = $1 AND status = 'accepted' AND kind = 'redemption'",
-        &[&t, &now],
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-}
-
-/// Distributes income for calendar day `day` at `per10k` (carry_forward policy) as the daily
-/// cycle does, and publishes the day's per-10k income and 7-day yield to ClickHouse.
-pub async fn distribute_income(
-    app: &TestApp,
-    q: &QueryApp,
-    fund: &str,
-    day: NaiveDate,
-    per10k: &str,
-    yield_7d: Option<&str>,
-) {
-    let per10k: Decimal = per10k.parse().unwrap();
-    let now = app.clock.now();
-    let next = day.succ_opt().unwrap();
-    let mut pg = app.pg().await;
-    let tx = pg.transaction().await.unwrap();
-    tx.execute(
-        "WITH eligible AS (
-            SELECT p.account_id, p.fund_code,
-                   p.carry + coalesce((SELECT sum(j.units) FROM unit_journal j
-                        WHERE j.account_id = p.account_id AND j.fund_code = p.fund_code
-                          AND j.effective_date <= $2), 0) * $3 / 10000 AS accrued
-            FROM positions p WHERE p.fund_code = $1
-         ), paid AS (
-            SELECT account_id, fund_code, accrued, trunc(accrued, 2) AS paid FROM eligible
-         ), upd AS (
-            UPDATE positions p SET units = p.units + x.paid, cum_income = p.cum_income + x.paid,
-                   last_income = x.paid, last_income_date = $2, carry = x.accrued - x.paid
-            FROM paid x WHERE p.account_id = x.account_id AND p.fund_code = x.fund_code
-         )
-         INSERT INTO unit_journal (account_id, fund_code, kind, units, effective_date, booked_at)
-         SELECT account_id, fund_code, 'income', paid, $4, $5 FROM paid WHERE paid <> 0",
-        &[&fund, &day, &per10k, &next, &now],
-    )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    let y = yield_7d
-        .map(|y| y.to_string())
-        .unwrap_or_else(|| "NULL".into());
-    q.ch_exec(&format!(
-        "INSERT INTO fund_income (fund_code, day, per10k, yield_7d, txid, version) \
-         VALUES ('{fund}', '{day}', {per10k}, {y}, 1, {})",
-        Utc::now().timestamp()
-    ))
     .await;
 }
 
@@ -253,18 +171,20 @@ pub struct Scenario {
     pub b: String,
     pub c: String,
     pub d: String,
+    /// The 7-day yield the cycle computed for Friday 2026-11-27.
+    pub yield_7d: String,
 }
 
 /// A two-day scenario that trips every report, shipped to ClickHouse. Fund [`crate::FUND`]
 /// with a fast-withdrawal cap of 100,000.00.
 ///
+/// Income of 1.0000 per 10k is published for 2026-11-20 .. 11-27 (so Friday has a 7-day yield).
 /// Thu 2026-11-26: A subscribes 600,000 (large transfer), B 460,000 (just below 500,000),
-/// C 60,000, D (partner p2) 1,000. Confirmed Fri 09:00, effective Fri.
+/// C 60,000, D (partner p2) 1,000. Fri 09:00 cycle for Thursday: confirmed, effective Fri.
 /// Fri 2026-11-27: B subscribes 470,000 (below the threshold again), A redeems 100,000
 /// (normal, effective Sat) and fast-withdraws 5,000, C fast-withdraws 55,000 (cash-like, and out
 /// within days of coming in), D pays 200 from the balance (fast, payment).
-/// Sat 09:00: income for Friday at 1.0000 per 10k (A 59.50, B 46.00, C 0.50, D 0.08; 7-day
-/// yield published as 3.652), Friday
+/// Sat 09:00 cycle for Friday: Friday's income (A 59.50, B 46.00, C 0.50, D 0.08), Friday
 /// confirmed (B's units effective Mon 2026-11-30).
 pub async fn report_scenario() -> Scenario {
     let app = crate::spawn_command().await;
@@ -299,13 +219,15 @@ pub async fn report_scenario() -> Scenario {
         }
         v
     };
+    for day in 20..=26 {
+        crate::cycle::publish(&app, &format!("2026-11-{day}"), "1.0000").await;
+    }
     order("p1", "/v1/subscriptions", sub("a1", &a, "600000.00")).await;
     order("p1", "/v1/subscriptions", sub("b1", &b, "460000.00")).await;
     order("p1", "/v1/subscriptions", sub("c1", &c, "60000.00")).await;
     order("p2", "/v1/subscriptions", sub("d1", &d, "1000.00")).await;
     app.set_now("2026-11-27T09:00:00+08:00");
-    let day = |s: &str| -> NaiveDate { s.parse().unwrap() };
-    confirm(&app, day("2026-11-26"), day("2026-11-27")).await;
+    crate::cycle::cycle(&app, "2026-11-26").await;
     app.set_now("2026-11-27T10:00:00+08:00");
     order("p1", "/v1/subscriptions", sub("b2", &b, "470000.00")).await;
     order(
@@ -333,16 +255,20 @@ pub async fn report_scenario() -> Scenario {
     )
     .await;
     app.set_now("2026-11-28T09:00:00+08:00");
-    distribute_income(
-        &app,
-        &q,
-        crate::FUND,
-        day("2026-11-27"),
-        "1.0000",
-        Some("3.652"),
-    )
-    .await;
-    confirm(&app, day("2026-11-27"), day("2026-11-30")).await;
+    let published = crate::cycle::publish(&app, "2026-11-27", "1.0000").await;
+    let yield_7d = published["yield_7d"]
+        .as_str()
+        .expect("7-day yield")
+        .to_string();
+    crate::cycle::cycle(&app, "2026-11-27").await;
     ship(&app, &q).await;
-    Scenario { app, q, a, b, c, d }
+    Scenario {
+        app,
+        q,
+        a,
+        b,
+        c,
+        d,
+        yield_7d,
+    }
 }

@@ -1,15 +1,11 @@
-//! Balances and statements end to end: orders through the command API, confirmation and
-//! income as the daily cycle books them, rows shipped to ClickHouse, then the query API.
+//! Balances and statements end to end: orders through the command API, the daily cycle,
+//! the sync worker shipping rows to ClickHouse, then the query API.
 
-use chrono::NaiveDate;
-use mmf_tests::query::{confirm, distribute_income, ship, spawn_query};
+use mmf_tests::cycle::{cycle, publish};
+use mmf_tests::query::{ship, spawn_query};
 use mmf_tests::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-
-fn d(s: &str) -> NaiveDate {
-    s.parse().unwrap()
-}
 
 fn balance_path(acct: &str) -> String {
     format!("/v1/accounts/{acct}/balance?fund_code={FUND}")
@@ -40,7 +36,7 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
 
     // Friday 09:00: Thursday is confirmed; units effective Friday.
     app.set_now("2026-11-27T09:00:00+08:00");
-    confirm(&app, d("2026-11-26"), d("2026-11-27")).await;
+    cycle(&app, "2026-11-26").await;
     let (_, bal) = q.get("p1", &balance_path(&a)).await;
     assert_eq!(
         (bal["units"].as_str(), bal["pending_subscription"].as_str()),
@@ -67,8 +63,8 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
     // Saturday: income for Friday on 950 eligible units (the redemption still earns Friday):
     // 950 × 0.6543 / 10,000 = 0.0621585 → 0.06 paid, the rest carried.
     app.set_now("2026-11-28T09:00:00+08:00");
-    distribute_income(&app, &q, FUND, d("2026-11-27"), "0.6543", None).await;
-    confirm(&app, d("2026-11-27"), d("2026-11-30")).await;
+    publish(&app, "2026-11-27", "0.6543").await;
+    cycle(&app, "2026-11-27").await;
     let (_, bal) = q.get("p1", &balance_path(&a)).await;
     assert_eq!(bal["yesterday"], "2026-11-27");
     assert_eq!(bal["yesterday_income"], "0.06");

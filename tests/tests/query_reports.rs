@@ -1,6 +1,6 @@
 //! Every regulatory report over the scenario of `report_scenario` (orders through the command
-//! API, confirmation and income, shipped by the sync worker), parameters changed in
-//! ClickHouse, and bad report requests.
+//! API, the daily cycle, rows shipped by the sync worker), parameters changed in ClickHouse,
+//! and bad report requests.
 
 use mmf_tests::query::report_scenario;
 use mmf_tests::*;
@@ -107,7 +107,7 @@ async fn every_report_has_the_expected_figures() {
             "60200.00",
             "106.08",
             "1.0000",
-            "3.652"
+            s.yield_7d
         ])]
     );
     // Saturday: A's redemption has left, Friday's income has arrived.
@@ -139,10 +139,10 @@ async fn every_report_has_the_expected_figures() {
                 "100000.00",
                 2,
                 "60000.00",
-                "310000.00",
+                "370000.00",
                 0
             ]),
-            json!(["p2", "0.00", "0.00", 1, "200.00", "-200.00", 0]),
+            json!(["p2", "0.00", "0.00", 1, "200.00", "0.00", 0]),
         ]
     );
 
