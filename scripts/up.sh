@@ -52,3 +52,8 @@ start mmf-command "http://${MMF_COMMAND_ADDR:-127.0.0.1:8080}/health"
 # streams committed changes; lag and backlog on /metrics.
 start mmf-sync "http://${MMF_SYNC_ADDR:-127.0.0.1:8082}/health"
 # --- end sync worker
+
+# --- demo: two business days of partner traffic, income, daily cycles, then the read side.
+log "running the demo"
+target/release/mmf-demo
+log "services are running: command :8080, query :8081, sync :8082 (logs in .run/); stop with: kill \$(cat .run/*.pid)"
