@@ -53,6 +53,10 @@ start mmf-command "http://${MMF_COMMAND_ADDR:-127.0.0.1:8080}/health"
 start mmf-sync "http://${MMF_SYNC_ADDR:-127.0.0.1:8082}/health"
 # --- end sync worker
 
+# --- query service: balances, statements, yields, reports (applies the report views on start).
+start mmf-query "http://${MMF_QUERY_ADDR:-127.0.0.1:8081}/health"
+# --- end query service
+
 # --- demo: two business days of partner traffic, income, daily cycles, then the read side.
 log "running the demo"
 target/release/mmf-demo
