@@ -6,9 +6,21 @@ async fn main() -> anyhow::Result<()> {
     mmf_shared::telemetry::init();
     let config = Config::from_environment()?;
     // The report views (V30+) live with the history schema; applying is idempotent, so the
-    // query service and the sync worker may both do it at start.
+    // query service and the sync worker may both do it at start. Retried: the two can race on
+    // the same `CREATE ... IF NOT EXISTS`, and ClickHouse may still be starting.
     let ch = mmf_shared::ch::client(&config.common.clickhouse_url);
-    mmf_shared::ch::migrate(&ch, &config.common.clickhouse_db).await?;
+    let mut attempt = 0;
+    while let Err(e) = mmf_shared::ch::migrate(&ch, &config.common.clickhouse_db).await {
+        attempt += 1;
+        if attempt >= 10 {
+            return Err(e);
+        }
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "ClickHouse migrations failed, retrying"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
     let clock = config.common.clock();
     let addr = config.addr.clone();
     let state = AppState::new(config, clock)?;
