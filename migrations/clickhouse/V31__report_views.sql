@@ -14,7 +14,7 @@ SELECT
     sumIf(amount, kind = 'subscription') AS in_amount,
     sumIf(amount, kind != 'subscription') AS out_amount,
     sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal') AS cash_amount,
-    count() AS orders
+    count() AS order_count
 FROM orders FINAL
 WHERE status != 'cancelled'
 GROUP BY day, partner_id, account_id;
@@ -31,7 +31,7 @@ SELECT
     in_amount,
     out_amount,
     cash_amount,
-    orders,
+    order_count,
     arrayStringConcat(arrayFilter(r -> r != '', [
         if(in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
            OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings), 'transfer', ''),
@@ -55,12 +55,12 @@ SELECT day, 'structuring' AS pattern, partner_id, account_id,
        sum(in_amount) AS amount_in, sum(out_amount) AS amount_out, toUInt64(sum(in_band)) AS hits
 FROM
 (
-    SELECT day + k AS day, partner_id, account_id, in_amount, out_amount,
+    SELECT flow_day + k AS day, partner_id, account_id, in_amount, out_amount,
            (in_amount >= t_low AND in_amount < t) OR (out_amount >= t_low AND out_amount < t)
                OR (cash_amount >= c_low AND cash_amount < c) AS in_band
     FROM
     (
-        SELECT day, partner_id, account_id, in_amount, out_amount, cash_amount,
+        SELECT day AS flow_day, partner_id, account_id, in_amount, out_amount, cash_amount,
                (SELECT aml_transfer_threshold FROM report_settings) AS t,
                (SELECT aml_cash_threshold FROM report_settings) AS c,
                intDiv(t * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS t_low,
@@ -76,11 +76,15 @@ SELECT day, 'in_and_out' AS pattern, partner_id, account_id,
        sum(in_window) AS amount_in, sum(out_day) AS amount_out, toUInt64(1) AS hits
 FROM
 (
-    SELECT day + k AS day, partner_id, account_id, in_amount AS in_window,
+    SELECT flow_day + k AS day, partner_id, account_id, in_amount AS in_window,
            CAST(0 AS Decimal(38, 2)) AS out_day
-    FROM report_account_day_flows
+    FROM
+    (
+        SELECT day AS flow_day, partner_id, account_id, in_amount
+        FROM report_account_day_flows
+        WHERE in_amount > 0
+    )
     ARRAY JOIN range(toUInt64((SELECT in_out_days FROM report_settings)) + 1) AS k
-    WHERE in_amount > 0
     UNION ALL
     SELECT day, partner_id, account_id, CAST(0 AS Decimal(38, 2)) AS in_window, out_amount AS out_day
     FROM report_account_day_flows
@@ -137,33 +141,33 @@ SELECT
 FROM
 (
     SELECT fund_code, day,
-           sum(units) AS units, sum(holders) AS holders, sum(subscriptions) AS subscriptions,
-           sum(redemptions) AS redemptions, sum(fast_redemptions) AS fast_redemptions,
-           sum(income) AS income
+           sum(part_units) AS units, sum(part_holders) AS holders,
+           sum(part_subscriptions) AS subscriptions, sum(part_redemptions) AS redemptions,
+           sum(part_fast) AS fast_redemptions, sum(part_income) AS income
     FROM
     (
-        SELECT fund_code, day, units_sum AS units, holders,
-               CAST(0 AS Decimal(38, 2)) AS subscriptions, CAST(0 AS Decimal(38, 2)) AS redemptions,
-               CAST(0 AS Decimal(38, 2)) AS fast_redemptions, CAST(0 AS Decimal(38, 2)) AS income
+        SELECT fund_code, day, units_sum AS part_units, holders_count AS part_holders,
+               CAST(0 AS Decimal(38, 2)) AS part_subscriptions, CAST(0 AS Decimal(38, 2)) AS part_redemptions,
+               CAST(0 AS Decimal(38, 2)) AS part_fast, CAST(0 AS Decimal(38, 2)) AS part_income
         FROM
         (
-            SELECT fund_code, day, sum(units) AS units_sum, countIf(units > 0) AS holders
+            SELECT fund_code, day, sum(units) AS units_sum, countIf(units > 0) AS holders_count
             FROM report_daily_holdings
             GROUP BY fund_code, day
         )
         UNION ALL
-        SELECT fund_code, trade_date AS day, CAST(0 AS Decimal(38, 2)) AS units, toUInt64(0) AS holders,
-               sumIf(amount, kind = 'subscription') AS subscriptions,
-               sumIf(amount, kind = 'redemption') AS redemptions,
-               sumIf(amount, kind = 'fast_redemption') AS fast_redemptions,
-               CAST(0 AS Decimal(38, 2)) AS income
+        SELECT fund_code, trade_date AS day, CAST(0 AS Decimal(38, 2)) AS part_units, toUInt64(0) AS part_holders,
+               sumIf(amount, kind = 'subscription') AS part_subscriptions,
+               sumIf(amount, kind = 'redemption') AS part_redemptions,
+               sumIf(amount, kind = 'fast_redemption') AS part_fast,
+               CAST(0 AS Decimal(38, 2)) AS part_income
         FROM orders FINAL
         WHERE status != 'cancelled'
         GROUP BY fund_code, day
         UNION ALL
-        SELECT fund_code, day, CAST(0 AS Decimal(38, 2)) AS units, toUInt64(0) AS holders,
-               CAST(0 AS Decimal(38, 2)) AS subscriptions, CAST(0 AS Decimal(38, 2)) AS redemptions,
-               CAST(0 AS Decimal(38, 2)) AS fast_redemptions, paid AS income
+        SELECT fund_code, day, CAST(0 AS Decimal(38, 2)) AS part_units, toUInt64(0) AS part_holders,
+               CAST(0 AS Decimal(38, 2)) AS part_subscriptions, CAST(0 AS Decimal(38, 2)) AS part_redemptions,
+               CAST(0 AS Decimal(38, 2)) AS part_fast, paid AS part_income
         FROM
         (
             SELECT fund_code, effective_date - 1 AS day, sum(units) AS paid

@@ -74,12 +74,12 @@ pub struct Statement {
 #[derive(clickhouse::Row, Deserialize)]
 struct JournalRow {
     entry_id: u64,
-    date: String,
+    d: String,
     fund_code: String,
     kind: String,
     order_id: u64,
-    units: String,
-    booked_at: String,
+    u: String,
+    b: String,
 }
 
 /// Position after the last entry of a page: (effective date, entry id).
@@ -135,8 +135,9 @@ async fn page(
     limit: u32,
 ) -> Result<(Vec<Entry>, bool), ApiError> {
     let mut sql = String::from(
-        "SELECT entry_id, toString(effective_date) AS date, fund_code, kind, order_id, \
-         toString(units) AS units, toString(booked_at) AS booked_at \
+        // Aliases differ from column names: ClickHouse would apply them in WHERE too.
+        "SELECT entry_id, toString(effective_date) AS d, fund_code, kind, order_id, \
+         toString(units) AS u, toString(booked_at) AS b \
          FROM unit_journal \
          WHERE account_id = ? AND effective_date >= toDate(?) AND effective_date <= toDate(?)",
     );
@@ -168,7 +169,7 @@ async fn page(
     let more = rows.len() > limit as usize;
     let mut entries = Vec::with_capacity(rows.len().min(limit as usize));
     for row in rows.into_iter().take(limit as usize) {
-        let d = date(&row.date)?;
+        let d = date(&row.d)?;
         let income = row.kind == "income";
         entries.push(Entry {
             entry_id: row.entry_id,
@@ -177,8 +178,8 @@ async fn page(
             order_id: (row.order_id != 0).then_some(row.order_id),
             income_date: income.then(|| d - Days::new(1)),
             kind: row.kind,
-            units: dec(&row.units)?,
-            booked_at: format!("{}+08:00", row.booked_at.replacen(' ', "T", 1)),
+            units: dec(&row.u)?,
+            booked_at: format!("{}+08:00", row.b.replacen(' ', "T", 1)),
         });
     }
     Ok((entries, more))
