@@ -1,7 +1,8 @@
 -- Regulatory report views (docs/reports.md). Each has a `day` column to select one day:
 --   SELECT * FROM report_aml_large_transactions WHERE day = '2026-11-26'
 -- They read the latest version of every row (FINAL), so replayed rows count once. Valid on
--- ClickHouse 18.16 and current releases: no window functions, explicit ALL joins.
+-- ClickHouse 18.16 and current releases: no window functions, explicit ALL joins, joined
+-- subqueries named.
 
 -- Orders that stand (latest version not cancelled) per account and calendar day of
 -- acceptance in Asia/Shanghai. In: subscriptions; out: redemptions and fast redemptions;
@@ -37,7 +38,7 @@ SELECT
            OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings), 'transfer', ''),
         if(cash_amount >= (SELECT aml_cash_threshold FROM report_settings), 'cash', '')]), ',') AS rules
 FROM report_account_day_flows
-ALL LEFT JOIN (SELECT account_id, customer_id, id_masked FROM accounts FINAL) USING account_id
+ALL LEFT JOIN (SELECT account_id, customer_id, id_masked FROM accounts FINAL) AS acc USING account_id
 WHERE in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
    OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
    OR cash_amount >= (SELECT aml_cash_threshold FROM report_settings);
@@ -177,12 +178,12 @@ FROM
         )
     )
     GROUP BY fund_code, day
-)
+) AS flows
 ALL LEFT JOIN
 (
     -- Nullable, so that days without published income read NULL, not 0.
     SELECT fund_code, day, toNullable(per10k) AS per10k, yield_7d FROM fund_income FINAL
-) USING (fund_code, day);
+) AS published USING (fund_code, day);
 
 -- Flows and cash settlement per partner, fund and trade date (orders not cancelled), as the
 -- daily cycle settles them: net_settlement = subscriptions - redemptions (positive: the
@@ -236,14 +237,14 @@ FROM
         FROM (SELECT fund_code, day, units AS held FROM report_daily_holdings WHERE units > 0)
         GROUP BY fund_code, day
     )
-)
+) AS buckets
 ALL INNER JOIN
 (
     SELECT fund_code, day, sum(units) AS total
     FROM report_daily_holdings
     WHERE units > 0
     GROUP BY fund_code, day
-) USING (fund_code, day);
+) AS totals USING (fund_code, day);
 
 -- Fast (T+0) redemptions per fund and calendar day of acceptance against the limits: the
 -- per-investor daily cap on withdrawals (funds.fast_withdrawal_daily_cap) and the fund's
@@ -270,9 +271,9 @@ FROM
     FROM orders FINAL
     WHERE kind = 'fast_redemption' AND status != 'cancelled'
     GROUP BY day, fund_code, account_id
-)
+) AS per_investor
 ALL LEFT JOIN
 (
     SELECT fund_code, fast_withdrawal_daily_cap AS cap FROM funds FINAL
-) USING fund_code
+) AS fund USING fund_code
 GROUP BY day, fund_code;
