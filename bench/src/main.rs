@@ -3,6 +3,7 @@
 
 mod orders;
 mod query;
+mod sync;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -11,8 +12,9 @@ async fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("orders") => orders::run(rest).await,
         Some("query") => query::run(rest).await,
+        Some("sync") => sync::run(rest).await,
         _ => {
-            eprintln!("usage: mmf-bench <orders|query> [options]");
+            eprintln!("usage: mmf-bench <orders|query|sync> [options]");
             std::process::exit(2)
         }
     }

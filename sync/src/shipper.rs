@@ -8,6 +8,8 @@ use anyhow::Context;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_postgres::Row as PgRow;
 
 pub const MIN_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -28,12 +30,17 @@ pub async fn pause(stop: &mut watch::Receiver<bool>, pause: Duration) -> bool {
     }
 }
 
+/// A batch read ahead while the previous one was being inserted: the cursor it was read from
+/// and its rows.
+type Prefetched = Option<(Cursor, JoinHandle<anyhow::Result<Vec<PgRow>>>)>;
+
 pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     shared.status.register(T::NAME);
     let mut backoff = MIN_BACKOFF;
     let mut position: Option<Cursor> = None;
+    let mut prefetched: Prefetched = None;
     loop {
-        let wait = match ship_batch::<T>(&shared, &mut position).await {
+        let wait = match ship_batch::<T>(&shared, &mut position, &mut prefetched).await {
             Ok(n) => {
                 backoff = MIN_BACKOFF;
                 let caught_up = n < shared.config.batch_rows;
@@ -54,6 +61,7 @@ pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
                 shared.status.failed(T::NAME, format!("{e:#}"));
                 // The saved cursor is the truth after a failure.
                 position = None;
+                prefetched = None;
                 let wait = backoff;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
                 wait
@@ -65,28 +73,48 @@ pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
     }
 }
 
-/// Ships one batch; returns how many rows it held.
+/// Reads the batch after `from` on a connection of its own.
+fn read<T: Table>(shared: &Arc<Shared>, from: Cursor) -> JoinHandle<anyhow::Result<Vec<PgRow>>> {
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let pg = shared.pg.get().await.context("Postgres connection")?;
+        let stmt = pg.prepare_cached(T::SELECT).await?;
+        let limit = i64::try_from(shared.config.batch_rows)?;
+        pg.query(&stmt, &[&from.txid.to_string(), &from.key, &limit])
+            .await
+            .with_context(|| format!("reading {}", T::NAME))
+    })
+}
+
+/// Ships one batch; returns how many rows it held. A full batch means more are waiting, so
+/// the next one is read while this one is inserted.
 async fn ship_batch<T: Table>(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     position: &mut Option<Cursor>,
+    prefetched: &mut Prefetched,
 ) -> anyhow::Result<usize> {
     let started = Instant::now();
-    let pg = shared.pg.get().await.context("Postgres connection")?;
     let from = match position {
         Some(c) => c.clone(),
-        None => cursor::load(&**pg, T::NAME).await?,
+        None => {
+            let pg = shared.pg.get().await.context("Postgres connection")?;
+            cursor::load(&**pg, T::NAME).await?
+        }
     };
-    let stmt = pg.prepare_cached(T::SELECT).await?;
-    let limit = i64::try_from(shared.config.batch_rows)?;
-    let rows = pg
-        .query(&stmt, &[&from.txid.to_string(), &from.key, &limit])
-        .await
-        .with_context(|| format!("reading {}", T::NAME))?;
+    let pending = match prefetched.take() {
+        Some((at, handle)) if at == from => handle,
+        _ => read::<T>(shared, from.clone()),
+    };
+    let rows = pending.await??;
+    let read_done = started.elapsed();
     let Some(last) = rows.last() else {
         *position = Some(from);
         return Ok(0);
     };
     let to = cursor_of(last)?;
+    if rows.len() == shared.config.batch_rows {
+        *prefetched = Some((to.clone(), read::<T>(shared, to.clone())));
+    }
 
     let mut insert = shared
         .ch
@@ -101,7 +129,17 @@ async fn ship_batch<T: Table>(
         .await
         .with_context(|| format!("inserting into ClickHouse {}", T::NAME))?;
 
+    let inserted = started.elapsed();
+    let pg = shared.pg.get().await.context("Postgres connection")?;
     cursor::save(&**pg, T::NAME, &to, rows.len()).await?;
+    tracing::debug!(
+        stream = T::NAME,
+        rows = rows.len(),
+        read_ms = read_done.as_millis() as u64,
+        insert_ms = (inserted - read_done).as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "batch shipped"
+    );
     *position = Some(to);
     metrics::ROWS_SHIPPED
         .with_label_values(&[T::NAME])

@@ -14,11 +14,16 @@ use tokio::sync::watch;
 
 pub const STREAM: &str = "position_snapshots";
 /// Accounts per ClickHouse rebuild statement (bounds the query text).
-const ACCOUNTS_PER_QUERY: usize = 5_000;
+const ACCOUNTS_PER_QUERY: usize = 20_000;
+/// Journal rows covered per round, in journal batches: a bulk day touches each account once,
+/// and one rebuild then covers many batches.
+const BATCHES_PER_ROUND: usize = 10;
 const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Journal rows after the snapshot cursor and at or before the shipped journal cursor.
-const TOUCHED: &str = "SELECT txid::text::bigint AS sync_txid, entry_id::text AS sync_key, account_id FROM unit_journal \
+const TOUCHED: &str =
+    "SELECT txid::text::bigint AS sync_txid, entry_id::text AS sync_key, account_id, \
+            effective_date FROM unit_journal \
      WHERE (txid, entry_id) > ($1::text::xid8, $2::text::bigint) \
        AND (txid, entry_id) <= ($3::text::xid8, $4::text::bigint) \
      ORDER BY txid, entry_id LIMIT $5";
@@ -27,10 +32,17 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     shared.status.register(STREAM);
     let mut backoff = MIN_BACKOFF;
     loop {
+        // Shipping comes first: derived snapshots wait while the journal has a backlog.
+        if !shared.status.is_caught_up(UnitJournal::NAME) {
+            if !pause(&mut stop, shared.config.poll).await {
+                return;
+            }
+            continue;
+        }
         let wait = match rebuild_batch(&shared).await {
             Ok(n) => {
                 backoff = MIN_BACKOFF;
-                let caught_up = n < shared.config.batch_rows;
+                let caught_up = n < shared.config.batch_rows * BATCHES_PER_ROUND;
                 shared.status.succeeded(STREAM, caught_up);
                 if caught_up {
                     shared.config.poll
@@ -64,7 +76,8 @@ async fn rebuild_batch(shared: &Shared) -> anyhow::Result<usize> {
     let pg = shared.pg.get().await.context("Postgres connection")?;
     let from = cursor::load(&**pg, STREAM).await?;
     let shipped = cursor::load(&**pg, UnitJournal::NAME).await?;
-    let limit = i64::try_from(shared.config.batch_rows)?;
+    let round = shared.config.batch_rows * BATCHES_PER_ROUND;
+    let limit = i64::try_from(round)?;
     let stmt = pg.prepare_cached(TOUCHED).await?;
     let rows = pg
         .query(
@@ -84,9 +97,15 @@ async fn rebuild_batch(shared: &Shared) -> anyhow::Result<usize> {
     };
     let to: Cursor = cursor_of(last)?;
     let accounts: BTreeSet<String> = rows.iter().map(|r| r.get::<_, String>(2)).collect();
+    // Days before the earliest new movement keep their snapshots.
+    let since = rows
+        .iter()
+        .map(|r| r.get::<_, chrono::NaiveDate>(3))
+        .min()
+        .expect("rows are not empty");
     let accounts: Vec<String> = accounts.into_iter().collect();
     for chunk in accounts.chunks(ACCOUNTS_PER_QUERY) {
-        let sql = rebuild_sql(chunk, to.txid);
+        let sql = rebuild_sql(chunk, since, to.txid);
         tokio::time::timeout(
             QUERY_TIMEOUT,
             shared
@@ -113,9 +132,10 @@ async fn rebuild_batch(shared: &Shared) -> anyhow::Result<usize> {
 }
 
 /// Recomputes, from the journal in ClickHouse, the running units of each given account per
-/// fund and effective date. Sums run over integer fen because arrayCumSum does not accept
-/// Decimal on ClickHouse 18.16.
-fn rebuild_sql(accounts: &[String], version: u64) -> String {
+/// fund on every day from `since` on which they changed (the units before `since` are the
+/// opening balance). Sums run over integer fen because arrayCumSum does not accept Decimal on
+/// ClickHouse 18.16.
+fn rebuild_sql(accounts: &[String], since: chrono::NaiveDate, version: u64) -> String {
     let mut list = String::with_capacity(accounts.len() * 16);
     for (i, a) in accounts.iter().enumerate() {
         if i > 0 {
@@ -127,9 +147,11 @@ fn rebuild_sql(accounts: &[String], version: u64) -> String {
         "INSERT INTO position_snapshots (account_id, fund_code, day, units, version) \
          SELECT account_id, fund_code, day, toDecimal64(fen, 2) / 100, {version} FROM ( \
            SELECT account_id, fund_code, \
-                  arraySort(x -> x.1, groupArray((effective_date, moved))) AS moves, \
+                  sumIf(moved, effective_date < toDate('{since}')) AS opening, \
+                  arraySort(x -> x.1, groupArrayIf((effective_date, moved), \
+                                                   effective_date >= toDate('{since}'))) AS moves, \
                   arrayMap(x -> x.1, moves) AS days, \
-                  arrayCumSum(arrayMap(x -> x.2, moves)) AS totals \
+                  arrayMap(t -> t + opening, arrayCumSum(arrayMap(x -> x.2, moves))) AS totals \
            FROM ( \
              SELECT account_id, fund_code, effective_date, toInt64(sum(units) * 100) AS moved \
              FROM unit_journal FINAL WHERE account_id IN ({list}) \
@@ -164,7 +186,9 @@ mod tests {
 
     #[test]
     fn rebuild_lists_every_account_once() {
-        let sql = rebuild_sql(&["A1".into(), "A2".into()], 42);
+        let since = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        let sql = rebuild_sql(&["A1".into(), "A2".into()], since, 42);
+        assert!(sql.contains("effective_date < toDate('2026-11-27')"));
         assert!(sql.contains("IN ('A1','A2')"));
         assert!(sql.contains(", 42 FROM"));
     }

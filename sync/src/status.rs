@@ -8,6 +8,8 @@ use std::time::Instant;
 pub struct StreamState {
     /// Last time a read found nothing more to ship below the watermark.
     pub caught_up_at: Instant,
+    /// The last read found nothing more to ship.
+    pub caught_up: bool,
     /// Set while batches fail; cleared by the next success.
     pub error: Option<String>,
 }
@@ -23,6 +25,7 @@ impl Status {
             stream,
             StreamState {
                 caught_up_at: Instant::now(),
+                caught_up: false,
                 error: None,
             },
         );
@@ -31,6 +34,7 @@ impl Status {
     pub fn succeeded(&self, stream: &'static str, caught_up: bool) {
         if let Some(s) = self.streams.lock().unwrap().get_mut(stream) {
             s.error = None;
+            s.caught_up = caught_up;
             if caught_up {
                 s.caught_up_at = Instant::now();
             }
@@ -41,6 +45,14 @@ impl Status {
         if let Some(s) = self.streams.lock().unwrap().get_mut(stream) {
             s.error = Some(error);
         }
+    }
+
+    pub fn is_caught_up(&self, stream: &str) -> bool {
+        self.streams
+            .lock()
+            .unwrap()
+            .get(stream)
+            .is_some_and(|s| s.caught_up)
     }
 
     pub fn snapshot(&self) -> BTreeMap<&'static str, StreamState> {

@@ -15,6 +15,15 @@ pub fn ch(db: &TestDb) -> clickhouse::Client {
     mmf_shared::ch::client_for(CH_URL, &db.name)
 }
 
+/// Creates the test's ClickHouse database with every migration applied and returns a client
+/// for it (the sync worker does the same on start; re-running is harmless).
+pub async fn migrated_ch(db: &TestDb) -> clickhouse::Client {
+    mmf_shared::ch::migrate(&mmf_shared::ch::client(CH_URL), &db.name)
+        .await
+        .expect("ClickHouse migrations");
+    ch(db)
+}
+
 pub fn sync_config(db: &TestDb) -> mmf_sync::Config {
     let mut c = mmf_sync::Config::new(&db.url, CH_URL, &db.name);
     c.poll = Duration::from_millis(10);

@@ -1,0 +1,396 @@
+//! Sync worker benchmark.
+//!
+//! 1. Bulk catch-up: `rows` unit-journal rows are written with COPY in one transaction (the
+//!    shape of an income distribution), then the worker ships them. Baselines in the same run:
+//!    reading the same rows from Postgres with `COPY (SELECT ...) TO STDOUT`, and inserting
+//!    them into ClickHouse over HTTP as TSV (no Postgres involved).
+//! 2. Commit→visible lag under steady order traffic through the partner API (70% fast
+//!    redemptions / 30% subscriptions, `clients` concurrent clients): the time from the
+//!    order's 201 response to the order being readable in ClickHouse, probed every 10 ms.
+//!    Baseline: a single-row ClickHouse insert followed by the select that finds it.
+//!
+//! Options (key=value): rows=1000000 accounts=100000 batch=50000 clients=16 seconds=15
+
+use anyhow::Context;
+use bytes::Bytes;
+use futures::SinkExt;
+use hdrhistogram::Histogram;
+use mmf_command::{build_app, AppState};
+use mmf_shared::clock::Clock;
+use mmf_tests::{test_config, Signer, TestDb, FUND};
+use rand::Rng;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_postgres::NoTls;
+
+const DB: &str = "mmf_bench_sync";
+const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const CH_URL: &str = "http://127.0.0.1:8123";
+
+fn opt(args: &[String], key: &str, default: u64) -> u64 {
+    let map: HashMap<&str, &str> = args.iter().filter_map(|a| a.split_once('=')).collect();
+    map.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (c, conn) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(conn);
+    Ok(c)
+}
+
+fn account(i: u64) -> String {
+    format!("8{i:011}")
+}
+
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        mmf_shared::telemetry::init();
+    }
+    let rows = opt(args, "rows", 1_000_000);
+    let accounts = opt(args, "accounts", 100_000);
+    let batch = opt(args, "batch", 50_000) as usize;
+    let clients = opt(args, "clients", 16);
+    let seconds = opt(args, "seconds", 15);
+
+    // Fresh Postgres and ClickHouse databases.
+    let admin = connect(ADMIN).await?;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
+        .await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {DB}"))
+        .await?;
+    let url = format!("postgres://postgres@127.0.0.1:5432/{DB}");
+    mmf_shared::db::migrate(&url).await?;
+    let ch_base = mmf_shared::ch::client(CH_URL);
+    ch_base
+        .clone()
+        .with_database("default")
+        .query(&format!("DROP DATABASE IF EXISTS {DB}"))
+        .execute()
+        .await?;
+    mmf_shared::ch::migrate(&ch_base, DB).await?;
+    let ch = mmf_shared::ch::client_for(CH_URL, DB);
+
+    let db = TestDb {
+        name: DB.into(),
+        url: url.clone(),
+    };
+    let config = test_config(&db);
+    let pg = connect(&url).await?;
+    mmf_shared::auth::seed_partners(&mmf_shared::db::pool(&url, 1)?, &config.partners).await?;
+    pg.batch_execute(&format!(
+        "INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)
+             VALUES ('{FUND}', 'Bench MMF', 1000000, 100000000);
+         INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number, id_masked, opened_at)
+             SELECT '8' || lpad(i::text, 11, '0'), 'p1', 'c' || i, 'Bench', 'resident_id', 'x', 'x', now()
+             FROM generate_series(1, {accounts}) i;
+         INSERT INTO positions (account_id, fund_code, units)
+             SELECT '8' || lpad(i::text, 11, '0'), '{FUND}', 1000000 FROM generate_series(1, {accounts}) i;"
+    ))
+    .await?;
+
+    println!(
+        "seeding {rows} unit_journal rows with COPY (one transaction) over {accounts} accounts"
+    );
+    let started = Instant::now();
+    seed_journal(&pg, rows, accounts).await?;
+    pg.batch_execute("VACUUM ANALYZE").await?;
+    println!("  seeded in {:.1} s", started.elapsed().as_secs_f64());
+
+    // Baseline 1: Postgres hands out the same rows as fast as it can.
+    let export =
+        "COPY (SELECT entry_id, account_id, fund_code, coalesce(order_id, 0), kind, units, \
+         effective_date, to_char(booked_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'), \
+         txid FROM unit_journal ORDER BY txid, entry_id) TO STDOUT";
+    let started = Instant::now();
+    let tsv = copy_out(&pg, export).await?;
+    let pg_read = started.elapsed().as_secs_f64();
+    println!(
+        "baseline: Postgres COPY TO STDOUT of the rows   {:>9.0} rows/s ({:.2} s, {} MB)",
+        rows as f64 / pg_read,
+        pg_read,
+        tsv.len() / 1_000_000
+    );
+
+    // Baseline 2: ClickHouse ingests the same rows as TSV over HTTP.
+    ch.query("CREATE TABLE unit_journal_baseline AS unit_journal")
+        .execute()
+        .await?;
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let resp = http
+        .post(format!(
+            "{CH_URL}/?database={DB}&query=INSERT%20INTO%20unit_journal_baseline%20FORMAT%20TabSeparated"
+        ))
+        .body(tsv)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "ClickHouse TSV insert: {}",
+        resp.text().await?
+    );
+    let ch_write = started.elapsed().as_secs_f64();
+    println!(
+        "baseline: ClickHouse TSV insert over HTTP       {:>9.0} rows/s ({:.2} s)",
+        rows as f64 / ch_write,
+        ch_write
+    );
+
+    // The worker, from an empty cursor.
+    let mut sync_config = mmf_sync::Config::new(&url, CH_URL, DB);
+    sync_config.batch_rows = batch;
+    let started = Instant::now();
+    let worker = mmf_sync::start(sync_config).await?;
+    let shipped_at = wait_cursor(&pg, "unit_journal", rows, started).await?;
+    println!(
+        "sync:     bulk catch-up (batch {batch})            {:>9.0} rows/s ({:.2} s)",
+        rows as f64 / shipped_at,
+        shipped_at
+    );
+    let ch_rows: u64 = ch
+        .query("SELECT count() FROM unit_journal FINAL")
+        .fetch_one()
+        .await?;
+    anyhow::ensure!(ch_rows == rows, "ClickHouse has {ch_rows} of {rows} rows");
+    let snapshots_at = wait_cursor(&pg, mmf_sync::snapshots::STREAM, rows, started).await?;
+    println!(
+        "sync:     position snapshots rebuilt for all    {:>9.0} rows/s ({:.2} s after start)",
+        rows as f64 / snapshots_at,
+        snapshots_at
+    );
+    println!(
+        "  ratio to Postgres COPY read = {:.2}x, to ClickHouse TSV insert = {:.2}x",
+        pg_read / shipped_at,
+        ch_write / shipped_at
+    );
+
+    steady_lag(&db, &ch, accounts, clients, seconds).await?;
+    worker.stop().await;
+    Ok(())
+}
+
+/// Income-shaped rows: one credit per account round robin, effective tomorrow.
+async fn seed_journal(pg: &tokio_postgres::Client, rows: u64, accounts: u64) -> anyhow::Result<()> {
+    let sink = pg
+        .copy_in(
+            "COPY unit_journal (account_id, fund_code, kind, units, effective_date, booked_at) \
+             FROM STDIN",
+        )
+        .await?;
+    futures::pin_mut!(sink);
+    let mut rng = rand::thread_rng();
+    let mut buf = String::with_capacity(8 << 20);
+    for i in 0..rows {
+        let fen: u32 = rng.gen_range(1..100_000);
+        buf.push_str(&format!(
+            "{}\t{FUND}\tincome\t{}.{:02}\t2026-11-27\t2026-11-27 02:00:00+08\n",
+            account(i % accounts + 1),
+            fen / 100,
+            fen % 100
+        ));
+        if buf.len() > 8 << 20 {
+            sink.send(Bytes::from(std::mem::take(&mut buf))).await?;
+        }
+    }
+    sink.send(Bytes::from(buf)).await?;
+    sink.finish().await?;
+    Ok(())
+}
+
+async fn copy_out(pg: &tokio_postgres::Client, sql: &str) -> anyhow::Result<Vec<u8>> {
+    use futures::TryStreamExt;
+    let stream = pg.copy_out(sql).await?;
+    futures::pin_mut!(stream);
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.try_next().await? {
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Seconds from `started` until `stream` has saved at least `rows` shipped rows.
+async fn wait_cursor(
+    pg: &tokio_postgres::Client,
+    stream: &str,
+    rows: u64,
+    started: Instant,
+) -> anyhow::Result<f64> {
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        let n: Option<i64> = pg
+            .query_opt(
+                "SELECT rows_shipped FROM sync_cursors WHERE stream = $1",
+                &[&stream],
+            )
+            .await?
+            .map(|r| r.get(0));
+        if n.unwrap_or(0) as u64 >= rows {
+            return Ok(started.elapsed().as_secs_f64());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{stream} did not catch up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn steady_lag(
+    db: &TestDb,
+    ch: &clickhouse::Client,
+    accounts: u64,
+    clients: u64,
+    seconds: u64,
+) -> anyhow::Result<()> {
+    // Baseline: the floor any pipeline into ClickHouse has (insert one row, select it back).
+    ch.query("CREATE TABLE IF NOT EXISTS lag_probe (id UInt64) ENGINE = MergeTree ORDER BY id")
+        .execute()
+        .await?;
+    let mut floor = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for id in 0..200u64 {
+        let started = Instant::now();
+        ch.query("INSERT INTO lag_probe (id) VALUES (?)")
+            .bind(id)
+            .execute()
+            .await?;
+        let n: u64 = ch
+            .query("SELECT count() FROM lag_probe WHERE id = ?")
+            .bind(id)
+            .fetch_one()
+            .await?;
+        anyhow::ensure!(n == 1);
+        floor.record(started.elapsed().as_micros() as u64)?;
+    }
+    println!(
+        "baseline: ClickHouse insert + select of one row  p50 {:.1} ms, p99 {:.1} ms",
+        floor.value_at_quantile(0.5) as f64 / 1000.0,
+        floor.value_at_quantile(0.99) as f64 / 1000.0
+    );
+
+    println!(
+        "load: {clients} API clients for {seconds} s, 70% fast redemptions / 30% subscriptions"
+    );
+    let clock = Clock::simulated(mmf_tests::default_now());
+    let state = AppState::new(test_config(db), clock.clone()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, build_app(state)).await });
+
+    // order id → when its 201 arrived; removed when the probe sees it in ClickHouse.
+    let pending: Arc<Mutex<BTreeMap<u64, Instant>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = {
+        let (pending, stop, ch) = (pending.clone(), stop.clone(), ch.clone());
+        tokio::spawn(async move { probe(ch, pending, stop).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients as usize)
+        .build()?;
+    let tasks: Vec<_> = (0..clients)
+        .map(|t| {
+            let (http, base, clock, pending) =
+                (http.clone(), base.clone(), clock.clone(), pending.clone());
+            tokio::spawn(async move {
+                let signer = Signer::new("p1");
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let (acct, fast, amount) = {
+                        let mut rng = rand::thread_rng();
+                        (
+                            rng.gen_range(1..=accounts),
+                            rng.gen_bool(0.7),
+                            rng.gen_range(1..500),
+                        )
+                    };
+                    let rid = format!("s{t}-{n}");
+                    let (path, body) = if fast {
+                        (
+                            "/v1/redemptions",
+                            serde_json::json!({"request_id": rid, "account_id": account(acct),
+                                "fund_code": FUND, "units": format!("{amount}.00"), "mode": "fast",
+                                "purpose": "payment"}),
+                        )
+                    } else {
+                        (
+                            "/v1/subscriptions",
+                            serde_json::json!({"request_id": rid, "account_id": account(acct),
+                                "fund_code": FUND, "amount": format!("{amount}.00")}),
+                        )
+                    };
+                    let resp = signer
+                        .send(
+                            &http,
+                            reqwest::Method::POST,
+                            &base,
+                            path,
+                            Some(&body),
+                            clock.now(),
+                            None,
+                        )
+                        .await;
+                    if resp.status() == reqwest::StatusCode::CREATED {
+                        let at = Instant::now();
+                        let v: serde_json::Value = resp.json().await.unwrap_or_default();
+                        if let Some(id) = v["order_id"].as_u64() {
+                            pending.lock().unwrap().insert(id, at);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await?;
+    }
+    let accepted_by = Instant::now();
+    while !pending.lock().unwrap().is_empty() {
+        anyhow::ensure!(
+            accepted_by.elapsed() < Duration::from_secs(60),
+            "orders still missing from ClickHouse a minute after the load ended"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let lag = probe.await??;
+    println!(
+        "sync:     acknowledged → visible in ClickHouse   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} orders ({:.0} orders/s)",
+        lag.value_at_quantile(0.5) as f64 / 1000.0,
+        lag.value_at_quantile(0.99) as f64 / 1000.0,
+        lag.max() as f64 / 1000.0,
+        lag.len(),
+        lag.len() as f64 / seconds as f64
+    );
+    Ok(())
+}
+
+/// Every 10 ms, finds which pending orders ClickHouse has and records how long they took.
+async fn probe(
+    ch: clickhouse::Client,
+    pending: Arc<Mutex<BTreeMap<u64, Instant>>>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<Histogram<u64>> {
+    let mut lag = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    while !stop.load(Ordering::SeqCst) {
+        let lowest = pending.lock().unwrap().keys().next().copied();
+        if let Some(lowest) = lowest {
+            let seen: Vec<u64> = ch
+                .query("SELECT order_id FROM orders WHERE order_id >= ?")
+                .bind(lowest)
+                .fetch_all()
+                .await
+                .context("probing ClickHouse")?;
+            let now = Instant::now();
+            let mut pending = pending.lock().unwrap();
+            for id in seen {
+                if let Some(at) = pending.remove(&id) {
+                    lag.record(now.duration_since(at).as_micros() as u64)?;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(lag)
+}
