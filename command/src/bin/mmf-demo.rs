@@ -234,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     d.cycle("2026-11-26").await?;
-    let fast = d.partner(Method::POST, "/v1/redemptions", Some(json!({"request_id": "demo-fast-1", "account_id": accounts[1], "fund_code": FUND, "units": "300.00", "mode": "fast"}))).await?;
+    let fast = d.partner(Method::POST, "/v1/redemptions", Some(json!({"request_id": "demo-fast-1", "account_id": accounts[199], "fund_code": FUND, "units": "300.00", "mode": "fast"}))).await?;
     println!(
         "fast redemption paid at once: {} units, status {}",
         fast["amount"], fast["status"]
@@ -244,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
         "normal redemption accepted: {} units, effective {}",
         normal["amount"], normal["effective_date"]
     );
-    let over = d.send(Method::POST, &d.command, "/v1/redemptions", Some(json!({"request_id": "demo-fast-2", "account_id": accounts[1], "fund_code": FUND, "units": "9800.00", "mode": "fast"}))).await?;
+    let over = d.send(Method::POST, &d.command, "/v1/redemptions", Some(json!({"request_id": "demo-fast-2", "account_id": accounts[199], "fund_code": FUND, "units": "9800.00", "mode": "fast"}))).await?;
     println!(
         "a fast withdrawal over the daily cap is refused: {} {}",
         over.0, over.1["code"]
