@@ -89,6 +89,17 @@ pub async fn publish(
     if exists.is_none() {
         return Err(ApiError::not_found("unknown_fund", "no such fund").with_field("fund_code"));
     }
+    // Publishing the value already stored changes nothing, before or after distribution.
+    let same = tx
+        .query_opt(
+            "SELECT 1 FROM fund_income WHERE fund_code = $1 AND day = $2 AND per10k = $3",
+            &[&fund, &day, &per10k],
+        )
+        .await?;
+    if same.is_some() {
+        drop(tx);
+        return Ok(income_day(pool, fund, day).await?.expect("row read above"));
+    }
     let run = tx
         .query_opt(
             "SELECT 1 FROM income_runs WHERE fund_code = $1 AND day >= $2 LIMIT 1",
