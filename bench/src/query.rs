@@ -400,9 +400,14 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             let body: serde_json::Value = resp.json().await.unwrap_or_default();
             let n = body["rows"].as_array().map(|a| a.len()).unwrap_or(0);
             println!(
-                "  {:<24} {status} {n:>6} rows in {:>8.2} s",
+                "  {:<24} {status} {n:>6} rows in {:>8.2} s{}",
                 r.name,
-                t.elapsed().as_secs_f64()
+                t.elapsed().as_secs_f64(),
+                if status.is_success() {
+                    String::new()
+                } else {
+                    format!(" {body}")
+                }
             );
         }
     }

@@ -97,8 +97,11 @@ HAVING amount_out >= (SELECT in_out_min_amount FROM report_settings)
 
 -- Each account's holding in each fund at the end of every calendar day from its first
 -- movement to its last known day (the latest effective date in the journal): the running
--- sum of unit_journal by effective date, in fen (arrayCumSum takes no Decimal on 18.16). Zero
--- holdings are kept (a holder who left).
+-- sum of unit_journal by effective date. Per account, the journal entries are collected once
+-- (groupUniqArray drops rows delivered twice, cheaper than FINAL), sorted by effective date
+-- and summed in fen (arrayCumSum takes no Decimal on 18.16); entries sharing a day make
+-- empty intervals, so the day's last running sum is its holding. Zero holdings are kept (a
+-- holder who left).
 CREATE VIEW IF NOT EXISTS report_daily_holdings AS
 SELECT account_id, fund_code, day_from + k AS day, units
 FROM
@@ -109,16 +112,17 @@ FROM
     FROM
     (
         SELECT account_id, fund_code,
-               arraySort(groupArray(d)) AS days,
-               arrayCumSum(arraySort((u, x) -> x, groupArray(u), groupArray(d))) AS balances,
+               arraySort(arrayMap(e -> e.2, entries)) AS days,
+               arrayCumSum(arraySort((f, d) -> d, arrayMap(e -> e.3, entries),
+                                     arrayMap(e -> e.2, entries))) AS balances,
                (SELECT max(effective_date) FROM unit_journal) AS last_day
         FROM
         (
-            SELECT account_id, fund_code, effective_date AS d, toInt64(sum(units) * 100) AS u
-            FROM unit_journal FINAL
-            GROUP BY account_id, fund_code, d
+            SELECT account_id, fund_code,
+                   groupUniqArray((entry_id, effective_date, toInt64(units * 100))) AS entries
+            FROM unit_journal
+            GROUP BY account_id, fund_code
         )
-        GROUP BY account_id, fund_code
     )
     ARRAY JOIN arrayEnumerate(days) AS i
 )
@@ -208,43 +212,41 @@ WHERE status != 'cancelled'
 GROUP BY day, partner_id, fund_code;
 
 -- Investor concentration at the end of `day`, per fund: one row per bucket of holding size
--- ('<1k', '1k-10k', '10k-100k', '100k-1m', '>=1m' yuan), one row 'top_n' for the
--- concentration_top_n largest holders and one row 'all'. share_pct = bucket units / fund
--- units in percent (2 decimals, rounded down).
+-- ('<1k', '1k-10k', '10k-100k', '100k-1m', '>=1m' yuan; empty buckets omitted), one row
+-- 'top_n' for the concentration_top_n largest holders and one row 'all'. share_pct = bucket
+-- units / fund units in percent (2 decimals, rounded down). One pass over the holdings: the
+-- buckets are aggregated side by side, then turned into rows.
 CREATE VIEW IF NOT EXISTS report_investor_concentration AS
-SELECT fund_code, day, bucket, holders, units,
-       if(total > 0, CAST(units * 10000 / total AS Decimal(18, 2)) / 100, CAST(0 AS Decimal(18, 2))) AS share_pct
+SELECT fund_code, day, b.1 AS bucket, b.2 AS holders, b.3 AS units,
+       if(total > 0, CAST(b.3 * 10000 / total AS Decimal(18, 2)) / 100, CAST(0 AS Decimal(18, 2))) AS share_pct
 FROM
 (
-    SELECT fund_code, day, multiIf(held < 1000, '<1k', held < 10000, '1k-10k', held < 100000, '10k-100k',
-                                   held < 1000000, '100k-1m', '>=1m') AS bucket,
-           count() AS holders, sum(held) AS units
-    FROM (SELECT fund_code, day, units AS held FROM report_daily_holdings WHERE units > 0)
-    GROUP BY fund_code, day, bucket
-    UNION ALL
-    SELECT fund_code, day, 'all' AS bucket, count() AS holders, sum(held) AS units
-    FROM (SELECT fund_code, day, units AS held FROM report_daily_holdings WHERE units > 0)
-    GROUP BY fund_code, day
-    UNION ALL
-    SELECT fund_code, day, 'top_n' AS bucket, toUInt64(length(top)) AS holders,
-           CAST(toDecimal64(arraySum(top), 2) / 100 AS Decimal(38, 2)) AS units
+    SELECT fund_code, day, total,
+           [('<1k', n1, u1), ('1k-10k', n2, u2), ('10k-100k', n3, u3), ('100k-1m', n4, u4),
+            ('>=1m', n5, u5), ('all', n_all, total),
+            -- In fen: arraySum takes no Decimal on 18.16.
+            ('top_n', toUInt64(length(top)), CAST(toDecimal64(arraySum(top), 2) / 100 AS Decimal(38, 2)))]
+               AS bucket_rows
     FROM
     (
-        -- In fen: arraySum takes no Decimal on 18.16.
         SELECT fund_code, day,
+               countIf(held < 1000) AS n1, sumIf(held, held < 1000) AS u1,
+               countIf(held >= 1000 AND held < 10000) AS n2,
+               sumIf(held, held >= 1000 AND held < 10000) AS u2,
+               countIf(held >= 10000 AND held < 100000) AS n3,
+               sumIf(held, held >= 10000 AND held < 100000) AS u3,
+               countIf(held >= 100000 AND held < 1000000) AS n4,
+               sumIf(held, held >= 100000 AND held < 1000000) AS u4,
+               countIf(held >= 1000000) AS n5, sumIf(held, held >= 1000000) AS u5,
+               count() AS n_all, sum(held) AS total,
                arraySlice(arrayReverseSort(groupArray(toInt64(held * 100))), 1,
                           toUInt64((SELECT concentration_top_n FROM report_settings))) AS top
         FROM (SELECT fund_code, day, units AS held FROM report_daily_holdings WHERE units > 0)
         GROUP BY fund_code, day
     )
-) AS buckets
-ALL INNER JOIN
-(
-    SELECT fund_code, day, sum(units) AS total
-    FROM report_daily_holdings
-    WHERE units > 0
-    GROUP BY fund_code, day
-) AS totals USING (fund_code, day);
+)
+ARRAY JOIN bucket_rows AS b
+WHERE b.2 > 0 OR b.1 IN ('all', 'top_n');
 
 -- Fast (T+0) redemptions per fund and calendar day of acceptance against the limits: the
 -- per-investor daily cap on withdrawals (funds.fast_withdrawal_daily_cap) and the fund's

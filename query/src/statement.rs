@@ -262,15 +262,20 @@ pub async fn get_statement(
     if wants_csv(&headers) {
         return csv(&state, &r, after).await;
     }
-    let (entries, more) = page(&state, &r, after, limit).await?;
-    let (opening, closing) = if after.is_none() {
-        let (o, c) = opening_closing(&state, &r).await?;
-        (
+    // The first page also carries the balances; both queries run at once.
+    let balances = async {
+        match after {
+            None => opening_closing(&state, &r).await.map(Some),
+            Some(_) => Ok(None),
+        }
+    };
+    let ((entries, more), balances) = futures::try_join!(page(&state, &r, after, limit), balances)?;
+    let (opening, closing) = match balances {
+        Some((o, c)) => (
             Some(mmf_shared::money::fmt2(o)),
             Some(mmf_shared::money::fmt2(c)),
-        )
-    } else {
-        (None, None)
+        ),
+        None => (None, None),
     };
     let next_cursor = more.then(|| entries.last()).flatten().map(|e| {
         Cursor {
