@@ -371,3 +371,12 @@ pub async fn write_footprint(app: &TestApp) -> Vec<String> {
         .unwrap();
     (0..6).map(|i| row.get::<_, String>(i)).collect()
 }
+
+/// Status, error code and field of a refused request, to compare with one tuple.
+pub fn refusal((status, body): &(StatusCode, Value)) -> (u16, &str, &str) {
+    (
+        status.as_u16(),
+        body["code"].as_str().unwrap_or(""),
+        body["field"].as_str().unwrap_or(""),
+    )
+}

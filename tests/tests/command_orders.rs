@@ -173,143 +173,84 @@ async fn missing_fields_unknown_accounts_and_funds() {
     let (app, acct) = ready().await;
     let other = app.open_account("p2", "someone-else").await;
     let before = write_footprint(&app).await;
-    let (s, b) = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
+    let (subs, reds) = ("/v1/subscriptions", "/v1/redemptions");
+    let cases = [
+        (
+            subs,
             json!({"request_id": "m1", "account_id": acct, "fund_code": FUND}),
-        )
-        .await;
-    assert_eq!(
-        (s, b["code"].as_str(), b["field"].as_str()),
-        (
-            StatusCode::BAD_REQUEST,
-            Some("invalid_field"),
-            Some("amount")
+            (400, "invalid_field", "amount"),
         ),
-        "{b}"
-    );
-    let (s, b) = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
+        (
+            subs,
             json!({"account_id": acct, "fund_code": FUND, "amount": "1"}),
-        )
-        .await;
-    assert_eq!(
-        (s, b["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("request_id")),
-        "{b}"
-    );
-    let (s, b) = app
-        .post("p1", "/v1/subscriptions", json!("not an object"))
-        .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
-    let (s, b) = app
-        .post("p1", "/v1/subscriptions", sub("m2", "999999999999", "10"))
-        .await;
-    assert_eq!(
-        (s, b["code"].as_str(), b["field"].as_str()),
+            (400, "invalid_field", "request_id"),
+        ),
         (
-            StatusCode::NOT_FOUND,
-            Some("account_not_found"),
-            Some("account_id")
-        )
-    );
-    // Another partner's account is indistinguishable from a missing one.
-    let (s, b) = app
-        .post("p1", "/v1/subscriptions", sub("m3", &other, "10"))
-        .await;
-    assert_eq!(
-        (s, b["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("account_not_found")),
-        "{b}"
-    );
-    let (s, b) = app
-        .post(
-            "p1",
-            "/v1/redemptions",
-            red("m4", &other, "1", "normal", None),
-        )
-        .await;
-    assert_eq!(
-        (s, b["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("account_not_found")),
-        "{b}"
-    );
-    let (s, b) = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
-            json!({"request_id": "m5", "account_id": acct, "fund_code": "999999", "amount": "1"}),
-        )
-        .await;
-    assert_eq!(
-        (s, b["code"].as_str(), b["field"].as_str()),
+            subs,
+            json!({"request_id": "m2", "account_id": acct, "fund_code": FUND, "amount": "1", "extra": 1}),
+            (400, "invalid_field", "extra"),
+        ),
         (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Some("unknown_fund"),
-            Some("fund_code")
-        )
-    );
-    let (s, b) = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
+            subs,
+            sub("m3", "999999999999", "10"),
+            (404, "account_not_found", "account_id"),
+        ),
+        (
+            subs,
+            sub("m4", "12345", "10"),
+            (400, "invalid_field", "account_id"),
+        ),
+        // Another partner's account is indistinguishable from a missing one.
+        (
+            subs,
+            sub("m5", &other, "10"),
+            (404, "account_not_found", "account_id"),
+        ),
+        (
+            reds,
+            red("m6", &other, "1", "normal", None),
+            (404, "account_not_found", "account_id"),
+        ),
+        (
+            subs,
+            json!({"request_id": "m7", "account_id": acct, "fund_code": "999999", "amount": "1"}),
+            (422, "unknown_fund", "fund_code"),
+        ),
+        (
+            subs,
             sub("bad id with spaces", &acct, "1"),
-        )
-        .await;
-    assert_eq!(
-        (s, b["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("request_id"))
-    );
-    let (s, b) = app
-        .post(
-            "p1",
-            "/v1/redemptions",
-            red("m6", &acct, "1", "instant", None),
-        )
-        .await;
-    assert_eq!(
-        (s, b["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("mode")),
-        "{b}"
-    );
-    let (s, b) = app
-        .post(
-            "p1",
-            "/v1/redemptions",
-            red("m7", &acct, "1", "fast", Some("gift")),
-        )
-        .await;
-    assert_eq!(
-        (s, b["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("purpose")),
-        "{b}"
-    );
-    let (s, b) = app
-        .post(
-            "p1",
-            "/v1/redemptions",
-            red("m8", &acct, "1", "normal", Some("payment")),
-        )
-        .await;
-    assert_eq!(
-        (s, b["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("purpose")),
-        "{b}"
-    );
-    // No holding at all: nothing to redeem.
-    let (s, b) = app
-        .post(
-            "p1",
-            "/v1/redemptions",
-            red("m9", &acct, "1", "normal", None),
-        )
-        .await;
+            (400, "invalid_field", "request_id"),
+        ),
+        (
+            reds,
+            red("m8", &acct, "1", "instant", None),
+            (400, "invalid_field", "mode"),
+        ),
+        (
+            reds,
+            red("m9", &acct, "1", "fast", Some("gift")),
+            (400, "invalid_field", "purpose"),
+        ),
+        (
+            reds,
+            red("m10", &acct, "1", "normal", Some("payment")),
+            (400, "invalid_field", "purpose"),
+        ),
+        // No holding at all: nothing to redeem.
+        (
+            reds,
+            red("m11", &acct, "1", "normal", None),
+            (422, "insufficient_units", "units"),
+        ),
+    ];
+    for (path, body, expected) in cases {
+        let got = app.post("p1", path, body.clone()).await;
+        assert_eq!(refusal(&got), expected, "{body}: {got:?}");
+    }
+    let (s, b) = app.post("p1", subs, json!("not an object")).await;
     assert_eq!(
         (s, b["code"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("insufficient_units")),
+        (StatusCode::BAD_REQUEST, Some("invalid_field")),
         "{b}"
     );
     assert_eq!(write_footprint(&app).await, before);
