@@ -16,6 +16,8 @@ drop_test_databases() {
 }
 drop_test_databases
 
+# Tests that run a service as its own process (kill -9) use the binaries of this build.
+cargo build --workspace --bins
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --no-fail-fast "$@"
 else
