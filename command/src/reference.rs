@@ -69,6 +69,21 @@ impl Reference {
         Ok(())
     }
 
+    /// Reloads in the background, so changes made through another instance arrive here too.
+    pub fn refresh_every(&self, pool: Pool, period: std::time::Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = this.reload(&pool).await {
+                    tracing::warn!(error = %e, "reloading funds and calendar failed");
+                }
+            }
+        });
+    }
+
     pub fn fund(&self, code: &str) -> Option<Fund> {
         self.funds.read().expect("lock").get(code).cloned()
     }
