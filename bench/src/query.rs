@@ -360,6 +360,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         line("baseline: ClickHouse SELECT 1 round trip", &hist);
         for (name, extra, accept) in [
             ("statement, 1 year, first page (100)", "", None),
+            (
+                "statement, 1 year, first page + balances",
+                "&balances=true",
+                None,
+            ),
             ("statement, 1 year, one page of 1000", "&limit=1000", None),
             ("statement, 1 year, CSV", "", Some("text/csv")),
         ] {

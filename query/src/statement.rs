@@ -32,6 +32,9 @@ pub struct StatementQuery {
     cursor: Option<String>,
     /// Entries per page, 1..=1000, default 100.
     limit: Option<String>,
+    /// `true` adds `opening_units` and `closing_units` to the first page (reads the account's
+    /// whole history, so it is asked for, not default).
+    balances: Option<String>,
 }
 
 #[derive(Serialize, ToSchema, Clone, Debug)]
@@ -60,10 +63,12 @@ pub struct Statement {
     pub fund_code: Option<String>,
     pub from: NaiveDate,
     pub to: NaiveDate,
-    /// Units effective before `from` (first page only).
+    /// Units effective before `from` (first page, with `balances=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub opening_units: Option<String>,
-    /// Units effective on or before `to` (first page only).
+    /// Units effective on or before `to` (first page, with `balances=true`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     pub closing_units: Option<String>,
     pub entries: Vec<Entry>,
@@ -251,6 +256,11 @@ pub async fn get_statement(
         state.config.statement_max_days,
     )?;
     let limit = limit_of(q.limit.as_deref())?;
+    let with_balances = match q.balances.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid("balances", "balances is true or false")),
+    };
     let after = q.cursor.as_deref().map(Cursor::decode).transpose()?;
     own_account(&state, &partner, &account).await?;
     let r = Request {
@@ -262,11 +272,11 @@ pub async fn get_statement(
     if wants_csv(&headers) {
         return csv(&state, &r, after).await;
     }
-    // The first page also carries the balances; both queries run at once.
+    // On request the first page also carries the balances; both queries run at once.
     let balances = async {
-        match after {
-            None => opening_closing(&state, &r).await.map(Some),
-            Some(_) => Ok(None),
+        match (after, with_balances) {
+            (None, true) => opening_closing(&state, &r).await.map(Some),
+            _ => Ok(None),
         }
     };
     let ((entries, more), balances) = futures::try_join!(page(&state, &r, after, limit), balances)?;

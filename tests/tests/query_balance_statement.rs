@@ -104,8 +104,14 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
         rows,
         want.map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
     );
-    assert_eq!(st["opening_units"], "0.00");
-    assert_eq!(st["closing_units"], "850.06");
+    assert!(
+        st.get("opening_units").is_none(),
+        "balances only when asked for"
+    );
+    let (_, with) = q.get("p1", &format!("{path}&balances=true")).await;
+    assert_eq!(with["opening_units"], "0.00");
+    assert_eq!(with["closing_units"], "850.06");
+    assert_eq!(with["entries"], st["entries"]);
     assert_eq!(st["entries"][3]["income_date"], "2026-11-27");
     assert!(st["entries"][3]["order_id"].is_null());
     assert!(st["entries"][0]["order_id"].as_u64().is_some());
@@ -114,7 +120,7 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
     let (_, st2) = q
         .get(
             "p1",
-            &format!("/v1/accounts/{a}/statement?from=2026-11-28&to=2026-11-28"),
+            &format!("/v1/accounts/{a}/statement?from=2026-11-28&to=2026-11-28&balances=true"),
         )
         .await;
     assert_eq!(st2["opening_units"], "950.00");
@@ -272,6 +278,11 @@ async fn bad_input_is_a_clear_4xx() {
         ),
         (
             st("from=2026-11-01&to=2026-12-01&limit=100000"),
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
+        ),
+        (
+            st("from=2026-11-01&to=2026-12-01&balances=1%20OR%201"),
             StatusCode::BAD_REQUEST,
             "invalid_field",
         ),
