@@ -6,6 +6,12 @@ use std::fmt::Write;
 fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/clickhouse");
     println!("cargo:rerun-if-changed={}", dir.display());
+    // Postgres migrations are embedded by refinery's macro, which cargo does not watch.
+    let pg = dir.with_file_name("postgres");
+    println!("cargo:rerun-if-changed={}", pg.display());
+    for entry in std::fs::read_dir(&pg).expect("migrations/postgres") {
+        println!("cargo:rerun-if-changed={}", entry.expect("dir entry").path().display());
+    }
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("migrations/clickhouse") {
         let path = entry.expect("dir entry").path();

@@ -1,6 +1,7 @@
 //! Benchmarks: each prints its numbers next to a baseline measured in the same run.
 //! `cargo run --release -p mmf-bench -- <name> [options]`; see BENCHMARKS.md.
 
+mod cycle;
 mod orders;
 mod query;
 mod sync;
@@ -13,8 +14,9 @@ async fn main() -> anyhow::Result<()> {
         Some("orders") => orders::run(rest).await,
         Some("query") => query::run(rest).await,
         Some("sync") => sync::run(rest).await,
+        Some("cycle") => cycle::run(rest).await,
         _ => {
-            eprintln!("usage: mmf-bench <orders|query|sync> [options]");
+            eprintln!("usage: mmf-bench <orders|query|sync|cycle> [options]");
             std::process::exit(2)
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::orders::writer::Writer;
 use crate::reference::Reference;
-use crate::{accounts, clearing, cycle, income, ops, orders};
+use crate::{accounts, clearing, cycle, income, ops, orders, reconcile};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
 use axum::Router;
@@ -107,6 +107,10 @@ impl AppState {
         income::put_income,
         cycle::post_cycle,
         cycle::get_cycle,
+        reconcile::get_confirmations,
+        reconcile::get_index,
+        reconcile::post_requests,
+        reconcile::get_discrepancies,
     ),
     components(schemas(mmf_shared::http::ErrorBody, clearing::Settlement, clearing::Confirmed))
 )]

@@ -7,6 +7,7 @@
 use crate::app::AppState;
 use crate::clearing::{self, Confirmed, Settlement};
 use crate::income::{self, Batching, Distribution};
+use crate::reconcile;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
@@ -363,6 +364,7 @@ pub fn router() -> Router<AppState> {
             "/v1/ops/cycles/{trade_date}",
             post(post_cycle).get(get_cycle),
         )
+        .merge(reconcile::router())
 }
 
 async fn get_income(

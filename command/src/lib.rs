@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod income;
 pub mod ops;
 pub mod orders;
+pub mod reconcile;
 pub mod reference;
 
 pub use app::{build_app, AppState, Config};

@@ -205,3 +205,105 @@ pub async fn check_invariants(app: &TestApp) {
         .get(0);
     assert_eq!(carry, carry_total, "Σ carry = Σ carry changes");
 }
+
+/// An opening holding: units credited with their journal row (a subscription effective well
+/// before the scenario), so that the journal still accounts for every unit.
+pub async fn seed_units(app: &TestApp, account: &str, units: &str) {
+    let units: Decimal = units.parse().unwrap();
+    let c = app.pg().await;
+    c.execute(
+        "WITH p AS (
+             INSERT INTO positions (account_id, fund_code, units) VALUES ($1, $2, $3)
+             ON CONFLICT (account_id, fund_code) DO UPDATE SET units = positions.units + EXCLUDED.units)
+         INSERT INTO unit_journal (account_id, fund_code, kind, units, effective_date, booked_at)
+         VALUES ($1, $2, 'subscription', $3, '2026-11-01', now())",
+        &[&account, &FUND, &units],
+    )
+    .await
+    .unwrap();
+}
+
+/// Downloads a confirmation file (OFD type 04): (file name, parsed file).
+pub async fn confirmation_file(
+    app: &TestApp,
+    partner: &str,
+    trade_date: &str,
+) -> (String, mmf_command::reconcile::ofd::Parsed) {
+    let resp = app
+        .http
+        .get(format!(
+            "{}/v1/ops/reconciliation/{partner}/{trade_date}/confirmations",
+            app.base
+        ))
+        .bearer_auth(crate::OPS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let name = resp
+        .headers()
+        .get("content-disposition")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .split("filename=\"")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let bytes = resp.bytes().await.unwrap();
+    let parsed = mmf_command::reconcile::ofd::parse(&bytes).expect("well-formed OFD file");
+    (name, parsed)
+}
+
+/// Totals of a confirmation file: (Σ 122 confirmed, Σ 124 normal, Σ 124 fast).
+pub fn file_totals(p: &mmf_command::reconcile::ofd::Parsed) -> (Decimal, Decimal, Decimal) {
+    use mmf_command::reconcile::ofd::ParsedValue;
+    let mut t = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    for (_, r) in &p.records {
+        let text = |n: &str| match p.get(r, n) {
+            Some(ParsedValue::Text(s)) => s.clone(),
+            _ => panic!("{n}"),
+        };
+        let amount = match p.get(r, "ConfirmedAmount") {
+            Some(ParsedValue::Num(n)) => *n,
+            _ => panic!("ConfirmedAmount"),
+        };
+        match (
+            text("BusinessCode").as_str(),
+            text("FastRedeemFlag").as_str(),
+        ) {
+            ("122", _) => t.0 += amount,
+            ("124", "0") => t.1 += amount,
+            ("124", "1") => t.2 += amount,
+            other => panic!("unexpected record {other:?}"),
+        }
+    }
+    t
+}
+
+/// Confirmation file totals equal the settlement totals, for every partner of a trade date.
+pub async fn check_confirmation_files(app: &TestApp, trade_date: &str) {
+    let day: chrono::NaiveDate = trade_date.parse().unwrap();
+    let rows = app
+        .pg()
+        .await
+        .query(
+            "SELECT p.partner_id, coalesce(sum(s.subscription_amount), 0), coalesce(sum(s.redemption_amount), 0),
+                    coalesce(sum(s.fast_amount), 0)
+             FROM partners p LEFT JOIN settlements s ON s.partner_id = p.partner_id AND s.trade_date = $1
+             GROUP BY p.partner_id",
+            &[&day],
+        )
+        .await
+        .unwrap();
+    for r in rows {
+        let partner: String = r.get(0);
+        let (_, file) = confirmation_file(app, &partner, trade_date).await;
+        assert_eq!(
+            file_totals(&file),
+            (r.get(1), r.get(2), r.get(3)),
+            "{partner} {trade_date}: confirmation file totals = settlement totals"
+        );
+    }
+}

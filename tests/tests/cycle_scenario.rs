@@ -88,6 +88,7 @@ async fn worked_multi_day_scenario() {
     // Friday.
     app.set_now("2026-11-27T09:00:00+08:00");
     let r = cycle(&app, "2026-11-26").await;
+    check_confirmation_files(&app, "2026-11-26").await;
     assert_eq!(r["confirmed"]["subscriptions"], 2);
     assert_eq!(r["confirmed"]["subscription_amount"], "10100.00");
     let days: Vec<&str> = r["distributions"]
@@ -125,6 +126,7 @@ async fn worked_multi_day_scenario() {
     // Tuesday: the cycle of Friday distributes Friday, the weekend and the holiday.
     app.set_now("2026-12-01T09:00:00+08:00");
     let r = cycle(&app, "2026-11-27").await;
+    check_confirmation_files(&app, "2026-11-27").await;
     assert_eq!(r["confirmed"]["subscription_amount"], "23000.00");
     let days: Vec<&str> = r["distributions"]
         .as_array()
@@ -161,6 +163,7 @@ async fn worked_multi_day_scenario() {
     // Wednesday.
     app.set_now("2026-12-02T09:00:00+08:00");
     let r = cycle(&app, "2026-12-01").await;
+    check_confirmation_files(&app, "2026-12-01").await;
     assert_eq!(r["confirmed"]["subscription_amount"], "500.00");
     assert_eq!(r["confirmed"]["redemptions"], 1);
     assert_eq!(r["confirmed"]["redemption_amount"], "2000.00");
@@ -182,6 +185,7 @@ async fn worked_multi_day_scenario() {
     publish(&app, "2026-12-02", "0.6400").await;
     app.set_now("2026-12-03T09:00:00+08:00");
     let r = cycle(&app, "2026-12-02").await;
+    check_confirmation_files(&app, "2026-12-02").await;
     assert_eq!(r["confirmed"]["subscriptions"], 0);
     check_invariants(&app).await;
 

@@ -1,0 +1,293 @@
+//! Daily cycle: T+1 confirmation of 1M orders and income distribution for 10M positions, each
+//! next to a bare set-based UPDATE of the same rows (rolled back) measured in the same run.
+//!
+//! Options (key=value): positions=10000000 orders=1000000 batch=20000 parallel=2
+//!
+//! Seeding uses COPY with foreign-key triggers off (`session_replication_role = replica`):
+//! positions, orders and journal rows refer to accounts that are not created, which only the
+//! seed needs to know.
+
+use anyhow::Context;
+use bytes::Bytes;
+use chrono::{NaiveDate, TimeZone, Utc};
+use futures::SinkExt;
+use mmf_command::{clearing, income};
+use mmf_shared::calendar::Calendar;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::time::Instant;
+use tokio_postgres::{Client, NoTls};
+
+const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+const DB: &str = "mmf_bench_cycle";
+const FUND: &str = "000001";
+
+fn opt(args: &[String], key: &str, default: u64) -> u64 {
+    let map: HashMap<&str, &str> = args.iter().filter_map(|a| a.split_once('=')).collect();
+    map.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn account(i: u64) -> String {
+    format!("8{:011}", i + 1)
+}
+
+/// Units held by position `i`, in fen: spread from 0.01 to 100,000.00.
+fn units_fen(i: u64) -> u64 {
+    (i.wrapping_mul(7_919_993) % 10_000_000) + 1
+}
+
+/// Subscription amount of order `i`, in fen.
+fn order_fen(i: u64) -> u64 {
+    (i.wrapping_mul(104_729) % 5_000_000) + 100
+}
+
+fn yuan(fen: u64) -> String {
+    format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+async fn connect(url: &str) -> anyhow::Result<Client> {
+    let (c, conn) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(conn);
+    Ok(c)
+}
+
+/// Streams `rows` lines produced by `line(i)` into `COPY <target> FROM STDIN`.
+async fn copy(
+    client: &Client,
+    target: &str,
+    rows: u64,
+    line: impl Fn(u64, &mut String),
+) -> anyhow::Result<()> {
+    let sink = client.copy_in(&format!("COPY {target} FROM STDIN")).await?;
+    futures::pin_mut!(sink);
+    let mut buf = String::with_capacity(1 << 20);
+    for i in 0..rows {
+        line(i, &mut buf);
+        if buf.len() > (1 << 20) - 256 {
+            sink.send(Bytes::from(std::mem::take(&mut buf))).await?;
+            buf.reserve(1 << 20);
+        }
+    }
+    if !buf.is_empty() {
+        sink.send(Bytes::from(buf)).await?;
+    }
+    sink.finish().await?;
+    Ok(())
+}
+
+async fn timed<T>(
+    label: &str,
+    f: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<(T, f64)> {
+    let t = Instant::now();
+    let v = f.await.with_context(|| label.to_string())?;
+    let s = t.elapsed().as_secs_f64();
+    println!("{label}: {s:.1} s");
+    Ok((v, s))
+}
+
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let positions = opt(args, "positions", 10_000_000);
+    let orders = opt(args, "orders", 1_000_000).min(positions);
+    let batching = income::Batching {
+        batch_size: opt(args, "batch", 20_000) as usize,
+        parallel: opt(args, "parallel", 2) as usize,
+    };
+    let day: NaiveDate = "2026-11-26".parse()?;
+    let trade_date = day;
+    let calendar = Calendar::default();
+    let effective = calendar.next_trading_day(trade_date);
+    let redeemed_effective = day + chrono::Days::new(2);
+
+    let admin = connect(ADMIN).await?;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
+        .await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {DB}"))
+        .await?;
+    let url = format!("postgres://postgres@127.0.0.1:5432/{DB}");
+    mmf_shared::db::migrate(&url).await?;
+    let seed = connect(&url).await?;
+    seed.batch_execute(
+        "SET session_replication_role = replica;
+         INSERT INTO partners (partner_id, name, secret) VALUES ('p1', 'p1', 'secret');
+         INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)
+         VALUES ('000001', 'Spare Cash MMF', 1000000, 5000000);",
+    )
+    .await?;
+    println!("seeding {positions} positions, {positions} journal rows, {orders} orders (COPY)");
+    timed("seed positions", async {
+        copy(
+            &seed,
+            "positions (account_id, fund_code, units, pending_subscription)",
+            positions,
+            |i, b| {
+                let pending = if i < orders { order_fen(i) } else { 0 };
+                b.push_str(&format!(
+                    "{}\t{FUND}\t{}\t{}\n",
+                    account(i),
+                    yuan(units_fen(i)),
+                    yuan(pending)
+                ));
+            },
+        )
+        .await
+    })
+    .await?;
+    // Every position's units came from a subscription effective before the income day; one in
+    // a hundred also has a redemption effective after it (debited already, still eligible).
+    timed("seed journal", async {
+        copy(
+            &seed,
+            "unit_journal (account_id, fund_code, kind, units, effective_date, booked_at)",
+            positions + positions / 100,
+            |i, b| {
+                if i < positions {
+                    let extra = if i % 100 == 0 { 100 } else { 0 };
+                    b.push_str(&format!(
+                        "{}\t{FUND}\tsubscription\t{}\t2026-11-20\t2026-11-19 10:00:00+08\n",
+                        account(i),
+                        yuan(units_fen(i) + extra)
+                    ));
+                } else {
+                    let j = (i - positions) * 100;
+                    b.push_str(&format!(
+                        "{}\t{FUND}\tredemption\t-1.00\t{redeemed_effective}\t2026-11-26 10:00:00+08\n",
+                        account(j)
+                    ));
+                }
+            },
+        )
+        .await
+    })
+    .await?;
+    timed("seed orders", async {
+        copy(
+            &seed,
+            "orders (partner_id, request_id, account_id, fund_code, kind, amount, status, trade_date, accepted_at)",
+            orders,
+            |i, b| {
+                b.push_str(&format!(
+                    "p1\tr{i}\t{}\t{FUND}\tsubscription\t{}\taccepted\t{trade_date}\t2026-11-26 10:00:00+08\n",
+                    account(i),
+                    yuan(order_fen(i))
+                ));
+            },
+        )
+        .await
+    })
+    .await?;
+    let pool = mmf_shared::db::pool(&url, 8)?;
+    income::publish(&pool, FUND, day, "0.6500".parse()?)
+        .await
+        .map_err(|e| anyhow::anyhow!("publish: {}", e.message))?;
+    let vacuum = || async {
+        // One statement per call: VACUUM refuses to run in a multi-statement batch.
+        for stmt in ["VACUUM ANALYZE positions, unit_journal, orders", "CHECKPOINT"] {
+            seed.batch_execute(stmt).await?;
+        }
+        anyhow::Ok(())
+    };
+    timed("vacuum analyze + checkpoint", vacuum()).await?;
+
+    // Confirmation of 1M orders.
+    let (_, base_confirm) = timed(
+        &format!("baseline: bare UPDATE of {orders} orders + their positions (rolled back)"),
+        async {
+            seed.batch_execute(&format!(
+                "BEGIN;
+                 UPDATE orders SET status = 'confirmed', confirmed_at = now(), effective_date = '{effective}'
+                 WHERE trade_date = '{trade_date}' AND status = 'accepted';
+                 UPDATE positions SET units = units + pending_subscription, pending_subscription = 0
+                 WHERE pending_subscription > 0;
+                 ROLLBACK"
+            ))
+            .await?;
+            anyhow::Ok(())
+        },
+    )
+    .await?;
+    timed("vacuum + checkpoint", vacuum()).await?;
+    let now = Utc.with_ymd_and_hms(2026, 11, 27, 1, 0, 0).unwrap();
+    let (confirmed, confirm_s) = timed(
+        &format!(
+            "confirmation of {orders} orders (batches of {})",
+            batching.batch_size
+        ),
+        clearing::confirm(
+            &pool,
+            trade_date,
+            effective,
+            now,
+            batching.batch_size,
+            &|_| {},
+        ),
+    )
+    .await?;
+    anyhow::ensure!(
+        confirmed.subscriptions as u64 == orders,
+        "confirmed {confirmed:?}"
+    );
+    timed("vacuum + checkpoint", vacuum()).await?;
+
+    // Income distribution for every position.
+    let (_, base_dist) = timed(
+        &format!("baseline: bare UPDATE of {positions} positions (rolled back)"),
+        async {
+            seed.batch_execute(&format!(
+                "BEGIN;
+                 UPDATE positions SET units = units + trunc(units * 0.000065, 2),
+                     cum_income = cum_income + trunc(units * 0.000065, 2),
+                     last_income = trunc(units * 0.000065, 2), last_income_date = '{day}'
+                 WHERE fund_code = '{FUND}';
+                 ROLLBACK"
+            ))
+            .await?;
+            anyhow::Ok(())
+        },
+    )
+    .await?;
+    timed("vacuum + checkpoint", vacuum()).await?;
+    let (dist, dist_s) = timed(
+        &format!(
+            "income distribution of {positions} positions (batches of {}, {} in parallel)",
+            batching.batch_size, batching.parallel
+        ),
+        income::distribute(&pool, FUND, day, batching, &|_, _| {}),
+    )
+    .await?;
+    let t = &dist.totals;
+    let expected_eligible: Decimal = seed
+        .query_one(
+            "SELECT sum(units) FROM unit_journal WHERE effective_date <= $1",
+            &[&day],
+        )
+        .await?
+        .get(0);
+    anyhow::ensure!(t.eligible == expected_eligible, "eligible {t:?}");
+    anyhow::ensure!(
+        t.paid + t.carry_after - t.carry_before + t.to_fund == t.accrued,
+        "paid + carry change + to_fund = accrued: {t:?}"
+    );
+    println!(
+        "distribution: {} positions, {} batches, paid {} + carry {} = accrued {} (exact)",
+        t.positions,
+        dist.batches,
+        t.paid,
+        t.carry_after - t.carry_before,
+        t.accrued
+    );
+    println!();
+    println!("| step | rows | baseline bare UPDATE | mmf-ta | rows/s |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| T+1 confirmation | {orders} orders | {base_confirm:.1} s | {confirm_s:.1} s | {:.0} |",
+        orders as f64 / confirm_s
+    );
+    println!(
+        "| income distribution | {positions} positions | {base_dist:.1} s | {dist_s:.1} s | {:.0} |",
+        positions as f64 / dist_s
+    );
+    Ok(())
+}
