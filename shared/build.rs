@@ -10,7 +10,10 @@ fn main() {
     let pg = dir.with_file_name("postgres");
     println!("cargo:rerun-if-changed={}", pg.display());
     for entry in std::fs::read_dir(&pg).expect("migrations/postgres") {
-        println!("cargo:rerun-if-changed={}", entry.expect("dir entry").path().display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            entry.expect("dir entry").path().display()
+        );
     }
     let mut found = Vec::new();
     for entry in std::fs::read_dir(&dir).expect("migrations/clickhouse") {

@@ -184,7 +184,10 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("publish: {}", e.message))?;
     let vacuum = || async {
         // One statement per call: VACUUM refuses to run in a multi-statement batch.
-        for stmt in ["VACUUM ANALYZE positions, unit_journal, orders", "CHECKPOINT"] {
+        for stmt in [
+            "VACUUM ANALYZE positions, unit_journal, orders",
+            "CHECKPOINT",
+        ] {
             seed.batch_execute(stmt).await?;
         }
         anyhow::Ok(())

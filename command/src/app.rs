@@ -2,7 +2,7 @@
 
 use crate::orders::writer::Writer;
 use crate::reference::Reference;
-use crate::{accounts, clearing, cycle, income, ops, orders, reconcile};
+use crate::{accounts, clearing, cycle, income, ops, orders, reconcile, retention};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
 use axum::Router;
@@ -111,6 +111,7 @@ impl AppState {
         reconcile::get_index,
         reconcile::post_requests,
         reconcile::get_discrepancies,
+        retention::post_retention,
     ),
     components(schemas(mmf_shared::http::ErrorBody, clearing::Settlement, clearing::Confirmed))
 )]

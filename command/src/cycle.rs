@@ -7,7 +7,7 @@
 use crate::app::AppState;
 use crate::clearing::{self, Confirmed, Settlement};
 use crate::income::{self, Batching, Distribution};
-use crate::reconcile;
+use crate::{reconcile, retention};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{post, put};
@@ -365,6 +365,7 @@ pub fn router() -> Router<AppState> {
             post(post_cycle).get(get_cycle),
         )
         .merge(reconcile::router())
+        .merge(retention::router())
 }
 
 async fn get_income(

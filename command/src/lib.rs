@@ -10,5 +10,6 @@ pub mod ops;
 pub mod orders;
 pub mod reconcile;
 pub mod reference;
+pub mod retention;
 
 pub use app::{build_app, AppState, Config};

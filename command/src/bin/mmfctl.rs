@@ -1,1 +1,301 @@
-fn main() {}
+//! Operator CLI: migrations, calendar, daily income, the daily cycle (with progress),
+//! reconciliation files and journal retention. A thin client over the command library, on the
+//! database configured by `MMF_DATABASE_URL` (calendar loading goes through the ops API).
+
+use anyhow::{bail, Context};
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use mmf_command::cycle::{self, Event, Settings};
+use mmf_command::income::{self, Batching};
+use mmf_command::reference::Reference;
+use mmf_command::{reconcile, retention};
+use mmf_shared::calendar::business_date;
+use mmf_shared::config::{self, Common};
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+#[derive(Parser)]
+#[command(name = "mmfctl", about = "mmf-ta operator CLI")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Applies pending Postgres migrations.
+    Migrate,
+    /// Replaces a year's holidays (through the ops API: MMF_COMMAND_URL, MMF_OPS_TOKEN).
+    Calendar {
+        year: i32,
+        /// Non-trading weekdays, YYYY-MM-DD.
+        holidays: Vec<String>,
+    },
+    /// Publishes a fund's income per 10,000 units for a calendar day.
+    Income {
+        fund: String,
+        date: NaiveDate,
+        /// 4 decimals, may be negative, e.g. 0.6500.
+        #[arg(allow_hyphen_values = true)]
+        per10k: String,
+    },
+    /// Runs or resumes the daily cycle of a trade date, with progress and a summary.
+    Cycle {
+        trade_date: NaiveDate,
+        #[arg(long)]
+        batch: Option<usize>,
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// Run as of this instant (RFC 3339); only with MMF_SIMULATED_CLOCK=1.
+        #[arg(long)]
+        now: Option<String>,
+    },
+    /// Shows the recorded state of a trade date's cycle.
+    Status { trade_date: NaiveDate },
+    /// Writes a partner's confirmation file (OFD 04) and its index for a trade date.
+    Export {
+        partner: String,
+        trade_date: NaiveDate,
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// Imports a partner's request file (OFD 02) and prints the discrepancy report.
+    Import {
+        partner: String,
+        date: NaiveDate,
+        file: PathBuf,
+        /// Hour (0..23) of an hourly file.
+        #[arg(long)]
+        hour: Option<i16>,
+    },
+    /// Verifies old journal days against ClickHouse and deletes them (or only verifies).
+    Retention {
+        #[arg(long)]
+        window: Option<u32>,
+        #[arg(long)]
+        verify_only: bool,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let common = Common::from_environment()?;
+    let settings = Settings::from_environment()?;
+    if let Cmd::Migrate = cli.command {
+        mmf_shared::db::migrate(&common.database_url).await?;
+        println!("migrations applied");
+        return Ok(());
+    }
+    if let Cmd::Calendar { year, holidays } = &cli.command {
+        return calendar(&common, *year, holidays).await;
+    }
+    let pool = mmf_shared::db::pool(&common.database_url, settings.parallel + 4)?;
+    match cli.command {
+        Cmd::Migrate | Cmd::Calendar { .. } => unreachable!("handled above"),
+        Cmd::Income { fund, date, per10k } => {
+            let p = income::parse_per10k(&per10k)
+                .context("per10k is a decimal with at most 4 decimals")?;
+            let day = income::publish(&pool, &fund, date, p)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            println!("{}", serde_json::to_string_pretty(&day)?);
+        }
+        Cmd::Cycle {
+            trade_date,
+            batch,
+            parallel,
+            now,
+        } => {
+            let now: DateTime<Utc> = match now {
+                Some(s) if common.simulated_clock => DateTime::parse_from_rfc3339(&s)
+                    .context("--now is RFC 3339")?
+                    .with_timezone(&Utc),
+                Some(_) => bail!("--now needs MMF_SIMULATED_CLOCK=1"),
+                None => Utc::now(),
+            };
+            let batching = Batching {
+                batch_size: batch.unwrap_or(settings.batch_size),
+                parallel: parallel.unwrap_or(settings.parallel),
+            };
+            let calendar = Reference::load(&pool).await?.calendar();
+            let bar = Mutex::new(None::<ProgressBar>);
+            let progress = |e: Event| {
+                let mut bar = bar.lock().expect("progress lock");
+                match e {
+                    Event::StepStarted(step) => {
+                        let b = ProgressBar::new_spinner();
+                        b.set_message(format!("{step}…"));
+                        *bar = Some(b);
+                    }
+                    Event::StepSkipped(step) => println!("{step}: already done"),
+                    Event::Confirmed(n) => {
+                        if let Some(b) = bar.as_ref() {
+                            b.set_message(format!("confirm: {n} orders"));
+                            b.tick();
+                        }
+                    }
+                    Event::DistributionStarted { fund, day } => {
+                        if let Some(b) = bar.take() {
+                            b.finish_and_clear();
+                        }
+                        let b = ProgressBar::new(0);
+                        b.set_style(
+                            ProgressStyle::with_template(
+                                "{msg} [{bar:40}] {pos}/{len} batches {elapsed}",
+                            )
+                            .expect("template"),
+                        );
+                        b.set_message(format!("income {fund} {day}"));
+                        *bar = Some(b);
+                    }
+                    Event::Batch { done, total } => {
+                        if let Some(b) = bar.as_ref() {
+                            b.set_length(total as u64);
+                            b.set_position(done as u64);
+                        }
+                    }
+                    Event::StepFinished(step) => {
+                        if let Some(b) = bar.take() {
+                            b.finish_and_clear();
+                        }
+                        println!("{step}: done");
+                    }
+                }
+            };
+            let summary = cycle::run(&pool, &calendar, now, trade_date, batching, &progress)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            print_summary(&summary);
+        }
+        Cmd::Status { trade_date } => {
+            let client = pool.get().await?;
+            match cycle::summary(&client, trade_date)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                Some(s) => print_summary(&s),
+                None => println!("no cycle has run for {trade_date}"),
+            }
+        }
+        Cmd::Export {
+            partner,
+            trade_date,
+            out,
+        } => {
+            let (name, bytes) =
+                reconcile::confirmation_file(&pool, &settings.ta_code, &partner, trade_date)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
+            std::fs::write(out.join(&name), bytes)?;
+            let index = reconcile::ofd::write_index(
+                &settings.ta_code,
+                &partner,
+                trade_date,
+                std::slice::from_ref(&name),
+            )
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let index_name = format!(
+                "OFD_{}_{partner}_{}.TXT",
+                settings.ta_code,
+                trade_date.format("%Y%m%d")
+            );
+            std::fs::write(out.join(&index_name), index)?;
+            println!("wrote {name} and {index_name}");
+        }
+        Cmd::Import {
+            partner,
+            date,
+            file,
+            hour,
+        } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("reading {file:?}"))?;
+            match reconcile::import_requests(&pool, &settings.ta_code, &partner, date, hour, &bytes)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?
+            {
+                Ok(report) => println!("{}", serde_json::to_string_pretty(&report)?),
+                Err(m) => bail!("malformed file: {}", m.0),
+            }
+        }
+        Cmd::Retention {
+            window,
+            verify_only,
+        } => {
+            let ch = mmf_shared::ch::client_for(&common.clickhouse_url, &common.clickhouse_db);
+            let report = retention::run(
+                &pool,
+                &ch,
+                business_date(Utc::now()),
+                window.unwrap_or(settings.retention_days),
+                verify_only,
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.refused {
+                bail!("Postgres and ClickHouse differ: refused");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn calendar(common: &Common, year: i32, holidays: &[String]) -> anyhow::Result<()> {
+    let url = config::or_default("MMF_COMMAND_URL", "http://127.0.0.1:8080");
+    let resp = reqwest::Client::new()
+        .put(format!("{url}/v1/ops/calendar/{year}"))
+        .bearer_auth(&common.ops_token)
+        .json(&serde_json::json!({ "holidays": holidays }))
+        .send()
+        .await
+        .with_context(|| format!("calling {url}"))?;
+    let status = resp.status();
+    let body = resp.text().await?;
+    if !status.is_success() {
+        bail!("{status}: {body}");
+    }
+    println!("{body}");
+    Ok(())
+}
+
+fn print_summary(s: &cycle::CycleSummary) {
+    println!(
+        "cycle {} ({}, business date {}, {} attempt(s))",
+        s.trade_date, s.status, s.business_date, s.attempts
+    );
+    if let Some(c) = &s.confirmed {
+        println!(
+            "  confirmed: {} subscriptions {} yuan, {} redemptions {} units",
+            c.subscriptions, c.subscription_amount, c.redemptions, c.redemption_amount
+        );
+    }
+    for d in s.distributions.iter().flatten() {
+        let t = &d.totals;
+        println!(
+            "  income {} {} per10k {}: {} positions, paid {}, carry {} → {}, to fund {}",
+            d.fund_code,
+            d.day,
+            d.per10k,
+            t.positions,
+            t.paid,
+            t.carry_before,
+            t.carry_after,
+            t.to_fund
+        );
+    }
+    for st in s.settlements.iter().flatten() {
+        println!(
+            "  settle {} {}: in {} ({}), out {} ({}), net {}, fast paid {} ({})",
+            st.partner_id,
+            st.fund_code,
+            st.subscription_amount,
+            st.subscription_count,
+            st.redemption_amount,
+            st.redemption_count,
+            st.net_amount,
+            st.fast_amount,
+            st.fast_count
+        );
+    }
+}
