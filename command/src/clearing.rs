@@ -4,7 +4,9 @@
 //! units (effective the next trading day, journal kind `subscription`) and leave
 //! `pending_subscription`; normal redemptions, already debited at acceptance, become
 //! confirmed (cash settled). An order's status moving from `accepted` is what makes a batch
-//! idempotent: a rerun finds nothing left to confirm.
+//! idempotent: a rerun finds nothing left to confirm. The UPDATE re-checks the status on the
+//! row's latest version, so an order cancelled concurrently is skipped without locking the
+//! batch's rows twice (cancels of T are refused after T's cut-off anyway).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
@@ -27,8 +29,7 @@ const CONFIRM_SQL: &str = "
 WITH o AS (
     SELECT order_id FROM orders
     WHERE trade_date = $1 AND status = 'accepted' AND kind IN ('subscription', 'redemption')
-    ORDER BY order_id LIMIT $2
-    FOR UPDATE
+    LIMIT $2
 ), c AS (
     UPDATE orders x
     SET status = 'confirmed', confirmed_at = $3,

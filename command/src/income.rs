@@ -428,10 +428,16 @@ struct Batch<'a> {
 /// at all; the UPDATE adds to the row's latest version, so it composes with such an order.
 /// A negative payment never takes more units than the position holds at that moment: what it
 /// cannot take stays in carry (see docs/decisions/0020-income-distribution.md).
+/// The later effective dates are listed one by one (up to the latest in the snapshot) so that
+/// the journal index is probed at (date, first account of the batch) for each of them instead
+/// of being scanned over every future movement of every batch.
 const BATCH_SQL: &str = "
 WITH fut AS (
     SELECT account_id, sum(units) AS units FROM unit_journal
-    WHERE effective_date > $2 AND fund_code = $1
+    WHERE effective_date = ANY (ARRAY(
+              SELECT generate_series($2::date + 1, (SELECT max(effective_date) FROM unit_journal),
+                                     interval '1 day')::date))
+      AND fund_code = $1
       AND ($4::text IS NULL OR account_id >= $4) AND ($5::text IS NULL OR account_id < $5)
     GROUP BY account_id
 ), calc AS (
