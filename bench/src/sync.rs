@@ -9,7 +9,7 @@
 //!    order's 201 response to the order being readable in ClickHouse, probed every 10 ms.
 //!    Baseline: a single-row ClickHouse insert followed by the select that finds it.
 //!
-//! Options (key=value): rows=1000000 accounts=100000 batch=50000 clients=16 seconds=15
+//! Options (key=value): rows=1000000 accounts=100000 batch=100000 clients=16 seconds=15
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -50,7 +50,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     }
     let rows = opt(args, "rows", 1_000_000);
     let accounts = opt(args, "accounts", 100_000);
-    let batch = opt(args, "batch", 50_000) as usize;
+    let batch = opt(args, "batch", 100_000) as usize;
     let clients = opt(args, "clients", 16);
     let seconds = opt(args, "seconds", 15);
 
@@ -143,6 +143,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     // The worker, from an empty cursor.
     let mut sync_config = mmf_sync::Config::new(&url, CH_URL, DB);
     sync_config.batch_rows = batch;
+    let outside = OutsideTransactions::watch(&url).await?;
     let started = Instant::now();
     let worker = mmf_sync::start(sync_config).await?;
     let shipped_at = wait_cursor(&pg, "unit_journal", rows, started).await?;
@@ -156,6 +157,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .fetch_one()
         .await?;
     anyhow::ensure!(ch_rows == rows, "ClickHouse has {ch_rows} of {rows} rows");
+    println!("  {}", outside.report().await);
     let snapshots_at = wait_cursor(&pg, mmf_sync::snapshots::STREAM, rows, started).await?;
     println!(
         "sync:     position snapshots rebuilt for all    {:>9.0} rows/s ({:.2} s after start)",
@@ -271,6 +273,7 @@ async fn steady_lag(
     println!(
         "load: {clients} API clients for {seconds} s, 70% fast redemptions / 30% subscriptions"
     );
+    let outside = OutsideTransactions::watch(&db.url).await?;
     let clock = Clock::simulated(mmf_tests::default_now());
     let state = AppState::new(test_config(db), clock.clone()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -355,6 +358,7 @@ async fn steady_lag(
     }
     stop.store(true, Ordering::SeqCst);
     let lag = probe.await??;
+    let outside = outside.report().await;
     println!(
         "sync:     acknowledged → visible in ClickHouse   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} orders ({:.0} orders/s)",
         lag.value_at_quantile(0.5) as f64 / 1000.0,
@@ -363,7 +367,55 @@ async fn steady_lag(
         lag.len(),
         lag.len() as f64 / seconds as f64
     );
+    println!("  {outside}");
     Ok(())
+}
+
+/// Samples, every 100 ms, the oldest running transaction of *other* databases on the same
+/// Postgres cluster: transaction ids are cluster-wide, so such a transaction holds the sync
+/// watermark back and the numbers above are not the worker's own.
+struct OutsideTransactions {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<anyhow::Result<f64>>,
+}
+
+impl OutsideTransactions {
+    async fn watch(url: &str) -> anyhow::Result<OutsideTransactions> {
+        let pg = connect(url).await?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let mut longest = 0f64;
+            while !flag.load(Ordering::SeqCst) {
+                let age: f64 = pg
+                    .query_one(
+                        "SELECT coalesce(extract(epoch FROM max(now() - xact_start)), 0)::float8 \
+                         FROM pg_stat_activity WHERE backend_xid IS NOT NULL \
+                           AND datname <> current_database()",
+                        &[],
+                    )
+                    .await?
+                    .get(0);
+                longest = longest.max(age);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Ok(longest)
+        });
+        Ok(OutsideTransactions { stop, task })
+    }
+
+    async fn report(self) -> String {
+        self.stop.store(true, Ordering::SeqCst);
+        match self.task.await {
+            Ok(Ok(s)) if s >= 0.5 => format!(
+                "note: a transaction in another database of this cluster ran {s:.1} s meanwhile \
+                 (it holds the watermark back; rerun on a quiet server)"
+            ),
+            Ok(Ok(s)) => format!("no long transaction elsewhere on the cluster (longest {s:.2} s)"),
+            Ok(Err(e)) => format!("could not watch other transactions: {e}"),
+            Err(e) => format!("could not watch other transactions: {e}"),
+        }
+    }
 }
 
 /// Every 10 ms, finds which pending orders ClickHouse has and records how long they took.

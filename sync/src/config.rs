@@ -11,7 +11,7 @@ pub struct Config {
     pub clickhouse_db: String,
     /// `MMF_SYNC_ADDR`, default `127.0.0.1:8082`: `/metrics` and `/health`.
     pub addr: SocketAddr,
-    /// `MMF_SYNC_BATCH_ROWS`, default 50000: most rows read and inserted per batch.
+    /// `MMF_SYNC_BATCH_ROWS`, default 100000: most rows read and inserted per batch.
     pub batch_rows: usize,
     /// `MMF_SYNC_POLL_MS`, default 20: pause after a stream had nothing left to ship.
     pub poll: Duration,
@@ -25,7 +25,7 @@ impl Config {
             clickhouse_url: common.clickhouse_url,
             clickhouse_db: common.clickhouse_db,
             addr: or_default("MMF_SYNC_ADDR", "127.0.0.1:8082").parse()?,
-            batch_rows: parsed("MMF_SYNC_BATCH_ROWS", 50_000)?,
+            batch_rows: parsed("MMF_SYNC_BATCH_ROWS", 100_000)?,
             poll: Duration::from_millis(parsed("MMF_SYNC_POLL_MS", 20)?),
         })
     }
@@ -37,7 +37,7 @@ impl Config {
             clickhouse_url: clickhouse_url.to_string(),
             clickhouse_db: clickhouse_db.to_string(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            batch_rows: 50_000,
+            batch_rows: 100_000,
             poll: Duration::from_millis(20),
         }
     }

@@ -19,6 +19,8 @@ const ACCOUNTS_PER_QUERY: usize = 20_000;
 /// and one rebuild then covers many batches.
 const BATCHES_PER_ROUND: usize = 10;
 const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
+/// Snapshots are not latency-critical: poll less often than the shipping loops.
+const IDLE: Duration = Duration::from_millis(250);
 
 /// Journal rows after the snapshot cursor and at or before the shipped journal cursor.
 const TOUCHED: &str =
@@ -34,7 +36,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
         // Shipping comes first: derived snapshots wait while the journal has a backlog.
         if !shared.status.is_caught_up(UnitJournal::NAME) {
-            if !pause(&mut stop, shared.config.poll).await {
+            if !pause(&mut stop, IDLE).await {
                 return;
             }
             continue;
@@ -45,7 +47,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
                 let caught_up = n < shared.config.batch_rows * BATCHES_PER_ROUND;
                 shared.status.succeeded(STREAM, caught_up);
                 if caught_up {
-                    shared.config.poll
+                    IDLE.max(shared.config.poll)
                 } else {
                     Duration::ZERO
                 }
