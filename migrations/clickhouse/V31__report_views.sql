@@ -47,18 +47,18 @@ WHERE in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
 -- `structuring`: on at least structuring_min_days days of the structuring_window_days days
 --   ending `day`, the account's daily subscriptions or redemptions stayed within
 --   structuring_margin_pct below aml_transfer_threshold (or its cash-like withdrawals below
---   aml_cash_threshold); amount_in/amount_out are the window's totals, hits the days in the band.
+--   aml_cash_threshold); hits is the number of such days, amount_in/amount_out their totals.
 -- `in_and_out`: on `day` the account redeemed at least in_out_min_amount, and it had
 --   subscribed at least in_out_ratio_pct of that in the in_out_days days before and on `day`;
 --   amount_in is the window's subscriptions, amount_out the day's redemptions, hits 1.
+-- Only days that can matter are spread over the window (days in the band; subscriptions of
+-- accounts with a large redemption), so the work stays proportional to the suspects.
 CREATE VIEW IF NOT EXISTS report_suspicious_patterns AS
 SELECT day, 'structuring' AS pattern, partner_id, account_id,
-       sum(in_amount) AS amount_in, sum(out_amount) AS amount_out, toUInt64(sum(in_band)) AS hits
+       sum(in_amount) AS amount_in, sum(out_amount) AS amount_out, count() AS hits
 FROM
 (
-    SELECT flow_day + k AS day, partner_id, account_id, in_amount, out_amount,
-           (in_amount >= t_low AND in_amount < t) OR (out_amount >= t_low AND out_amount < t)
-               OR (cash_amount >= c_low AND cash_amount < c) AS in_band
+    SELECT flow_day + k AS day, partner_id, account_id, in_amount, out_amount
     FROM
     (
         SELECT day AS flow_day, partner_id, account_id, in_amount, out_amount, cash_amount,
@@ -67,6 +67,8 @@ FROM
                intDiv(t * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS t_low,
                intDiv(c * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS c_low
         FROM report_account_day_flows
+        WHERE (in_amount >= t_low AND in_amount < t) OR (out_amount >= t_low AND out_amount < t)
+           OR (cash_amount >= c_low AND cash_amount < c)
     )
     ARRAY JOIN range(toUInt64((SELECT structuring_window_days FROM report_settings))) AS k
 )
@@ -84,12 +86,15 @@ FROM
         SELECT day AS flow_day, partner_id, account_id, in_amount
         FROM report_account_day_flows
         WHERE in_amount > 0
+          AND account_id IN
+              (SELECT account_id FROM report_account_day_flows
+               WHERE out_amount >= (SELECT in_out_min_amount FROM report_settings))
     )
     ARRAY JOIN range(toUInt64((SELECT in_out_days FROM report_settings)) + 1) AS k
     UNION ALL
     SELECT day, partner_id, account_id, CAST(0 AS Decimal(38, 2)) AS in_window, out_amount AS out_day
     FROM report_account_day_flows
-    WHERE out_amount > 0
+    WHERE out_amount >= (SELECT in_out_min_amount FROM report_settings)
 )
 GROUP BY day, partner_id, account_id
 HAVING amount_out >= (SELECT in_out_min_amount FROM report_settings)
