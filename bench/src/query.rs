@@ -9,7 +9,7 @@
 //! An existing seed of the same size is reused (`reseed=1` forces a new one).
 //!
 //! Options (key=value): rows=100000000 accounts=250000 orders=10000000 samples=2000 clients=8
-//! reseed=0 reports=1
+//! reseed=0 reports=1 latency=1 (0 skips the latency part)
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
@@ -101,6 +101,19 @@ async fn seed_clickhouse(
         .await
         .unwrap_or(0);
     if !reseed && have == rows && have_orders == orders {
+        // Keep the data, but recreate the report views and parameters from the current
+        // migrations (the runner records versions, so forget them first).
+        let views: Vec<String> = ch
+            .query("SELECT name FROM system.tables WHERE database = ? AND engine = 'View'")
+            .bind(DB)
+            .fetch_all()
+            .await?;
+        for v in views {
+            ch_exec(ch, &format!("DROP TABLE IF EXISTS {v}")).await?;
+        }
+        ch_exec(ch, "DROP TABLE IF EXISTS report_parameters").await?;
+        ch_exec(ch, "DROP TABLE IF EXISTS schema_migrations").await?;
+        mmf_shared::ch::migrate(&mmf_shared::ch::client(CH_URL), DB).await?;
         return Ok(false);
     }
     mmf_shared::ch::client(CH_URL)
@@ -286,6 +299,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let clients = opt(args, "clients", 8);
     let reseed = opt(args, "reseed", 0) == 1;
     let with_reports = opt(args, "reports", 1) == 1;
+    let with_latency = opt(args, "latency", 1) == 1;
     let days = rows.div_ceil(accounts);
     let start: chrono::NaiveDate = START.parse()?;
     let last = start + chrono::Days::new(days - 1);
@@ -321,7 +335,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
 
     let year_from = last - chrono::Days::new(364);
     println!("latency ({samples} requests each; 1 client, then {clients} concurrent clients):");
-    for c in [1, clients] {
+    let rounds: &[u64] = if with_latency { &[1, clients] } else { &[] };
+    for &c in rounds {
         println!(" clients={c}");
         let (h, b) = (http.clone(), base.clone());
         let hist = measure(samples, c, move |_| {

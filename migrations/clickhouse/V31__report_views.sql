@@ -102,34 +102,29 @@ HAVING amount_out >= (SELECT in_out_min_amount FROM report_settings)
 
 -- Each account's holding in each fund at the end of every calendar day from its first
 -- movement to its last known day (the latest effective date in the journal): the running
--- sum of unit_journal by effective date. Per account, the journal entries are collected once
--- (groupUniqArray drops rows delivered twice, cheaper than FINAL), sorted by effective date
--- and summed in fen (arrayCumSum takes no Decimal on 18.16); entries sharing a day make
--- empty intervals, so the day's last running sum is its holding. Zero holdings are kept (a
--- holder who left).
+-- sum of unit_journal by effective date. Per account, the movements are collected once,
+-- sorted by effective date and summed in fen (arrayCumSum takes no Decimal on 18.16); each
+-- running sum then holds from its day to the next movement's day (entries sharing a day make
+-- empty intervals, so the day's last sum is its holding). The arrays are unrolled element-wise
+-- (one ARRAY JOIN over zipped arrays) so no row carries a whole array. Zero holdings are kept
+-- (a holder who left).
 CREATE VIEW IF NOT EXISTS report_daily_holdings AS
-SELECT account_id, fund_code, day_from + k AS day, units
+SELECT account_id, fund_code, day_from + k AS day, toDecimal64(balance_fen, 2) / 100 AS units
 FROM
 (
-    SELECT account_id, fund_code, days[i] AS day_from,
-           if(i < length(days), days[i + 1], last_day + 1) AS day_to,
-           toDecimal64(balances[i], 2) / 100 AS units
+    SELECT account_id, fund_code, day_from, day_to, balance_fen
     FROM
     (
         SELECT account_id, fund_code,
-               arraySort(arrayMap(e -> e.2, entries)) AS days,
-               arrayCumSum(arraySort((f, d) -> d, arrayMap(e -> e.3, entries),
-                                     arrayMap(e -> e.2, entries))) AS balances,
+               arraySort(groupArray(effective_date)) AS days,
+               arrayCumSum(arraySort((f, d) -> d, groupArray(toInt64(units * 100)),
+                                     groupArray(effective_date))) AS balances,
                (SELECT max(effective_date) FROM unit_journal) AS last_day
-        FROM
-        (
-            SELECT account_id, fund_code,
-                   groupUniqArray((entry_id, effective_date, toInt64(units * 100))) AS entries
-            FROM unit_journal
-            GROUP BY account_id, fund_code
-        )
+        FROM unit_journal FINAL
+        GROUP BY account_id, fund_code
     )
-    ARRAY JOIN arrayEnumerate(days) AS i
+    ARRAY JOIN days AS day_from, arrayPushBack(arraySlice(days, 2), last_day + 1) AS day_to,
+               balances AS balance_fen
 )
 ARRAY JOIN range(toUInt64(day_to - day_from)) AS k;
 
