@@ -29,9 +29,7 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         metrics::XMIN_AGE_SECONDS.set(xmin_age);
         for (stream, state) in shared.status.snapshot() {
             let since = state.caught_up_at.elapsed().as_secs_f64();
-            metrics::LAG_SECONDS
-                .with_label_values(&[stream])
-                .set(since.max(xmin_age));
+            metrics::LAG_SECONDS.with_label_values(&[stream]).set(since);
         }
         if counted_at.is_none_or(|t| t.elapsed() >= COUNT_EVERY) {
             counted_at = Some(Instant::now());

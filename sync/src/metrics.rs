@@ -64,9 +64,8 @@ pub static LAG_SECONDS: LazyLock<GaugeVec> = LazyLock::new(|| {
         GaugeVec::new(
             Opts::new(
                 "sync_lag_seconds",
-                "Upper bound on commit-to-ClickHouse delay: time since the stream last had \
-                 nothing left to ship, or the age of the oldest running transaction holding \
-                 the watermark back, whichever is larger",
+                "Time since the stream last had nothing committed left to ship (0 to the poll \
+                 interval when caught up)",
             ),
             &["stream"],
         )
@@ -91,8 +90,8 @@ pub static XMIN_AGE_SECONDS: LazyLock<Gauge> = LazyLock::new(|| {
     register(
         Gauge::new(
             "sync_xmin_age_seconds",
-            "Age of the oldest running Postgres transaction; nothing committed after it \
-             ships until it ends",
+            "Age of the oldest running Postgres transaction: the saved cursors cannot pass \
+             it, and a transaction that commits while it runs may wait for it to end",
         )
         .expect("metric"),
     )

@@ -39,8 +39,17 @@ pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
     let mut backoff = MIN_BACKOFF;
     let mut position: Option<Cursor> = None;
     let mut prefetched: Prefetched = None;
+    let mut above = Above::default();
     loop {
-        let wait = match ship_batch::<T>(&shared, &mut position, &mut prefetched).await {
+        let round = async {
+            let n = ship_batch::<T>(&shared, &mut position, &mut prefetched).await?;
+            if n < shared.config.batch_rows {
+                // Everything below the watermark is in ClickHouse.
+                return ship_above::<T>(&shared, &mut above).await;
+            }
+            Ok(n)
+        };
+        let wait = match round.await {
             Ok(n) => {
                 backoff = MIN_BACKOFF;
                 let caught_up = n < shared.config.batch_rows;
@@ -71,6 +80,83 @@ pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
             return;
         }
     }
+}
+
+/// Shipping past a watermark held back by an old transaction.
+#[derive(Default)]
+struct Above {
+    /// The watermark last seen and when it was first seen.
+    xmin: u64,
+    since: Option<Instant>,
+    /// The last row shipped from above the watermark.
+    position: Option<Cursor>,
+}
+
+/// A watermark that has not moved for this long is held back by an old transaction.
+const STUCK: Duration = Duration::from_millis(250);
+
+/// While the watermark is stuck, ships the committed rows above it that are not shipped yet,
+/// leaving the saved cursor where it is: once the watermark moves, the normal reads ship
+/// those rows again (harmless) along with any transaction that committed late. This only
+/// adds early deliveries; the saved cursor alone still guarantees that nothing is skipped.
+async fn ship_above<T: Table>(shared: &Shared, above: &mut Above) -> anyhow::Result<usize> {
+    let pg = shared.pg.get().await.context("Postgres connection")?;
+    let xmin: i64 = pg
+        .query_one(
+            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
+            &[],
+        )
+        .await?
+        .get(0);
+    let xmin = u64::try_from(xmin)?;
+    if xmin != above.xmin {
+        above.xmin = xmin;
+        above.since = Some(Instant::now());
+    }
+    if above.since.is_none_or(|t| t.elapsed() < STUCK) {
+        return Ok(0);
+    }
+    let from = above.position.clone().unwrap_or(Cursor {
+        txid: 0,
+        key: "0".into(),
+    });
+    let stmt = pg.prepare_cached(T::ABOVE).await?;
+    let limit = i64::try_from(shared.config.batch_rows)?;
+    let rows = pg
+        .query(&stmt, &[&from.txid.to_string(), &from.key, &limit])
+        .await
+        .with_context(|| format!("reading {} above the watermark", T::NAME))?;
+    let Some(last) = rows.last() else {
+        return Ok(0);
+    };
+    let to = cursor_of(last)?;
+    insert::<T>(shared, &rows).await?;
+    tracing::debug!(
+        stream = T::NAME,
+        rows = rows.len(),
+        xmin,
+        "shipped above the watermark"
+    );
+    above.position = Some(to);
+    metrics::ROWS_SHIPPED
+        .with_label_values(&[T::NAME])
+        .inc_by(rows.len() as u64);
+    Ok(rows.len())
+}
+
+async fn insert<T: Table>(shared: &Shared, rows: &[PgRow]) -> anyhow::Result<()> {
+    let mut insert = shared
+        .ch
+        .insert::<T::Row>(T::NAME)
+        .await?
+        .with_timeouts(Some(INSERT_TIMEOUT), Some(INSERT_TIMEOUT));
+    for row in rows {
+        insert.write(&T::convert(row)?).await?;
+    }
+    insert
+        .end()
+        .await
+        .with_context(|| format!("inserting into ClickHouse {}", T::NAME))
 }
 
 /// Reads the batch after `from` on a connection of its own.
@@ -116,19 +202,7 @@ async fn ship_batch<T: Table>(
         *prefetched = Some((to.clone(), read::<T>(shared, to.clone())));
     }
 
-    let mut insert = shared
-        .ch
-        .insert::<T::Row>(T::NAME)
-        .await?
-        .with_timeouts(Some(INSERT_TIMEOUT), Some(INSERT_TIMEOUT));
-    for row in &rows {
-        insert.write(&T::convert(row)?).await?;
-    }
-    insert
-        .end()
-        .await
-        .with_context(|| format!("inserting into ClickHouse {}", T::NAME))?;
-
+    insert::<T>(shared, &rows).await?;
     let inserted = started.elapsed();
     let pg = shared.pg.get().await.context("Postgres connection")?;
     cursor::save(&**pg, T::NAME, &to, rows.len()).await?;

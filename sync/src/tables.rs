@@ -22,6 +22,9 @@ pub trait Table: Send + Sync + 'static {
     const SELECT: &'static str;
     /// Counts rows past the cursor, committed or not yet shippable (capped by `$3`).
     const BEHIND: &'static str;
+    /// Like `SELECT`, but the visible (committed) rows at or above the watermark: shipped
+    /// early while an old transaction holds the watermark back, without moving the cursor.
+    const ABOVE: &'static str;
     type Row: clickhouse::RowOwned + clickhouse::RowWrite + Serialize + Send + Sync + 'static;
     fn convert(row: &PgRow) -> anyhow::Result<Self::Row>;
 }
@@ -34,8 +37,8 @@ pub fn cursor_of(row: &PgRow) -> anyhow::Result<Cursor> {
     })
 }
 
-/// Builds the batch and backlog queries of a table whose rows are keyed on `key`
-/// (`key_type` casts the cursor's text key back).
+/// Builds the batch, backlog and above-watermark queries of a table whose rows are keyed on
+/// `key` (`key_type` casts the cursor's text key back).
 macro_rules! stream_sql {
     ($table:literal, $key:literal, $key_type:literal, $columns:literal) => {
         (
@@ -62,6 +65,21 @@ macro_rules! stream_sql {
                 ") > ($1::text::xid8, $2::text::",
                 $key_type,
                 ") LIMIT $3) s"
+            ),
+            concat!(
+                "SELECT txid::text::bigint AS sync_txid, ",
+                $key,
+                "::text AS sync_key, ",
+                $columns,
+                " FROM ",
+                $table,
+                " WHERE (txid, ",
+                $key,
+                ") > ($1::text::xid8, $2::text::",
+                $key_type,
+                ") AND txid >= pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid, ",
+                $key,
+                " LIMIT $3"
             ),
         )
     };
@@ -95,7 +113,7 @@ pub struct AccountRow {
     pub version: u64,
 }
 
-const ACCOUNTS_SQL: (&str, &str) = stream_sql!(
+const ACCOUNTS_SQL: (&str, &str, &str) = stream_sql!(
     "accounts",
     "account_id",
     "text",
@@ -107,6 +125,7 @@ impl Table for Accounts {
     const NAME: &'static str = "accounts";
     const SELECT: &'static str = ACCOUNTS_SQL.0;
     const BEHIND: &'static str = ACCOUNTS_SQL.1;
+    const ABOVE: &'static str = ACCOUNTS_SQL.2;
     type Row = AccountRow;
     fn convert(r: &PgRow) -> anyhow::Result<AccountRow> {
         Ok(AccountRow {
@@ -146,7 +165,7 @@ pub struct OrderRow {
     pub version: u64,
 }
 
-const ORDERS_SQL: (&str, &str) = stream_sql!(
+const ORDERS_SQL: (&str, &str, &str) = stream_sql!(
     "orders",
     "order_id",
     "bigint",
@@ -161,6 +180,7 @@ impl Table for Orders {
     const NAME: &'static str = "orders";
     const SELECT: &'static str = ORDERS_SQL.0;
     const BEHIND: &'static str = ORDERS_SQL.1;
+    const ABOVE: &'static str = ORDERS_SQL.2;
     type Row = OrderRow;
     fn convert(r: &PgRow) -> anyhow::Result<OrderRow> {
         Ok(OrderRow {
@@ -200,7 +220,7 @@ pub struct JournalRow {
     pub txid: u64,
 }
 
-const JOURNAL_SQL: (&str, &str) = stream_sql!(
+const JOURNAL_SQL: (&str, &str, &str) = stream_sql!(
     "unit_journal",
     "entry_id",
     "bigint",
@@ -212,6 +232,7 @@ impl Table for UnitJournal {
     const NAME: &'static str = "unit_journal";
     const SELECT: &'static str = JOURNAL_SQL.0;
     const BEHIND: &'static str = JOURNAL_SQL.1;
+    const ABOVE: &'static str = JOURNAL_SQL.2;
     type Row = JournalRow;
     fn convert(r: &PgRow) -> anyhow::Result<JournalRow> {
         Ok(JournalRow {
@@ -244,7 +265,7 @@ pub struct FundRow {
     pub version: u64,
 }
 
-const FUNDS_SQL: (&str, &str) = stream_sql!(
+const FUNDS_SQL: (&str, &str, &str) = stream_sql!(
     "funds",
     "fund_code",
     "text",
@@ -257,6 +278,7 @@ impl Table for Funds {
     const NAME: &'static str = "funds";
     const SELECT: &'static str = FUNDS_SQL.0;
     const BEHIND: &'static str = FUNDS_SQL.1;
+    const ABOVE: &'static str = FUNDS_SQL.2;
     type Row = FundRow;
     fn convert(r: &PgRow) -> anyhow::Result<FundRow> {
         Ok(FundRow {
@@ -291,7 +313,7 @@ pub struct FundIncomeRow {
     pub version: u64,
 }
 
-const FUND_INCOME_SQL: (&str, &str) = stream_sql!(
+const FUND_INCOME_SQL: (&str, &str, &str) = stream_sql!(
     "fund_income",
     "(fund_code || '|' || day::text)",
     "text",
@@ -303,6 +325,7 @@ impl Table for FundIncome {
     const NAME: &'static str = "fund_income";
     const SELECT: &'static str = FUND_INCOME_SQL.0;
     const BEHIND: &'static str = FUND_INCOME_SQL.1;
+    const ABOVE: &'static str = FUND_INCOME_SQL.2;
     type Row = FundIncomeRow;
     fn convert(r: &PgRow) -> anyhow::Result<FundIncomeRow> {
         Ok(FundIncomeRow {
