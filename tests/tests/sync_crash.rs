@@ -78,7 +78,8 @@ async fn kill_9_during_a_stream_of_orders_loses_and_duplicates_nothing() {
         }));
     }
 
-    // Kill and restart the worker at random moments while the writers run.
+    // Kill and restart the worker at random moments while the writers run; each incarnation
+    // first delivers something, so every kill lands while the stream is being shipped.
     let ch = ch(&db);
     // Small batches: many cursor saves, so kills fall between insert and save too.
     let start = || SyncProcess::start_with(&db, CH_URL, &[("MMF_SYNC_BATCH_ROWS", "700")]);
@@ -86,7 +87,14 @@ async fn kill_9_during_a_stream_of_orders_loses_and_duplicates_nothing() {
     let mut progress = Vec::new();
     let mut worker = start();
     while !done.load(Ordering::SeqCst) || kills < 5 {
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(50..350))).await;
+        let before = progress.last().copied().unwrap_or(0);
+        wait_until(
+            "the restarted worker to deliver",
+            Duration::from_secs(30),
+            || async { delivered(&ch).await > before || done.load(Ordering::SeqCst) },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..250))).await;
         worker.kill9();
         kills += 1;
         progress.push(delivered(&ch).await);
