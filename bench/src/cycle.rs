@@ -1,7 +1,10 @@
 //! Daily cycle: T+1 confirmation of 1M orders and income distribution for 10M positions, each
 //! next to a bare set-based UPDATE of the same rows (rolled back) measured in the same run.
 //!
-//! Options (key=value): positions=10000000 orders=1000000 batch=20000 parallel=2
+//! Options (key=value): positions=10000000 orders=1000000 batch=20000 parallel=2 clients=4
+//!
+//! API latency: `clients` partner clients send subscriptions through the real HTTP API (command
+//! service in this process) for 10 s before the distribution (idle) and during it.
 //!
 //! Seeding uses COPY with foreign-key triggers off (`session_replication_role = replica`):
 //! positions, orders and journal rows refer to accounts that are not created, which only the
@@ -11,12 +14,64 @@ use anyhow::Context;
 use bytes::Bytes;
 use chrono::{NaiveDate, TimeZone, Utc};
 use futures::SinkExt;
-use mmf_command::{clearing, income};
+use hdrhistogram::Histogram;
+use mmf_command::{build_app, clearing, income, AppState};
 use mmf_shared::calendar::Calendar;
+use mmf_shared::clock::Clock;
+use mmf_tests::{Signer, TestDb};
+use rand::Rng;
 use rust_decimal::Decimal;
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio_postgres::{Client, NoTls};
+
+/// Accounts the latency clients subscribe for (real rows, outside the seeded ranges).
+const LOAD_ACCOUNTS: u64 = 1000;
+
+/// Runs `clients` subscription loops against `base` until `stop`; latencies in µs.
+async fn load(base: String, clock: Clock, clients: u64, stop: Arc<AtomicBool>) -> Histogram<u64> {
+    let http = reqwest::Client::new();
+    let tasks: Vec<_> = (0..clients)
+        .map(|t| {
+            let (http, base, clock, stop) = (http.clone(), base.clone(), clock.clone(), stop.clone());
+            tokio::spawn(async move {
+                let signer = Signer::new("p1");
+                let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n += 1;
+                    let acct = rand::thread_rng().gen_range(1..=LOAD_ACCOUNTS);
+                    let body = serde_json::json!({"request_id": format!("l{t}-{n}-{}", rand::random::<u32>()),
+                        "account_id": format!("9{acct:011}"), "fund_code": FUND, "amount": "1.00"});
+                    let start = Instant::now();
+                    let resp = signer
+                        .send(&http, reqwest::Method::POST, &base, "/v1/subscriptions", Some(&body), clock.now(), None)
+                        .await;
+                    assert_eq!(resp.status(), reqwest::StatusCode::CREATED);
+                    hist.record(start.elapsed().as_micros() as u64).unwrap();
+                }
+                hist
+            })
+        })
+        .collect();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+    for t in tasks {
+        hist.add(t.await.unwrap()).unwrap();
+    }
+    hist
+}
+
+fn latency(h: &Histogram<u64>) -> String {
+    format!(
+        "{} orders, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        h.len(),
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.max() as f64 / 1000.0
+    )
+}
 
 const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const DB: &str = "mmf_bench_cycle";
@@ -89,6 +144,7 @@ async fn timed<T>(
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let positions = opt(args, "positions", 10_000_000);
     let orders = opt(args, "orders", 1_000_000).min(positions);
+    let clients = opt(args, "clients", 4);
     let batching = income::Batching {
         batch_size: opt(args, "batch", 20_000) as usize,
         parallel: opt(args, "parallel", 2) as usize,
@@ -178,6 +234,13 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .await
     })
     .await?;
+    seed.batch_execute(&format!(
+        "SET session_replication_role = DEFAULT;
+         INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number, id_masked, opened_at)
+         SELECT '9' || lpad(i::text, 11, '0'), 'p1', 'load' || i, 'Load', 'resident_id', 'x', 'x', now()
+         FROM generate_series(1, {LOAD_ACCOUNTS}) i;"
+    ))
+    .await?;
     let pool = mmf_shared::db::pool(&url, 8)?;
     income::publish(&pool, FUND, day, "0.6500".parse()?)
         .await
@@ -252,6 +315,29 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     )
     .await?;
     timed("vacuum + checkpoint", vacuum()).await?;
+
+    // The command service on the same database, for API latency.
+    let mut config = mmf_tests::test_config(&TestDb {
+        name: DB.into(),
+        url: url.clone(),
+    });
+    config.common.db_pool = 8;
+    let clock = Clock::simulated(Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap());
+    let state = AppState::new(config, clock.clone()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, build_app(state)).await });
+    let stop = Arc::new(AtomicBool::new(false));
+    let idle = tokio::spawn(load(base.clone(), clock.clone(), clients, stop.clone()));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    stop.store(true, Ordering::Relaxed);
+    let idle = idle.await?;
+    println!(
+        "API latency, idle ({clients} clients, 10 s): {}",
+        latency(&idle)
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let busy = tokio::spawn(load(base.clone(), clock.clone(), clients, stop.clone()));
     let (dist, dist_s) = timed(
         &format!(
             "income distribution of {positions} positions (batches of {}, {} in parallel)",
@@ -260,6 +346,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         income::distribute(&pool, FUND, day, batching, &|_, _| {}),
     )
     .await?;
+    stop.store(true, Ordering::Relaxed);
+    let busy = busy.await?;
+    println!("API latency during the distribution: {}", latency(&busy));
     let t = &dist.totals;
     let expected_eligible: Decimal = seed
         .query_one(
@@ -292,5 +381,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "| income distribution | {positions} positions | {base_dist:.1} s | {dist_s:.1} s | {:.0} |",
         positions as f64 / dist_s
     );
+    println!();
+    println!("API subscriptions, idle: {}", latency(&idle));
+    println!("API subscriptions, during distribution: {}", latency(&busy));
     Ok(())
 }

@@ -27,14 +27,12 @@ pub struct Confirmed {
 
 const CONFIRM_SQL: &str = "
 WITH o AS (
-    SELECT order_id FROM orders
-    WHERE trade_date = $1 AND status = 'accepted' AND kind IN ('subscription', 'redemption')
-    LIMIT $2
+    SELECT unnest($1::bigint[]) AS order_id
 ), c AS (
     UPDATE orders x
     SET status = 'confirmed', confirmed_at = $3,
         effective_date = CASE WHEN x.kind = 'subscription' THEN $4 ELSE x.effective_date END
-    FROM o WHERE x.order_id = o.order_id AND x.status = 'accepted'
+    FROM o WHERE x.order_id = o.order_id AND x.status = 'accepted' AND x.trade_date = $2
     RETURNING x.order_id, x.account_id, x.fund_code, x.kind, x.amount
 ), s AS (
     SELECT account_id, fund_code, sum(amount) AS amount FROM c
@@ -67,24 +65,31 @@ pub async fn confirm(
     on_batch: &(dyn Fn(i64) + Sync),
 ) -> anyhow::Result<Confirmed> {
     let mut total = Confirmed::default();
-    let limit = batch_size.max(1) as i64;
     let mut client = pool.get().await?;
-    loop {
+    // The open orders of T are listed once: no order joins T after its cut-off, and listing
+    // them per batch would walk the index entries of every order confirmed so far.
+    let ids: Vec<i64> = client
+        .query(
+            "SELECT order_id FROM orders
+             WHERE trade_date = $1 AND status = 'accepted' AND kind IN ('subscription', 'redemption')
+             ORDER BY order_id",
+            &[&trade_date],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for chunk in ids.chunks(batch_size.max(1)) {
         let tx = client.transaction().await?;
         tx.batch_execute("SET LOCAL synchronous_commit = off")
             .await?;
         let r = tx
-            .query_one(CONFIRM_SQL, &[&trade_date, &limit, &now, &effective])
+            .query_one(CONFIRM_SQL, &[&chunk, &trade_date, &now, &effective])
             .await?;
         tx.commit().await?;
-        let subs: i64 = r.get("subscriptions");
-        let reds: i64 = r.get("redemptions");
-        if subs + reds == 0 {
-            break;
-        }
-        total.subscriptions += subs;
+        total.subscriptions += r.get::<_, i64>("subscriptions");
         total.subscription_amount += r.get::<_, Decimal>("subscription_amount");
-        total.redemptions += reds;
+        total.redemptions += r.get::<_, i64>("redemptions");
         total.redemption_amount += r.get::<_, Decimal>("redemption_amount");
         total.batches += 1;
         on_batch(total.subscriptions + total.redemptions);

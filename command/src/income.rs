@@ -546,3 +546,20 @@ impl Batch<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_per10k;
+
+    #[test]
+    fn per10k_has_at_most_four_decimals_and_may_be_negative() {
+        assert_eq!(parse_per10k("0.65").unwrap().to_string(), "0.6500");
+        assert_eq!(parse_per10k("-0.1500").unwrap().to_string(), "-0.1500");
+        assert_eq!(parse_per10k("12").unwrap().to_string(), "12.0000");
+        for bad in [
+            "", "-", "1.", ".5", "0.12345", "+1", "1e2", "10000", " 1", "--1",
+        ] {
+            assert!(parse_per10k(bad).is_none(), "{bad:?}");
+        }
+    }
+}

@@ -166,6 +166,9 @@ async fn killed_mid_distribution_then_resumed_equals_uninterrupted() {
     let status = run.await.unwrap();
     assert!(status.is_server_error(), "killed run fails: {status}");
     blocker.batch_execute("ROLLBACK").await.unwrap();
+    // The killed connection may sit idle in the pool before its closing is noticed.
+    app.state.pool.retain(|_, _| false);
+    let c = app.pg().await;
 
     let done: i64 = c
         .query_one(
@@ -201,5 +204,6 @@ async fn killed_mid_distribution_then_resumed_equals_uninterrupted() {
     assert_eq!(b["attempts"], 2);
     assert_eq!(b["distributions"][0]["applied_now"], 3);
     check_invariants(&app).await;
+    check_confirmation_files(&app, "2026-11-27").await;
     assert_eq!(state(&app).await, state(&reference).await);
 }
