@@ -42,45 +42,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let pg_clients = opt(args, "pgbench_clients", 16);
 
     // Baseline first, so both see the same server state and settings.
-    println!("baseline: pgbench -b tpcb-like -c {pg_clients} -j 2 -T {seconds} (scale 10)");
-    let pgb_url = recreate("mmf_bench_pgbench").await?;
-    let init = Command::new("pgbench")
-        .args(["-i", "-q", "-s", "10", &pgb_url])
-        .output()
-        .context("running pgbench -i")?;
-    anyhow::ensure!(
-        init.status.success(),
-        "pgbench -i failed: {}",
-        String::from_utf8_lossy(&init.stderr)
-    );
-    let out = Command::new("pgbench")
-        .args([
-            "-b",
-            "tpcb-like",
-            "-c",
-            &pg_clients.to_string(),
-            "-j",
-            "2",
-            "-T",
-            &seconds.to_string(),
-            "-n",
-            &pgb_url,
-        ])
-        .output()
-        .context("running pgbench")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let tps: f64 = text
-        .lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|v| v.parse().ok())
-        .with_context(|| format!("no tps in pgbench output: {text}"))?;
-    let pg_lat = text
-        .lines()
-        .find(|l| l.starts_with("latency average"))
-        .unwrap_or("")
-        .to_string();
-    println!("  pgbench tps = {tps:.0} ({pg_lat})");
+    let tps = if opt(args, "pgbench", 1) == 1 {
+        pgbench_tps(pg_clients, seconds).await?
+    } else {
+        f64::NAN
+    };
 
     println!("seeding {accounts} accounts with positions");
     let url = recreate("mmf_bench_orders").await?;
@@ -158,12 +124,14 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             })
         })
         .collect();
+    let cpu_before = cpu_seconds(&c).await?;
     let started = Instant::now();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     for t in tasks {
         hist.add(t.await?)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let cpu_after = cpu_seconds(&c).await?;
     let ok = accepted.load(Ordering::Relaxed);
     let rate = ok as f64 / elapsed;
     let orders: i64 = c
@@ -183,6 +151,16 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         hist.max() as f64 / 1000.0
     );
     println!("  ratio to pgbench tps = {:.2}x", rate / tps);
+    let (pg_cpu, app_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    println!(
+        "  CPU per order        = {:.0} us Postgres + {:.0} us service and load client",
+        pg_cpu / ok as f64 * 1e6,
+        app_cpu / ok as f64 * 1e6
+    );
+    println!(
+        "  CPU-bound ceiling    = {:.0} orders/s on 2 idle cores",
+        2.0 * ok as f64 / (pg_cpu + app_cpu)
+    );
     if let Some(h) = mmf_shared::http::REGISTRY
         .gather()
         .iter()
@@ -200,4 +178,68 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "order rows ({orders}) differ from accepted responses ({ok})"
     );
     Ok(())
+}
+
+/// CPU seconds used so far by this database's Postgres backends and by this process (from
+/// /proc, so other load on the machine does not count).
+async fn cpu_seconds(c: &tokio_postgres::Client) -> anyhow::Result<(f64, f64)> {
+    let ticks = |pid: &str| -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                let rest = s.rsplit_once(')')?.1.split_whitespace().collect::<Vec<_>>();
+                Some(rest.get(11)?.parse::<f64>().ok()? + rest.get(12)?.parse::<f64>().ok()?)
+            })
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    let pids = c
+        .query("SELECT pid::text FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND backend_type = 'client backend'", &[])
+        .await?;
+    let pg: f64 = pids.iter().map(|r| ticks(r.get::<_, &str>(0))).sum();
+    Ok((pg, ticks("self")))
+}
+
+/// `pgbench -b tpcb-like` (scale 10) on a database of its own; returns transactions/s.
+async fn pgbench_tps(clients: u64, seconds: u64) -> anyhow::Result<f64> {
+    println!("baseline: pgbench -b tpcb-like -c {clients} -j 2 -T {seconds} (scale 10)");
+    let url = recreate("mmf_bench_pgbench").await?;
+    let init = Command::new("pgbench")
+        .args(["-i", "-q", "-s", "10", &url])
+        .output()
+        .context("running pgbench -i")?;
+    anyhow::ensure!(
+        init.status.success(),
+        "pgbench -i failed: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let out = Command::new("pgbench")
+        .args([
+            "-b",
+            "tpcb-like",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &seconds.to_string(),
+            "-n",
+            &url,
+        ])
+        .output()
+        .context("running pgbench")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps: f64 = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no tps in pgbench output: {text}"))?;
+    let latency = text
+        .lines()
+        .find(|l| l.starts_with("latency average"))
+        .unwrap_or("");
+    println!("  pgbench tps = {tps:.0} ({latency})");
+    Ok(tps)
 }

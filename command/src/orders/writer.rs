@@ -145,7 +145,6 @@ struct Conn {
     client: Client,
     subscribe: Statement,
     redeem: Statement,
-    cancel: Statement,
 }
 
 impl Conn {
@@ -156,14 +155,15 @@ impl Conn {
                 tracing::warn!(error = %e, "order writer connection closed");
             }
         });
-        // The order statements are planned once: their custom plans would cost more than they save.
+        // The order statements are planned once (custom plans would cost more than they save),
+        // and every lookup in them is by key: a plan made while a table was still empty must
+        // not scan it whole for each order once it has grown.
         client
-            .batch_execute("SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan")
+            .batch_execute("SET TIME ZONE 'UTC'; SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
             .await?;
         Ok(Conn {
             subscribe: client.prepare(SUBSCRIBE_SQL).await?,
             redeem: client.prepare(REDEEM_SQL).await?,
-            cancel: client.prepare(CANCEL_SQL).await?,
             client,
         })
     }
@@ -296,7 +296,7 @@ async fn apply(conn: &mut Conn, batch: &[Job]) -> Result<Vec<Outcome>, tokio_pos
             if cans.ord.is_empty() {
                 Ok(vec![])
             } else {
-                tx.query(&conn.cancel, &cans.params()).await
+                tx.query(CANCEL_SQL, &cans.params()).await
             }
         },
     );
@@ -550,12 +550,15 @@ fn account_not_found() -> ApiError {
         .with_field("account_id")
 }
 
-// Each statement applies all of its batch's orders at once. `chk` reads, per order, what the
+// Each statement applies all of its batch's orders at once. `chk` reads, per order and by key
+// (lateral and scalar subqueries, so a plan made on small tables still probes indexes), what the
 // rules need (an earlier use of the request_id, the account's owner, today's usage, the
 // position); the first data-modifying step carries every condition and the later steps read
 // from it, so each order is applied whole or not at all. The final SELECT returns one row per
 // order: the stored response of a new order, or the values that explain a refusal. A batch
 // never holds two orders of one account (see `run_shard`), so no row is touched twice.
+// Cancellations are rare and join orders by id: they are planned afresh each time, on the
+// tables as they are then.
 
 const SUBSCRIBE_SQL: &str = "
 WITH input AS (
@@ -564,12 +567,14 @@ WITH input AS (
         AS t(ord, partner_id, request_id, request_hash, account_id, fund_code, amount, trade_date, day, day_limit, now)
 ), chk AS (
     SELECT i.*, pr.request_hash AS prior_hash, pr.response_status AS prior_status, pr.response_body AS prior_body,
-           a.account_id IS NOT NULL AS account_ok, coalesce(u.amount, 0) AS used
+           EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = i.account_id AND a.partner_id = i.partner_id)
+               AS account_ok,
+           coalesce((SELECT u.amount FROM daily_usage u
+                     WHERE u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
+                       AND u.kind = 'subscription'), 0) AS used
     FROM input i
-    LEFT JOIN idempotency pr ON pr.partner_id = i.partner_id AND pr.request_id = i.request_id
-    LEFT JOIN accounts a ON a.account_id = i.account_id AND a.partner_id = i.partner_id
-    LEFT JOIN daily_usage u ON u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
-                           AND u.kind = 'subscription'
+    LEFT JOIN LATERAL (SELECT request_hash, response_status, response_body FROM idempotency
+                       WHERE partner_id = i.partner_id AND request_id = i.request_id OFFSET 0) pr ON true
 ), go AS (
     SELECT * FROM chk WHERE prior_hash IS NULL AND account_ok AND used + amount <= day_limit
 ), pos AS (
@@ -606,13 +611,16 @@ WITH input AS (
              effective_date, status, now, day, cap)
 ), chk AS (
     SELECT i.*, pr.request_hash AS prior_hash, pr.response_status AS prior_status, pr.response_body AS prior_body,
-           a.account_id IS NOT NULL AS account_ok, coalesce(u.amount, 0) AS used, p.units AS pos_units
+           EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = i.account_id AND a.partner_id = i.partner_id)
+               AS account_ok,
+           coalesce((SELECT u.amount FROM daily_usage u
+                     WHERE u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
+                       AND u.kind = 'fast_withdrawal'), 0) AS used,
+           (SELECT p.units FROM positions p WHERE p.account_id = i.account_id AND p.fund_code = i.fund_code)
+               AS pos_units
     FROM input i
-    LEFT JOIN idempotency pr ON pr.partner_id = i.partner_id AND pr.request_id = i.request_id
-    LEFT JOIN accounts a ON a.account_id = i.account_id AND a.partner_id = i.partner_id
-    LEFT JOIN daily_usage u ON u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
-                           AND u.kind = 'fast_withdrawal'
-    LEFT JOIN positions p ON p.account_id = i.account_id AND p.fund_code = i.fund_code
+    LEFT JOIN LATERAL (SELECT request_hash, response_status, response_body FROM idempotency
+                       WHERE partner_id = i.partner_id AND request_id = i.request_id OFFSET 0) pr ON true
 ), go AS (
     SELECT * FROM chk WHERE prior_hash IS NULL AND account_ok AND (cap IS NULL OR used + units <= cap)
 ), pos AS (
@@ -653,8 +661,10 @@ WITH input AS (
     SELECT i.*, pr.request_hash AS prior_hash, pr.response_status AS prior_status, pr.response_body AS prior_body,
            x.status AS order_status, x.kind AS order_kind, x.trade_date AS order_trade_date
     FROM input i
-    LEFT JOIN idempotency pr ON pr.partner_id = i.partner_id AND pr.request_id = i.request_id
-    LEFT JOIN orders x ON x.order_id = i.order_id AND x.partner_id = i.partner_id
+    LEFT JOIN LATERAL (SELECT request_hash, response_status, response_body FROM idempotency
+                       WHERE partner_id = i.partner_id AND request_id = i.request_id OFFSET 0) pr ON true
+    LEFT JOIN LATERAL (SELECT status, kind, trade_date FROM orders
+                       WHERE order_id = i.order_id AND partner_id = i.partner_id OFFSET 0) x ON true
 ), o AS (
     UPDATE orders x SET status = 'cancelled', cancelled_at = c.now
     FROM chk c
