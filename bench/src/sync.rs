@@ -10,6 +10,7 @@
 //!    Baseline: a single-row ClickHouse insert followed by the select that finds it.
 //!
 //! Options (key=value): rows=1000000 accounts=100000 batch=100000 clients=16 seconds=15
+//! hold=0 (1: keep a transaction open in another database during the load)
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -170,7 +171,15 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         ch_write / shipped_at
     );
 
-    steady_lag(&db, &ch, accounts, clients, seconds).await?;
+    steady_lag(
+        &db,
+        &ch,
+        accounts,
+        clients,
+        seconds,
+        opt(args, "hold", 0) == 1,
+    )
+    .await?;
     worker.stop().await;
     Ok(())
 }
@@ -244,6 +253,7 @@ async fn steady_lag(
     accounts: u64,
     clients: u64,
     seconds: u64,
+    hold: bool,
 ) -> anyhow::Result<()> {
     // Baseline: the floor any pipeline into ClickHouse has (insert one row, select it back).
     ch.query("CREATE TABLE IF NOT EXISTS lag_probe (id UInt64) ENGINE = MergeTree ORDER BY id")
@@ -274,6 +284,17 @@ async fn steady_lag(
         "load: {clients} API clients for {seconds} s, 70% fast redemptions / 30% subscriptions"
     );
     let outside = OutsideTransactions::watch(&db.url).await?;
+    // hold=1: an open transaction elsewhere on the cluster keeps the watermark still for the
+    // whole load, as a long batch job or an idle-in-transaction session would.
+    let holder = if hold {
+        let c = connect(ADMIN).await?;
+        c.batch_execute("BEGIN; SELECT pg_current_xact_id();")
+            .await?;
+        println!("  holding a transaction open in database postgres during the load");
+        Some(c)
+    } else {
+        None
+    };
     let clock = Clock::simulated(mmf_tests::default_now());
     let state = AppState::new(test_config(db), clock.clone()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -359,6 +380,7 @@ async fn steady_lag(
     stop.store(true, Ordering::SeqCst);
     let lag = probe.await??;
     let outside = outside.report().await;
+    drop(holder);
     println!(
         "sync:     acknowledged → visible in ClickHouse   p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms over {} orders ({:.0} orders/s)",
         lag.value_at_quantile(0.5) as f64 / 1000.0,

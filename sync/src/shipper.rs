@@ -5,6 +5,7 @@
 use crate::tables::{cursor_of, Cursor, Table};
 use crate::{cursor, metrics, Shared};
 use anyhow::Context;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -85,47 +86,91 @@ pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
 /// Shipping past a watermark held back by an old transaction.
 #[derive(Default)]
 struct Above {
-    /// The watermark last seen and when it was first seen.
+    /// The watermark last seen, when it was first seen, and the snapshot's xmax then: running
+    /// transactions below that xmax are old (they have run at least since then).
     xmin: u64,
     since: Option<Instant>,
+    horizon: u64,
     /// The last row shipped from above the watermark.
     position: Option<Cursor>,
+    /// Old transactions that were still running when `position` passed them, with how far
+    /// their rows have been shipped since they finished.
+    passed: BTreeMap<u64, Option<Cursor>>,
 }
 
 /// A watermark that has not moved for this long is held back by an old transaction.
 const STUCK: Duration = Duration::from_millis(250);
 
-/// While the watermark is stuck, ships the committed rows above it that are not shipped yet,
-/// leaving the saved cursor where it is: once the watermark moves, the normal reads ship
-/// those rows again (harmless) along with any transaction that committed late. This only
-/// adds early deliveries; the saved cursor alone still guarantees that nothing is skipped.
+const SNAPSHOT: &str =
+    "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint, \
+            array(SELECT x::text::bigint FROM pg_snapshot_xip(s) x) \
+     FROM pg_current_snapshot() s";
+
+/// While the watermark is stuck, ships the rows of transactions that finished after the old
+/// ones began: those with txid from the watermark up to the oldest *young* running
+/// transaction, skipping the old running ones (their rows are not visible). The saved cursor
+/// stays where it is; once the watermark moves, the normal reads ship those rows again
+/// (harmless) with the old transactions' rows. This only adds early deliveries; the saved
+/// cursor alone still guarantees that nothing is skipped.
 async fn ship_above<T: Table>(shared: &Shared, above: &mut Above) -> anyhow::Result<usize> {
     let pg = shared.pg.get().await.context("Postgres connection")?;
-    let xmin: i64 = pg
-        .query_one(
-            "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint",
-            &[],
-        )
-        .await?
-        .get(0);
-    let xmin = u64::try_from(xmin)?;
+    let snap = pg.query_one(SNAPSHOT, &[]).await?;
+    let xmin = u64::try_from(snap.get::<_, i64>(0))?;
+    let xmax = u64::try_from(snap.get::<_, i64>(1))?;
+    let running: Vec<i64> = snap.get(2);
     if xmin != above.xmin {
         above.xmin = xmin;
         above.since = Some(Instant::now());
+        above.horizon = xmax;
     }
     if above.since.is_none_or(|t| t.elapsed() < STUCK) {
         return Ok(0);
     }
+    let running: BTreeSet<u64> = running
+        .iter()
+        .filter_map(|&x| u64::try_from(x).ok())
+        .collect();
+    // Below the watermark the saved cursor covers everything again.
+    above.passed.retain(|&t, _| t >= xmin);
+
+    // Old transactions passed while running that have finished since: ship their rows.
+    let finished: Vec<u64> = above
+        .passed
+        .keys()
+        .copied()
+        .filter(|t| !running.contains(t))
+        .collect();
+    for t in finished {
+        let from = above.passed[&t].clone().unwrap_or(Cursor {
+            txid: t.saturating_sub(1),
+            key: "0".into(),
+        });
+        let rows = read_range::<T>(shared, &pg, &from, t, t + 1).await?;
+        if let Some(last) = rows.last() {
+            insert::<T>(shared, &rows).await?;
+            metrics::ROWS_SHIPPED
+                .with_label_values(&[T::NAME])
+                .inc_by(rows.len() as u64);
+            if rows.len() == shared.config.batch_rows {
+                above.passed.insert(t, Some(cursor_of(last)?));
+                return Ok(rows.len());
+            }
+        }
+        above.passed.remove(&t);
+    }
+
+    // Every transaction below `upto` except the old running ones has finished.
+    let upto = running
+        .iter()
+        .copied()
+        .filter(|&x| x >= above.horizon)
+        .min()
+        .unwrap_or(xmax);
     let from = above.position.clone().unwrap_or(Cursor {
         txid: 0,
         key: "0".into(),
     });
-    let stmt = pg.prepare_cached(T::ABOVE).await?;
-    let limit = i64::try_from(shared.config.batch_rows)?;
-    let rows = pg
-        .query(&stmt, &[&from.txid.to_string(), &from.key, &limit])
-        .await
-        .with_context(|| format!("reading {} above the watermark", T::NAME))?;
+    let rows = read_range::<T>(shared, &pg, &from, xmin, upto).await?;
     let Some(last) = rows.last() else {
         return Ok(0);
     };
@@ -135,13 +180,41 @@ async fn ship_above<T: Table>(shared: &Shared, above: &mut Above) -> anyhow::Res
         stream = T::NAME,
         rows = rows.len(),
         xmin,
+        upto,
         "shipped above the watermark"
     );
+    for &t in running.range(..to.txid) {
+        above.passed.entry(t).or_insert(None);
+    }
     above.position = Some(to);
     metrics::ROWS_SHIPPED
         .with_label_values(&[T::NAME])
         .inc_by(rows.len() as u64);
     Ok(rows.len())
+}
+
+/// Rows after `from` with `lo <= txid < hi`, in (txid, key) order, at most one batch.
+async fn read_range<T: Table>(
+    shared: &Shared,
+    pg: &deadpool_postgres::Object,
+    from: &Cursor,
+    lo: u64,
+    hi: u64,
+) -> anyhow::Result<Vec<PgRow>> {
+    let stmt = pg.prepare_cached(T::ABOVE).await?;
+    let limit = i64::try_from(shared.config.batch_rows)?;
+    pg.query(
+        &stmt,
+        &[
+            &from.txid.to_string(),
+            &from.key,
+            &limit,
+            &lo.to_string(),
+            &hi.to_string(),
+        ],
+    )
+    .await
+    .with_context(|| format!("reading {} above the watermark", T::NAME))
 }
 
 async fn insert<T: Table>(shared: &Shared, rows: &[PgRow]) -> anyhow::Result<()> {

@@ -22,8 +22,9 @@ pub trait Table: Send + Sync + 'static {
     const SELECT: &'static str;
     /// Counts rows past the cursor, committed or not yet shippable (capped by `$3`).
     const BEHIND: &'static str;
-    /// Like `SELECT`, but the visible (committed) rows at or above the watermark: shipped
-    /// early while an old transaction holds the watermark back, without moving the cursor.
+    /// Like `SELECT`, but for rows with `$4 <= txid < $5` (at or above the watermark, below
+    /// the oldest young running transaction): shipped early while an old transaction holds
+    /// the watermark back, without moving the cursor.
     const ABOVE: &'static str;
     type Row: clickhouse::RowOwned + clickhouse::RowWrite + Serialize + Send + Sync + 'static;
     fn convert(row: &PgRow) -> anyhow::Result<Self::Row>;
@@ -77,7 +78,7 @@ macro_rules! stream_sql {
                 $key,
                 ") > ($1::text::xid8, $2::text::",
                 $key_type,
-                ") AND txid >= pg_snapshot_xmin(pg_current_snapshot()) ORDER BY txid, ",
+                ") AND txid >= $4::text::xid8 AND txid < $5::text::xid8 ORDER BY txid, ",
                 $key,
                 " LIMIT $3"
             ),

@@ -107,3 +107,92 @@ async fn late_committing_transaction_is_delivered() {
     );
     worker.stop().await;
 }
+
+/// An even older transaction (here in another database: transaction ids are cluster-wide)
+/// keeps the watermark still for the whole test. The late committer is delivered when it
+/// commits, not when the older transaction ends.
+#[tokio::test]
+async fn late_commit_is_delivered_while_an_older_transaction_runs() {
+    let db = fresh_db().await;
+    let setup = connect(&db).await;
+    let accounts = seed_accounts(&setup, 2).await;
+    let amount: rust_decimal::Decimal = "100.00".parse().unwrap();
+
+    let (holder, conn) = tokio_postgres::connect(mmf_tests::PG_ADMIN, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    holder
+        .batch_execute("BEGIN; SELECT pg_current_xact_id();")
+        .await
+        .unwrap();
+
+    let mut early = connect(&db).await;
+    let tx = early.transaction().await.unwrap();
+    tx.execute(INSERT_ORDER, &[&"early", &accounts[0], &FUND, &amount])
+        .await
+        .unwrap();
+    let late = connect(&db).await;
+    for i in 0..3 {
+        late.execute(
+            INSERT_ORDER,
+            &[&format!("late-{i}"), &accounts[1], &FUND, &amount],
+        )
+        .await
+        .unwrap();
+    }
+
+    let worker = spawn_sync(&db).await;
+    let ch = ch(&db);
+    wait_until("the later orders", Duration::from_secs(20), || async {
+        ch_u64(&ch, "SELECT count() FROM orders FINAL").await == 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.commit().await.unwrap();
+    wait_until(
+        "the early order while the older transaction runs",
+        Duration::from_secs(20),
+        || async {
+            ch_u64(&ch, "SELECT count() FROM orders FINAL").await == 4
+                && ch_u64(&ch, "SELECT count() FROM unit_journal FINAL").await == 4
+        },
+    )
+    .await;
+    let cursor_rows: i64 = late
+        .query_one(
+            "SELECT rows_shipped FROM sync_cursors WHERE stream = 'orders'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        cursor_rows, 0,
+        "the saved cursor cannot pass the older transaction"
+    );
+
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    wait_until(
+        "the saved cursor to catch up",
+        Duration::from_secs(20),
+        || async {
+            let n: i64 = late
+                .query_one(
+                    "SELECT rows_shipped FROM sync_cursors WHERE stream = 'orders'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            n == 4
+        },
+    )
+    .await;
+    assert_eq!(
+        ch_u64(&ch, "SELECT uniqExact(order_id) FROM orders FINAL").await,
+        4
+    );
+    assert_eq!(ch_u64(&ch, "SELECT count() FROM orders FINAL").await, 4);
+    worker.stop().await;
+}
