@@ -241,6 +241,26 @@ async fn worked_multi_day_scenario() {
         .await;
     assert_eq!(s, reqwest::StatusCode::CONFLICT, "{b}");
     assert_eq!(b["code"], "income_already_distributed");
+
+    // The daily-cycle routes are in the published contract.
+    let spec: serde_json::Value = app
+        .http
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/v1/ops/funds/{code}/income/{date}",
+        "/v1/ops/cycles/{trade_date}",
+        "/v1/ops/reconciliation/{partner}/{date}/confirmations",
+        "/v1/ops/reconciliation/{partner}/{date}/requests",
+        "/v1/ops/retention",
+    ] {
+        assert!(spec["paths"][path].is_object(), "{path} in openapi.json");
+    }
 }
 
 async fn r_confirmed_of(app: &TestApp, date: &str) -> serde_json::Value {
