@@ -1,7 +1,8 @@
 //! Order throughput: 70% fast redemptions / 30% subscriptions over 100k accounts through the
 //! real HTTP API, next to `pgbench -b tpcb-like` on the same Postgres in the same run.
 //!
-//! Options (key=value): accounts=100000 clients=64 seconds=20 pgbench_clients=16 shards=4 batch=256
+//! Options (key=value): accounts=100000 clients=64 seconds=20 pgbench_clients=16 shards=8 batch=256
+//! pgbench=0 (skip the baseline)
 
 use anyhow::Context;
 use hdrhistogram::Histogram;
@@ -57,7 +58,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     };
     let mut config = test_config(&db);
     config.common.db_pool = 16;
-    config.writer_shards = opt(args, "shards", 4) as usize;
+    config.writer_shards = opt(args, "shards", 8) as usize;
     config.writer_batch = opt(args, "batch", 256) as usize;
     let (c, conn) = tokio_postgres::connect(&url, NoTls).await?;
     tokio::spawn(conn);

@@ -21,7 +21,7 @@ pub struct Config {
     pub addr: String,
     /// `MMF_PARTNERS`: `id:secret` pairs upserted at start, default `demo:demo-secret`.
     pub partners: String,
-    /// `MMF_WRITER_SHARDS`: order-writer connections (accounts are hashed onto them), default 4.
+    /// `MMF_WRITER_SHARDS`: order-writer connections (accounts are hashed onto them), default 8.
     pub writer_shards: usize,
     /// `MMF_WRITER_BATCH`: most orders committed in one transaction, default 256.
     pub writer_batch: usize,
@@ -35,7 +35,7 @@ impl Config {
             common: Common::from_environment()?,
             addr: config::or_default("MMF_COMMAND_ADDR", "127.0.0.1:8080"),
             partners: config::or_default("MMF_PARTNERS", "demo:demo-secret"),
-            writer_shards: config::parsed("MMF_WRITER_SHARDS", 4)?,
+            writer_shards: config::parsed("MMF_WRITER_SHARDS", 8)?,
             writer_batch: config::parsed("MMF_WRITER_BATCH", 256)?,
             cycle: cycle::Settings::from_environment()?,
         })
