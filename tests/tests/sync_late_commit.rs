@@ -118,6 +118,9 @@ async fn late_commit_is_delivered_while_an_older_transaction_runs() {
     let accounts = seed_accounts(&setup, 2).await;
     let amount: rust_decimal::Decimal = "100.00".parse().unwrap();
 
+    // The worker has seen a quiet cluster (xmin = xmax) before the older transaction begins.
+    let worker = spawn_sync(&db).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
     let (holder, conn) = tokio_postgres::connect(mmf_tests::PG_ADMIN, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -142,7 +145,6 @@ async fn late_commit_is_delivered_while_an_older_transaction_runs() {
         .unwrap();
     }
 
-    let worker = spawn_sync(&db).await;
     let ch = ch(&db);
     wait_until("the later orders", Duration::from_secs(20), || async {
         ch_u64(&ch, "SELECT count() FROM orders FINAL").await == 3
