@@ -15,7 +15,11 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
 pub static ROWS_SHIPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register(
         IntCounterVec::new(
-            Opts::new("sync_rows_shipped_total", "Rows inserted into ClickHouse"),
+            Opts::new(
+                "sync_rows_shipped_total",
+                "Rows inserted into ClickHouse, replays included (position_snapshots: \
+                 accounts rebuilt)",
+            ),
             &["stream"],
         )
         .expect("metric"),
@@ -78,7 +82,8 @@ pub static ROWS_BEHIND: LazyLock<IntGaugeVec> = LazyLock::new(|| {
         IntGaugeVec::new(
             Opts::new(
                 "sync_rows_behind",
-                "Rows past the saved cursor (committed or still in flight)",
+                "Rows past the saved cursor (committed or still in flight), counted every 5 s \
+                 up to 1,000,000",
             ),
             &["stream"],
         )
