@@ -3,8 +3,7 @@
 use crate::orders::writer::Writer;
 use crate::reference::Reference;
 use crate::{accounts, clearing, cycle, income, ops, orders, reconcile, retention};
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::get;
+use axum::middleware::from_fn_with_state;
 use axum::Router;
 use deadpool_postgres::Pool;
 use mmf_shared::auth::{require_ops, require_partner, PartnerAuth, Partners};
@@ -103,7 +102,7 @@ impl AppState {
         orders::get_order,
         ops::put_fund,
         ops::put_calendar,
-        ops::put_clock,
+        mmf_shared::http::put_clock,
         income::put_income,
         cycle::post_cycle,
         cycle::get_cycle,
@@ -129,23 +128,9 @@ pub fn build_app(state: AppState) -> Router {
     let ops_token: Arc<str> = state.config.common.ops_token.as_str().into();
     let ops = ops::router()
         .merge(cycle::router())
+        .merge(mmf_shared::http::clock_routes(state.clock.clone()))
         .layer(from_fn_with_state(ops_token, require_ops));
     let pool = state.pool.clone();
-    Router::new()
-        .merge(partner)
-        .merge(ops)
-        .route(
-            "/openapi.json",
-            get(|| async { axum::Json(ApiDoc::openapi()) }),
-        )
-        .route(
-            "/health",
-            get(move || {
-                let pool = pool.clone();
-                async move { mmf_shared::http::health(&pool).await }
-            }),
-        )
-        .route("/metrics", get(mmf_shared::http::metrics))
-        .layer(from_fn(mmf_shared::http::observe))
-        .with_state(state)
+    let api = Router::new().merge(partner).merge(ops).with_state(state);
+    mmf_shared::http::service(api, pool, ApiDoc::openapi())
 }

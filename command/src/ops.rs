@@ -1,12 +1,12 @@
-//! Operations endpoints: fund parameters, the trading calendar and the simulated clock.
+//! Operations endpoints: fund parameters and the trading calendar (the simulated clock is
+//! `mmf_shared::http::clock_routes`).
 
 use crate::app::AppState;
 use crate::reference::Fund;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::routing::put;
 use axum::Router;
-use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 use mmf_shared::http::{ApiError, Json};
 use mmf_shared::money::Money;
 use serde::Deserialize;
@@ -16,7 +16,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/ops/funds/{code}", put(put_fund))
         .route("/v1/ops/calendar/{year}", put(put_calendar))
-        .route("/v1/ops/clock", put(put_clock).get(get_clock))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -168,37 +167,4 @@ pub async fn put_calendar(
     Ok(axum::Json(
         serde_json::json!({ "year": year, "holidays": days }),
     ))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClockRequest {
-    /// RFC 3339 instant, e.g. `2026-11-26T14:59:59+08:00`.
-    now: String,
-}
-
-/// Sets the simulated clock. Refused unless the service runs with `MMF_SIMULATED_CLOCK=1`.
-#[utoipa::path(put, path = "/v1/ops/clock", request_body = ClockRequest,
-    responses((status = 200, description = "clock set"), (status = 403, body = mmf_shared::http::ErrorBody)))]
-pub async fn put_clock(
-    State(state): State<AppState>,
-    Json(req): Json<ClockRequest>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let now = DateTime::parse_from_rfc3339(&req.now)
-        .map_err(|_| ApiError::invalid("now", "now must be an RFC 3339 instant"))?
-        .with_timezone(&Utc);
-    state.clock.set(now).map_err(|_| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "clock_not_simulated",
-            "this service runs on the system clock",
-        )
-    })?;
-    Ok(axum::Json(serde_json::json!({ "now": now })))
-}
-
-async fn get_clock(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
-    axum::Json(
-        serde_json::json!({ "now": state.clock.now(), "simulated": state.clock.is_simulated() }),
-    )
 }

@@ -6,21 +6,19 @@ pub mod reports;
 pub mod statement;
 pub mod yields;
 
-use axum::extract::{Extension, State};
-use axum::http::StatusCode;
-use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, put};
+use axum::extract::Extension;
+use axum::middleware::from_fn_with_state;
+use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use deadpool_postgres::Pool;
 use mmf_shared::auth::{require_ops, require_partner, PartnerAuth, PartnerId, Partners};
 use mmf_shared::clock::Clock;
 use mmf_shared::config::{self, Common};
-use mmf_shared::http::{ApiError, Json};
-use serde::Deserialize;
+use mmf_shared::http::ApiError;
 use std::ops::Deref;
 use std::sync::Arc;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::OpenApi;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -176,34 +174,6 @@ pub fn account_not_found() -> ApiError {
 /// The partner that signed the request.
 pub type Partner = Extension<PartnerId>;
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ClockRequest {
-    /// RFC 3339 instant, e.g. `2026-11-27T09:00:00+08:00`.
-    now: String,
-}
-
-/// Sets the simulated clock ("yesterday" for balances follows it). Refused unless the
-/// service runs with `MMF_SIMULATED_CLOCK=1`.
-#[utoipa::path(put, path = "/v1/ops/clock", request_body = ClockRequest,
-    responses((status = 200, description = "clock set"), (status = 403, body = mmf_shared::http::ErrorBody)))]
-pub async fn put_clock(
-    State(state): State<AppState>,
-    Json(req): Json<ClockRequest>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let now = DateTime::parse_from_rfc3339(&req.now)
-        .map_err(|_| ApiError::invalid("now", "now must be an RFC 3339 instant"))?
-        .with_timezone(&Utc);
-    state.clock.set(now).map_err(|_| {
-        ApiError::new(
-            StatusCode::FORBIDDEN,
-            "clock_not_simulated",
-            "this service runs on the system clock",
-        )
-    })?;
-    Ok(axum::Json(serde_json::json!({ "now": now })))
-}
-
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -215,7 +185,7 @@ pub async fn put_clock(
         statement::get_statement,
         yields::get_yields,
         reports::get_report,
-        put_clock,
+        mmf_shared::http::put_clock,
     ),
     components(schemas(mmf_shared::http::ErrorBody))
 )]
@@ -234,24 +204,9 @@ pub fn build_app(state: AppState) -> Router {
     let ops_token: Arc<str> = state.config.common.ops_token.as_str().into();
     let ops = Router::new()
         .route("/v1/reports/{name}", get(reports::get_report))
-        .route("/v1/ops/clock", put(put_clock))
+        .merge(mmf_shared::http::clock_routes(state.clock.clone()))
         .layer(from_fn_with_state(ops_token, require_ops));
     let pool = state.pool.clone();
-    Router::new()
-        .merge(partner)
-        .merge(ops)
-        .route(
-            "/openapi.json",
-            get(|| async { axum::Json(ApiDoc::openapi()) }),
-        )
-        .route(
-            "/health",
-            get(move || {
-                let pool = pool.clone();
-                async move { mmf_shared::http::health(&pool).await }
-            }),
-        )
-        .route("/metrics", get(mmf_shared::http::metrics))
-        .layer(from_fn(mmf_shared::http::observe))
-        .with_state(state)
+    let api = Router::new().merge(partner).merge(ops).with_state(state);
+    mmf_shared::http::service(api, pool, ApiDoc::openapi())
 }

@@ -239,3 +239,73 @@ pub async fn health(pool: &deadpool_postgres::Pool) -> Response {
     )
         .into_response()
 }
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClockRequest {
+    /// RFC 3339 instant, e.g. `2026-11-26T14:59:59+08:00`.
+    now: String,
+}
+
+/// `PUT /v1/ops/clock` (set the simulated clock) and `GET /v1/ops/clock`, for any service;
+/// the caller puts them behind the ops token.
+pub fn clock_routes<S: Clone + Send + Sync + 'static>(
+    clock: crate::clock::Clock,
+) -> axum::Router<S> {
+    axum::Router::new()
+        .route(
+            "/v1/ops/clock",
+            axum::routing::put(put_clock).get(get_clock),
+        )
+        .with_state(clock)
+}
+
+/// Sets the simulated clock. Refused unless the service runs with `MMF_SIMULATED_CLOCK=1`.
+#[utoipa::path(put, path = "/v1/ops/clock", request_body = ClockRequest,
+    responses((status = 200, description = "clock set"), (status = 403, body = ErrorBody)))]
+pub async fn put_clock(
+    axum::extract::State(clock): axum::extract::State<crate::clock::Clock>,
+    Json(req): Json<ClockRequest>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let now = chrono::DateTime::parse_from_rfc3339(&req.now)
+        .map_err(|_| ApiError::invalid("now", "now must be an RFC 3339 instant"))?
+        .with_timezone(&chrono::Utc);
+    clock.set(now).map_err(|_| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "clock_not_simulated",
+            "this service runs on the system clock",
+        )
+    })?;
+    Ok(axum::Json(serde_json::json!({ "now": now })))
+}
+
+async fn get_clock(
+    axum::extract::State(clock): axum::extract::State<crate::clock::Clock>,
+) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "now": clock.now(), "simulated": clock.is_simulated() }))
+}
+
+/// Wraps a service's API routes with what every service serves (`/openapi.json`, `/health`,
+/// `/metrics`) and the request metrics layer.
+pub fn service(
+    api: axum::Router,
+    pool: deadpool_postgres::Pool,
+    openapi: utoipa::openapi::OpenApi,
+) -> axum::Router {
+    axum::Router::new()
+        .merge(api)
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || async move { axum::Json(openapi) }),
+        )
+        .route(
+            "/health",
+            axum::routing::get(move || {
+                let pool = pool.clone();
+                async move { health(&pool).await }
+            }),
+        )
+        .route("/metrics", axum::routing::get(metrics))
+        .layer(axum::middleware::from_fn(observe))
+}
