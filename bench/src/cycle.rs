@@ -10,6 +10,7 @@
 //! positions, orders and journal rows refer to accounts that are not created, which only the
 //! seed needs to know.
 
+use crate::{connect, opt, ADMIN};
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -21,11 +22,10 @@ use mmf_shared::clock::Clock;
 use mmf_tests::{Signer, TestDb};
 use rand::Rng;
 use rust_decimal::Decimal;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// Accounts the latency clients subscribe for (real rows, outside the seeded ranges).
 const LOAD_ACCOUNTS: u64 = 1000;
@@ -73,14 +73,8 @@ fn latency(h: &Histogram<u64>) -> String {
     )
 }
 
-const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const DB: &str = "mmf_bench_cycle";
 const FUND: &str = "000001";
-
-fn opt(args: &[String], key: &str, default: u64) -> u64 {
-    let map: HashMap<&str, &str> = args.iter().filter_map(|a| a.split_once('=')).collect();
-    map.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn account(i: u64) -> String {
     format!("8{:011}", i + 1)
@@ -98,12 +92,6 @@ fn order_fen(i: u64) -> u64 {
 
 fn yuan(fen: u64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
-}
-
-async fn connect(url: &str) -> anyhow::Result<Client> {
-    let (c, conn) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(conn);
-    Ok(c)
 }
 
 /// Streams `rows` lines produced by `line(i)` into `COPY <target> FROM STDIN`.

@@ -6,6 +6,36 @@ mod orders;
 mod query;
 mod sync;
 
+/// The Postgres database benchmarks create their own databases from.
+pub const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A `key=value` option of a benchmark, or its default.
+pub fn opt(args: &[String], key: &str, default: u64) -> u64 {
+    args.iter()
+        .filter_map(|a| a.split_once('='))
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(default)
+}
+
+pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(c)
+}
+
+/// Drops and creates a benchmark database; returns its URL.
+pub async fn recreate(db: &str) -> anyhow::Result<String> {
+    let admin = connect(ADMIN).await?;
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {db}"))
+        .await?;
+    Ok(format!("postgres://postgres@127.0.0.1:5432/{db}"))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -4,37 +4,17 @@
 //! Options (key=value): accounts=100000 clients=64 seconds=20 pgbench_clients=16 shards=8 batch=256
 //! pgbench=0 (skip the baseline)
 
+use crate::{connect, opt, recreate};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use mmf_command::{build_app, AppState};
 use mmf_shared::clock::Clock;
 use mmf_tests::{test_config, Signer, TestDb, FUND, OPS_TOKEN};
 use rand::Rng;
-use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_postgres::NoTls;
-
-fn opt(args: &[String], key: &str, default: u64) -> u64 {
-    let map: HashMap<&str, &str> = args.iter().filter_map(|a| a.split_once('=')).collect();
-    map.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-async fn recreate(db: &str) -> anyhow::Result<String> {
-    let (admin, conn) = tokio_postgres::connect(ADMIN, NoTls).await?;
-    tokio::spawn(conn);
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
-        .await?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {db}"))
-        .await?;
-    Ok(format!("postgres://postgres@127.0.0.1:5432/{db}"))
-}
 
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let accounts = opt(args, "accounts", 100_000);
@@ -60,8 +40,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     config.common.db_pool = 16;
     config.writer_shards = opt(args, "shards", 8) as usize;
     config.writer_batch = opt(args, "batch", 256) as usize;
-    let (c, conn) = tokio_postgres::connect(&url, NoTls).await?;
-    tokio::spawn(conn);
+    let c = connect(&url).await?;
     mmf_shared::auth::seed_partners(&mmf_shared::db::pool(&url, 1)?, &config.partners).await?;
     c.batch_execute(&format!(
         "INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)
@@ -151,7 +130,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         hist.value_at_quantile(0.99) as f64 / 1000.0,
         hist.max() as f64 / 1000.0
     );
-    println!("  ratio to pgbench tps = {:.2}x", rate / tps);
+    if tps.is_finite() {
+        println!("  ratio to pgbench tps = {:.2}x", rate / tps);
+    }
     let (pg_cpu, app_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
     println!(
         "  CPU per order        = {:.0} us Postgres + {:.0} us service and load client",

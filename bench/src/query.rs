@@ -11,6 +11,7 @@
 //! Options (key=value): rows=100000000 accounts=250000 orders=10000000 samples=2000 clients=8
 //! reseed=0 reports=1 latency=1 (0 skips the latency part)
 
+use crate::{connect, opt, recreate};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use mmf_query::{build_app, AppState, Config};
@@ -18,22 +19,15 @@ use mmf_shared::clock::Clock;
 use mmf_shared::config::Common;
 use mmf_tests::{Signer, FUND};
 use rand::Rng;
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio_postgres::NoTls;
 
 const DB: &str = "mmf_bench_query";
 const CH_URL: &str = "http://127.0.0.1:8123";
 const PARTNER: &str = "p1";
 /// The first day of history; the seed covers `days` days from here.
 const START: &str = "2025-10-01";
-
-fn opt(args: &[String], key: &str, default: u64) -> u64 {
-    let map: HashMap<&str, &str> = args.iter().filter_map(|a| a.split_once('=')).collect();
-    map.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn account(i: u64) -> String {
     format!("{}", 100_000_000_000u64 + i)
@@ -47,19 +41,9 @@ async fn ch_exec(ch: &clickhouse::Client, sql: &str) -> anyhow::Result<()> {
 }
 
 async fn seed_postgres(accounts: u64) -> anyhow::Result<String> {
-    let (admin, conn) =
-        tokio_postgres::connect("postgres://postgres@127.0.0.1:5432/postgres", NoTls).await?;
-    tokio::spawn(conn);
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
-        .await?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {DB}"))
-        .await?;
-    let url = format!("postgres://postgres@127.0.0.1:5432/{DB}");
+    let url = recreate(DB).await?;
     mmf_shared::db::migrate(&url).await?;
-    let (pg, conn) = tokio_postgres::connect(&url, NoTls).await?;
-    tokio::spawn(conn);
+    let pg = connect(&url).await?;
     let secret = Signer::new(PARTNER).secret;
     pg.batch_execute(&format!(
         "INSERT INTO partners (partner_id, name, secret) VALUES ('{PARTNER}', '{PARTNER}', '{secret}');

@@ -12,6 +12,7 @@
 //! Options (key=value): rows=1000000 accounts=100000 batch=100000 clients=16 seconds=15
 //! hold=0 (1: keep a transaction open in another database during the load)
 
+use crate::{connect, opt, ADMIN};
 use anyhow::Context;
 use bytes::Bytes;
 use futures::SinkExt;
@@ -20,26 +21,13 @@ use mmf_command::{build_app, AppState};
 use mmf_shared::clock::Clock;
 use mmf_tests::{test_config, Signer, TestDb, FUND};
 use rand::Rng;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio_postgres::NoTls;
 
 const DB: &str = "mmf_bench_sync";
-const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 const CH_URL: &str = "http://127.0.0.1:8123";
-
-fn opt(args: &[String], key: &str, default: u64) -> u64 {
-    let map: HashMap<&str, &str> = args.iter().filter_map(|a| a.split_once('=')).collect();
-    map.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
-    let (c, conn) = tokio_postgres::connect(url, NoTls).await?;
-    tokio::spawn(conn);
-    Ok(c)
-}
 
 fn account(i: u64) -> String {
     format!("8{i:011}")
