@@ -10,7 +10,7 @@
 //! positions, orders and journal rows refer to accounts that are not created, which only the
 //! seed needs to know.
 
-use crate::{connect, opt, ADMIN};
+use crate::{connect, opt, recreate};
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -143,14 +143,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let effective = calendar.next_trading_day(trade_date);
     let redeemed_effective = day + chrono::Days::new(2);
 
-    let admin = connect(ADMIN).await?;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
-        .await?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {DB}"))
-        .await?;
-    let url = format!("postgres://postgres@127.0.0.1:5432/{DB}");
+    let url = recreate(DB).await?;
     mmf_shared::db::migrate(&url).await?;
     let seed = connect(&url).await?;
     seed.batch_execute(

@@ -12,7 +12,7 @@
 //! Options (key=value): rows=1000000 accounts=100000 batch=100000 clients=16 seconds=15
 //! hold=0 (1: keep a transaction open in another database during the load)
 
-use crate::{connect, opt, ADMIN};
+use crate::{connect, opt, recreate, ADMIN};
 use anyhow::Context;
 use bytes::Bytes;
 use futures::SinkExt;
@@ -44,14 +44,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let seconds = opt(args, "seconds", 15);
 
     // Fresh Postgres and ClickHouse databases.
-    let admin = connect(ADMIN).await?;
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE)"))
-        .await?;
-    admin
-        .batch_execute(&format!("CREATE DATABASE {DB}"))
-        .await?;
-    let url = format!("postgres://postgres@127.0.0.1:5432/{DB}");
+    let url = recreate(DB).await?;
     mmf_shared::db::migrate(&url).await?;
     let ch_base = mmf_shared::ch::client(CH_URL);
     ch_base
