@@ -36,6 +36,30 @@ pub async fn recreate(db: &str) -> anyhow::Result<String> {
     Ok(format!("postgres://postgres@127.0.0.1:5432/{db}"))
 }
 
+/// The fund, `accounts` accounts of partner p1 (`8` + 11 digits) and a large holding each, for
+/// benchmarks that send orders through the API.
+pub async fn seed_holders(
+    pg: &tokio_postgres::Client,
+    url: &str,
+    partners: &str,
+    accounts: u64,
+) -> anyhow::Result<()> {
+    mmf_shared::auth::seed_partners(&mmf_shared::db::pool(url, 1)?, partners).await?;
+    let fund = mmf_tests::FUND;
+    pg.batch_execute(&format!(
+        "INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)
+             VALUES ('{fund}', 'Bench MMF', 1000000, 100000000);
+         INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number, id_masked, opened_at)
+             SELECT '8' || lpad(i::text, 11, '0'), 'p1', 'c' || i, 'Bench', 'resident_id', 'x', 'x', now()
+             FROM generate_series(1, {accounts}) i;
+         SELECT setval('account_no_seq', {accounts});
+         INSERT INTO positions (account_id, fund_code, units)
+             SELECT '8' || lpad(i::text, 11, '0'), '{fund}', 1000000 FROM generate_series(1, {accounts}) i;"
+    ))
+    .await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -4,7 +4,7 @@
 //! Options (key=value): accounts=100000 clients=64 seconds=20 pgbench_clients=16 shards=8 batch=256
 //! pgbench=0 (skip the baseline)
 
-use crate::{connect, opt, recreate};
+use crate::{connect, opt, recreate, seed_holders};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use mmf_command::{build_app, AppState};
@@ -41,18 +41,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     config.writer_shards = opt(args, "shards", 8) as usize;
     config.writer_batch = opt(args, "batch", 256) as usize;
     let c = connect(&url).await?;
-    mmf_shared::auth::seed_partners(&mmf_shared::db::pool(&url, 1)?, &config.partners).await?;
-    c.batch_execute(&format!(
-        "INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)
-             VALUES ('{FUND}', 'Bench MMF', 1000000, 100000000);
-         INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number, id_masked, opened_at)
-             SELECT '8' || lpad(i::text, 11, '0'), 'p1', 'c' || i, 'Bench', 'resident_id', 'x', 'x', now()
-             FROM generate_series(1, {accounts}) i;
-         SELECT setval('account_no_seq', {accounts});
-         INSERT INTO positions (account_id, fund_code, units)
-             SELECT '8' || lpad(i::text, 11, '0'), '{FUND}', 1000000 FROM generate_series(1, {accounts}) i;"
-    ))
-    .await?;
+    seed_holders(&c, &url, &config.partners, accounts).await?;
     c.batch_execute("VACUUM ANALYZE").await?;
 
     // A trading-day morning, fixed, so every order gets the same trade date.

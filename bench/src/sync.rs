@@ -12,7 +12,7 @@
 //! Options (key=value): rows=1000000 accounts=100000 batch=100000 clients=16 seconds=15
 //! hold=0 (1: keep a transaction open in another database during the load)
 
-use crate::{connect, opt, recreate, ADMIN};
+use crate::{connect, opt, recreate, seed_holders, ADMIN};
 use anyhow::Context;
 use bytes::Bytes;
 use futures::SinkExt;
@@ -62,17 +62,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     };
     let config = test_config(&db);
     let pg = connect(&url).await?;
-    mmf_shared::auth::seed_partners(&mmf_shared::db::pool(&url, 1)?, &config.partners).await?;
-    pg.batch_execute(&format!(
-        "INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)
-             VALUES ('{FUND}', 'Bench MMF', 1000000, 100000000);
-         INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number, id_masked, opened_at)
-             SELECT '8' || lpad(i::text, 11, '0'), 'p1', 'c' || i, 'Bench', 'resident_id', 'x', 'x', now()
-             FROM generate_series(1, {accounts}) i;
-         INSERT INTO positions (account_id, fund_code, units)
-             SELECT '8' || lpad(i::text, 11, '0'), '{FUND}', 1000000 FROM generate_series(1, {accounts}) i;"
-    ))
-    .await?;
+    seed_holders(&pg, &url, &config.partners, accounts).await?;
 
     println!(
         "seeding {rows} unit_journal rows with COPY (one transaction) over {accounts} accounts"
