@@ -23,7 +23,7 @@ ALTER SYSTEM SET maintenance_work_mem = '1GB';
 ALTER SYSTEM SET work_mem = '64MB';
 ALTER SYSTEM SET max_wal_size = '16GB';
 ALTER SYSTEM SET checkpoint_timeout = '30min';
-ALTER SYSTEM SET wal_compression = 'on';
+ALTER SYSTEM SET wal_compression = 'lz4';
 ALTER SYSTEM SET max_parallel_workers_per_gather = 2;
 SELECT pg_reload_conf();
 SQL

@@ -19,6 +19,8 @@ use hdrhistogram::Histogram;
 use mmf_command::{build_app, clearing, income, AppState};
 use mmf_shared::calendar::Calendar;
 use mmf_shared::clock::Clock;
+use mmf_sync::snapshots::STREAM;
+use mmf_tests::sync::CH_URL;
 use mmf_tests::{Signer, TestDb};
 use rand::Rng;
 use rust_decimal::Decimal;
@@ -116,6 +118,117 @@ async fn copy(
     }
     sink.finish().await?;
     Ok(())
+}
+
+/// Starts the sync worker on fresh ClickHouse tables and waits until it has shipped the
+/// seeded history and built its position snapshots.
+async fn start_history(seed: &Client, url: &str) -> anyhow::Result<mmf_sync::Worker> {
+    let ch_base = mmf_shared::ch::client(CH_URL);
+    ch_base
+        .clone()
+        .with_database("default")
+        .query(&format!("DROP DATABASE IF EXISTS {DB}"))
+        .execute()
+        .await?;
+    mmf_shared::ch::migrate(&ch_base, DB).await?;
+    let journal_rows: i64 = seed
+        .query_one("SELECT count(*) FROM unit_journal", &[])
+        .await?
+        .get(0);
+    let started = Instant::now();
+    let worker = mmf_sync::start(mmf_sync::Config::new(url, CH_URL, DB)).await?;
+    let shipped = shipped_after(seed, "unit_journal", journal_rows, started).await?;
+    println!(
+        "history catch-up: {journal_rows} journal rows in ClickHouse after {}",
+        seconds(shipped)
+    );
+    let snapshots = shipped_after(seed, STREAM, journal_rows, started).await?;
+    println!(
+        "position snapshots of the seeded history: {}",
+        seconds(snapshots)
+    );
+    timed("checkpoint", async {
+        seed.batch_execute("CHECKPOINT").await?;
+        anyhow::Ok(())
+    })
+    .await?;
+
+    Ok(worker)
+}
+
+/// Waits until the distribution's income is in ClickHouse and checks it against Postgres;
+/// then waits for the snapshots. Returns the income entries and how long they took.
+async fn income_in_clickhouse(
+    seed: &Client,
+    worker: mmf_sync::Worker,
+    finished: Instant,
+) -> anyhow::Result<(i64, Option<f64>)> {
+    let ch = mmf_shared::ch::client_for(CH_URL, DB);
+    let payments: i64 = seed
+        .query_one("SELECT count(*) FROM income_payments", &[])
+        .await?
+        .get(0);
+    let visible = shipped_after(seed, "income_payments", payments, finished).await?;
+    println!(
+        "income in ClickHouse ({payments} payments): {} after the distribution finished",
+        seconds(visible)
+    );
+    let r = seed
+        .query_one(
+            "SELECT count(*), (sum(units) * 100)::bigint FROM unit_movements WHERE kind = 'income'",
+            &[],
+        )
+        .await?;
+    let (entries, fen): (i64, i64) = (r.get(0), r.get(1));
+    let (ch_entries, ch_fen): (u64, i64) = ch
+        .query(
+            "SELECT count(), toInt64(sum(units) * 100) FROM unit_journal FINAL WHERE kind = 'income'",
+        )
+        .fetch_one()
+        .await?;
+    anyhow::ensure!(
+        ch_entries == entries as u64 && ch_fen == fen,
+        "ClickHouse holds {ch_entries} income rows, {ch_fen} fen; Postgres {entries}, {fen}"
+    );
+    println!(
+        "ClickHouse income rows: {ch_entries}, {} yuan, equal to Postgres",
+        yuan(fen as u64)
+    );
+    let income_snapshots =
+        shipped_after(seed, "position_snapshots_income", payments, finished).await?;
+    println!(
+        "position snapshots with the income: {} after the distribution finished",
+        seconds(income_snapshots)
+    );
+    worker.stop().await;
+    Ok((entries, visible))
+}
+
+/// How long after `since` the sync stream `stream` had shipped `rows` rows (None after 15 min).
+async fn shipped_after(
+    pg: &Client,
+    stream: &str,
+    rows: i64,
+    since: Instant,
+) -> anyhow::Result<Option<f64>> {
+    while since.elapsed() < Duration::from_secs(900) {
+        let n: Option<i64> = pg
+            .query_opt(
+                "SELECT rows_shipped FROM sync_cursors WHERE stream = $1",
+                &[&stream],
+            )
+            .await?
+            .map(|r| r.get(0));
+        if n.unwrap_or(0) >= rows {
+            return Ok(Some(since.elapsed().as_secs_f64()));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(None)
+}
+
+fn seconds(s: Option<f64>) -> String {
+    s.map_or("not within 15 min".into(), |s| format!("{s:.1} s"))
 }
 
 async fn timed<T>(
@@ -297,6 +410,14 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     .await?;
     timed("vacuum + checkpoint", vacuum()).await?;
 
+    // The history store: the sync worker ships the seeded history first, then runs through the
+    // distribution as it does in production (`sync=0` leaves it out).
+    let worker = if opt(args, "sync", 1) == 1 {
+        Some(start_history(&seed, &url).await?)
+    } else {
+        None
+    };
+
     // The command service on the same database, for API latency.
     let mut config = mmf_tests::test_config(&TestDb {
         name: DB.into(),
@@ -327,9 +448,14 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         income::distribute(&pool, FUND, day, batching, &|_, _| {}),
     )
     .await?;
+    let finished = Instant::now();
     stop.store(true, Ordering::Relaxed);
     let busy = busy.await?;
     println!("API latency during the distribution: {}", latency(&busy));
+    let income = match worker {
+        Some(worker) => Some(income_in_clickhouse(&seed, worker, finished).await?),
+        None => None,
+    };
     let t = &dist.totals;
     let expected_eligible: Decimal = seed
         .query_one(
@@ -362,6 +488,12 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "| income distribution | {positions} positions | {base_dist:.1} s | {dist_s:.1} s | {:.0} |",
         positions as f64 / dist_s
     );
+    if let Some((entries, visible)) = income {
+        println!(
+            "| income visible in ClickHouse | {entries} rows | | {} after | |",
+            seconds(visible)
+        );
+    }
     println!();
     println!("API subscriptions, idle: {}", latency(&idle));
     println!("API subscriptions, during distribution: {}", latency(&busy));

@@ -81,8 +81,11 @@ pub async fn confirm(
         .collect();
     for chunk in ids.chunks(batch_size.max(1)) {
         let tx = client.transaction().await?;
-        tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .await?;
+        // By key only, without JIT: see income's batches.
+        tx.batch_execute(
+            "SET LOCAL synchronous_commit = off; SET LOCAL jit = off; SET LOCAL enable_seqscan = off",
+        )
+        .await?;
         let r = tx
             .query_one(CONFIRM_SQL, &[&chunk, &trade_date, &now, &effective])
             .await?;

@@ -430,7 +430,13 @@ struct Batch<'a> {
 /// cannot take stays in carry (see docs/decisions/0020-income-distribution.md).
 /// The later effective dates are listed one by one (up to the latest in the snapshot) so that
 /// the journal index is probed at (date, first account of the batch) for each of them instead
-/// of being scanned over every future movement of every batch.
+/// of being scanned over every future movement of every batch. Income payments are never
+/// among them: days are distributed in order, so every payment so far is effective on or
+/// before D.
+/// Positions are updated through the row version that was read (`ctid`), without an index
+/// lookup. A row an order updated in the meantime has moved on and is not matched there; it is
+/// updated by key instead (`moved`, skipped unless some row was missed).
+/// $3 is the income per unit (per10k / 10,000).
 const BATCH_SQL: &str = "
 WITH fut AS (
     SELECT account_id, sum(units) AS units FROM unit_journal
@@ -441,20 +447,18 @@ WITH fut AS (
       AND ($4::text IS NULL OR account_id >= $4) AND ($5::text IS NULL OR account_id < $5)
     GROUP BY account_id
 ), calc AS (
-    SELECT p.account_id, p.units AS units_now, p.units - coalesce(f.units, 0) AS eligible,
-           p.carry AS carry_before
+    SELECT p.ctid AS row, p.account_id, p.units AS units_now,
+           p.units - coalesce(f.units, 0) AS eligible, p.carry AS carry_before
     FROM positions p LEFT JOIN fut f ON f.account_id = p.account_id
     WHERE p.fund_code = $1
       AND ($4::text IS NULL OR p.account_id >= $4) AND ($5::text IS NULL OR p.account_id < $5)
 ), acc AS (
-    SELECT account_id, units_now, eligible, carry_before,
-           eligible * ($3::numeric * 0.0001) AS income,
-           carry_before + eligible * ($3::numeric * 0.0001) AS accrued
+    SELECT *, eligible * $3::numeric AS income, carry_before + eligible * $3::numeric AS accrued
     FROM calc WHERE eligible <> 0 OR carry_before <> 0
 ), pay AS (
     SELECT *, greatest(trunc(accrued, 2), -units_now) AS paid FROM acc
-), fin AS (
-    SELECT *,
+), fin AS MATERIALIZED (
+    SELECT row, account_id, eligible, carry_before, income, paid,
            CASE WHEN $6::text = 'to_fund' THEN 0 ELSE accrued - paid END AS carry_after,
            CASE WHEN $6::text = 'to_fund' THEN accrued - paid ELSE 0 END AS to_fund
     FROM pay
@@ -462,11 +466,20 @@ WITH fut AS (
     UPDATE positions p
     SET units = p.units + fin.paid, carry = fin.carry_after, cum_income = p.cum_income + fin.paid,
         last_income = fin.paid, last_income_date = $2
+    FROM fin WHERE p.ctid = fin.row
+    RETURNING p.account_id
+), moved AS (
+    UPDATE positions p
+    SET units = p.units + fin.paid, carry = fin.carry_after, cum_income = p.cum_income + fin.paid,
+        last_income = fin.paid, last_income_date = $2
     FROM fin WHERE p.fund_code = $1 AND p.account_id = fin.account_id
+      AND (SELECT count(*) FROM upd) < (SELECT count(*) FROM fin)
+      AND NOT EXISTS (SELECT 1 FROM upd WHERE upd.account_id = fin.account_id)
     RETURNING 1
-), jr AS (
-    INSERT INTO unit_journal (account_id, fund_code, kind, units, effective_date, booked_at)
-    SELECT account_id, $1, 'income', paid, $2 + 1, now() FROM fin WHERE paid <> 0
+), paid AS (
+    INSERT INTO income_payments (fund_code, day, batch, effective_date, account_ids, units)
+    SELECT $1, $2, $7, $2 + 1, array_agg(account_id), array_agg(paid)
+    FROM fin WHERE paid <> 0 HAVING count(*) > 0
 )
 UPDATE income_batches b
 SET positions = s.positions, eligible = s.eligible, accrued = s.accrued, paid = s.paid,
@@ -477,7 +490,7 @@ FROM (SELECT count(*) AS positions, coalesce(sum(eligible), 0) AS eligible,
              coalesce(sum(carry_after), 0) AS carry_after, coalesce(sum(to_fund), 0) AS to_fund
       FROM fin) s
 WHERE b.fund_code = $1 AND b.day = $2 AND b.batch = $7
-RETURNING (SELECT count(*) FROM upd) AS updated";
+RETURNING b.positions, (SELECT count(*) FROM upd) + (SELECT count(*) FROM moved) AS updated";
 
 impl Batch<'_> {
     /// Deadlocks with order transactions, and a negative payment racing a redemption of the
@@ -517,8 +530,14 @@ impl Batch<'_> {
         let tx = client.transaction().await?;
         // A batch lost in a crash loses its own record too, and is redone. Marking the run
         // finished is a synchronous commit, which flushes every batch before it.
-        tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .await?;
+        // JIT compilation would cost more than the batch's own work. A batch reads and writes
+        // its own range by key and row version: a plan that scans a whole table (for instance
+        // to hash-join the updates by ctid, which looks cheap on a table of a few million
+        // rows) would cost that scan in every batch.
+        tx.batch_execute(
+            "SET LOCAL synchronous_commit = off; SET LOCAL jit = off; SET LOCAL enable_seqscan = off",
+        )
+        .await?;
         let claimed = tx
             .query_opt(
                 "INSERT INTO income_batches (fund_code, day, batch) VALUES ($1, $2, $3)
@@ -529,19 +548,26 @@ impl Batch<'_> {
         if claimed.is_none() {
             return Ok(());
         }
-        tx.query_one(
-            BATCH_SQL,
-            &[
-                &self.fund,
-                &self.day,
-                &self.per10k,
-                &self.lo,
-                &self.hi,
-                &self.policy,
-                &self.index,
-            ],
-        )
-        .await?;
+        let per_unit = self.per10k / Decimal::from(10_000);
+        let row = tx
+            .query_one(
+                BATCH_SQL,
+                &[
+                    &self.fund,
+                    &self.day,
+                    &per_unit,
+                    &self.lo,
+                    &self.hi,
+                    &self.policy,
+                    &self.index,
+                ],
+            )
+            .await?;
+        let (positions, updated): (i64, i64) = (row.get(0), row.get(1));
+        anyhow::ensure!(
+            positions == updated,
+            "{updated} of {positions} positions updated"
+        );
         tx.commit().await?;
         Ok(())
     }

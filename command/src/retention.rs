@@ -1,6 +1,6 @@
-//! Retention of the unit journal in Postgres (DESIGN §1, §3): rows older than the window are
-//! deleted only after ClickHouse is verified to hold the same rows, as counts and sums per
-//! effective date. Any difference refuses the whole run and reports every day compared.
+//! Retention of unit movements in Postgres (DESIGN §1, §3): journal rows and income payments
+//! older than the window are deleted only after ClickHouse is verified to hold the same
+//! movements, as counts and sums per effective date. Any difference refuses the whole run and reports every day compared.
 //! What was deleted is recorded per day in `retained_days`.
 
 use crate::app::AppState;
@@ -34,7 +34,7 @@ pub struct DayCheck {
 
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct RetentionReport {
-    /// Journal rows effective before this date are beyond the window.
+    /// Movements effective before this date are beyond the window.
     pub cutoff: NaiveDate,
     pub dry_run: bool,
     /// True when Postgres and ClickHouse differ for some day: nothing was deleted.
@@ -50,8 +50,8 @@ struct ChDay {
     units: String,
 }
 
-/// Compares every effective date before `cutoff` still held in Postgres with ClickHouse's
-/// `unit_journal` (read with FINAL, so replayed rows count once).
+/// Compares every effective date before `cutoff` still held in Postgres (journal rows and
+/// income payment entries) with ClickHouse's `unit_journal` (read with FINAL, so replayed rows count once).
 pub async fn verify(
     pool: &Pool,
     ch: &clickhouse::Client,
@@ -60,7 +60,7 @@ pub async fn verify(
     let client = pool.get().await?;
     let pg = client
         .query(
-            "SELECT effective_date, count(*), coalesce(sum(units), 0) FROM unit_journal
+            "SELECT effective_date, count(*), coalesce(sum(units), 0) FROM unit_movements
              WHERE effective_date < $1 GROUP BY effective_date ORDER BY effective_date",
             &[&cutoff],
         )
@@ -105,7 +105,7 @@ pub async fn verify(
         .collect())
 }
 
-/// Verifies, then (unless `dry_run`, and only if every day matches) deletes the journal rows
+/// Verifies, then (unless `dry_run`, and only if every day matches) deletes the movements
 /// effective before `today − window_days`, one transaction per day. A row arriving for a day
 /// between verification and deletion makes that day's deleted totals differ from the verified
 /// ones: the day's transaction is rolled back and the run reports the day as refused.
@@ -141,7 +141,13 @@ pub async fn run(
             let tx = client.transaction().await?;
             let r = tx
                 .query_one(
-                    "WITH gone AS (DELETE FROM unit_journal WHERE effective_date = $1 RETURNING units)
+                    "WITH journal AS (
+                         DELETE FROM unit_journal WHERE effective_date = $1 RETURNING units),
+                     income AS (
+                         DELETE FROM income_payments WHERE effective_date = $1 RETURNING units),
+                     gone AS (
+                         SELECT units FROM journal
+                         UNION ALL SELECT unnest(units) FROM income)
                      SELECT count(*), coalesce(sum(units), 0) FROM gone",
                     &[&d.effective_date],
                 )
@@ -189,7 +195,7 @@ pub struct RetentionRequest {
     dry_run: Option<bool>,
 }
 
-/// Deletes journal rows older than the window after verifying them against ClickHouse;
+/// Deletes movements older than the window after verifying them against ClickHouse;
 /// 409 `history_mismatch` with the per-day comparison when they differ (nothing deleted).
 #[utoipa::path(post, path = "/v1/ops/retention", request_body = RetentionRequest,
     responses((status = 200, body = RetentionReport), (status = 409, body = RetentionReport)))]

@@ -2,7 +2,7 @@
 //! past the saved cursor every few seconds, capped so a huge backlog stays cheap to count).
 
 use crate::shipper::pause;
-use crate::tables::{Accounts, FundIncome, Funds, Orders, Table, UnitJournal};
+use crate::tables::{Accounts, FundIncome, Funds, IncomePayments, Orders, Table, UnitJournal};
 use crate::{cursor, metrics, Shared};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,5 +64,6 @@ async fn count_behind(shared: &Shared) -> anyhow::Result<()> {
     one::<Funds>(shared).await?;
     one::<Orders>(shared).await?;
     one::<FundIncome>(shared).await?;
+    one::<IncomePayments>(shared).await?;
     one::<UnitJournal>(shared).await
 }

@@ -25,7 +25,7 @@ use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tables::{Accounts, FundIncome, Funds, Orders, UnitJournal};
+use tables::{Accounts, FundIncome, Funds, IncomePayments, Orders, UnitJournal};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -127,6 +127,7 @@ async fn supervise(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         tokio::spawn(shipper::run::<Orders>(shared.clone(), stop.clone())),
         tokio::spawn(shipper::run::<UnitJournal>(shared.clone(), stop.clone())),
         tokio::spawn(shipper::run::<FundIncome>(shared.clone(), stop.clone())),
+        tokio::spawn(shipper::run::<IncomePayments>(shared.clone(), stop.clone())),
         tokio::spawn(snapshots::run(shared.clone(), stop.clone())),
         tokio::spawn(lag::run(shared.clone(), stop.clone())),
     ];

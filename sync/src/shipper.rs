@@ -17,6 +17,11 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// An insert that takes longer than this is abandoned and retried.
 const INSERT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Postgres rows per read of table `T`.
+fn limit<T: Table>(shared: &Shared) -> usize {
+    shared.config.batch_rows.min(T::MAX_READ)
+}
+
 /// Sleeps for `pause` unless the worker is stopping; returns false when it is.
 pub async fn pause(stop: &mut watch::Receiver<bool>, pause: Duration) -> bool {
     if *stop.borrow() {
@@ -44,7 +49,7 @@ pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
     loop {
         let round = async {
             let n = ship_batch::<T>(&shared, &mut position, &mut prefetched).await?;
-            if n < shared.config.batch_rows {
+            if n < limit::<T>(&shared) {
                 // Everything below the watermark is in ClickHouse.
                 return ship_above::<T>(&shared, &mut above).await;
             }
@@ -53,7 +58,7 @@ pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
         let wait = match round.await {
             Ok(n) => {
                 backoff = MIN_BACKOFF;
-                let caught_up = n < shared.config.batch_rows;
+                let caught_up = n < limit::<T>(&shared);
                 shared.status.succeeded(T::NAME, caught_up);
                 if caught_up {
                     shared.config.poll
@@ -153,11 +158,11 @@ async fn ship_above<T: Table>(shared: &Shared, above: &mut Above) -> anyhow::Res
         });
         let rows = read_range::<T>(shared, &pg, &from, t, t + 1).await?;
         if let Some(last) = rows.last() {
-            insert::<T>(shared, &rows).await?;
+            let shipped = insert::<T>(shared, &rows).await?;
             metrics::ROWS_SHIPPED
                 .with_label_values(&[T::NAME])
-                .inc_by(rows.len() as u64);
-            if rows.len() == shared.config.batch_rows {
+                .inc_by(shipped as u64);
+            if rows.len() == limit::<T>(shared) {
                 above.passed.insert(t, Some(cursor_of(last)?));
                 return Ok(rows.len());
             }
@@ -181,10 +186,10 @@ async fn ship_above<T: Table>(shared: &Shared, above: &mut Above) -> anyhow::Res
         return Ok(0);
     };
     let to = cursor_of(last)?;
-    insert::<T>(shared, &rows).await?;
+    let shipped = insert::<T>(shared, &rows).await?;
     tracing::debug!(
         stream = T::NAME,
-        rows = rows.len(),
+        rows = shipped,
         xmin,
         upto,
         "shipped above the watermark"
@@ -195,7 +200,7 @@ async fn ship_above<T: Table>(shared: &Shared, above: &mut Above) -> anyhow::Res
     above.position = Some(to);
     metrics::ROWS_SHIPPED
         .with_label_values(&[T::NAME])
-        .inc_by(rows.len() as u64);
+        .inc_by(shipped as u64);
     Ok(rows.len())
 }
 
@@ -208,7 +213,7 @@ async fn read_range<T: Table>(
     hi: u64,
 ) -> anyhow::Result<Vec<PgRow>> {
     let stmt = pg.prepare_cached(T::ABOVE).await?;
-    let limit = i64::try_from(shared.config.batch_rows)?;
+    let limit = i64::try_from(limit::<T>(shared))?;
     pg.query(
         &stmt,
         &[
@@ -223,19 +228,25 @@ async fn read_range<T: Table>(
     .with_context(|| format!("reading {} above the watermark", T::NAME))
 }
 
-async fn insert<T: Table>(shared: &Shared, rows: &[PgRow]) -> anyhow::Result<()> {
+/// Inserts the ClickHouse rows of `rows`; returns how many there were.
+async fn insert<T: Table>(shared: &Shared, rows: &[PgRow]) -> anyhow::Result<usize> {
+    let mut converted = Vec::with_capacity(rows.len());
+    for row in rows {
+        T::convert(row, &mut converted)?;
+    }
     let mut insert = shared
         .ch
-        .insert::<T::Row>(T::NAME)
+        .insert::<T::Row>(T::TARGET)
         .await?
         .with_timeouts(Some(INSERT_TIMEOUT), Some(INSERT_TIMEOUT));
-    for row in rows {
-        insert.write(&T::convert(row)?).await?;
+    for row in &converted {
+        insert.write(row).await?;
     }
     insert
         .end()
         .await
-        .with_context(|| format!("inserting into ClickHouse {}", T::NAME))
+        .with_context(|| format!("inserting {} into ClickHouse {}", T::NAME, T::TARGET))?;
+    Ok(converted.len())
 }
 
 /// Reads the batch after `from` on a connection of its own.
@@ -244,7 +255,7 @@ fn read<T: Table>(shared: &Arc<Shared>, from: Cursor) -> JoinHandle<anyhow::Resu
     tokio::spawn(async move {
         let pg = shared.pg.get().await.context("Postgres connection")?;
         let stmt = pg.prepare_cached(T::SELECT).await?;
-        let limit = i64::try_from(shared.config.batch_rows)?;
+        let limit = i64::try_from(limit::<T>(&shared))?;
         pg.query(&stmt, &[&from.txid.to_string(), &from.key, &limit])
             .await
             .with_context(|| format!("reading {}", T::NAME))
@@ -277,17 +288,17 @@ async fn ship_batch<T: Table>(
         return Ok(0);
     };
     let to = cursor_of(last)?;
-    if rows.len() == shared.config.batch_rows {
+    if rows.len() == limit::<T>(shared) {
         *prefetched = Some((to.clone(), read::<T>(shared, to.clone())));
     }
 
-    insert::<T>(shared, &rows).await?;
+    let shipped = insert::<T>(shared, &rows).await?;
     let inserted = started.elapsed();
     let pg = shared.pg.get().await.context("Postgres connection")?;
     cursor::save(&**pg, T::NAME, &to, rows.len()).await?;
     tracing::debug!(
         stream = T::NAME,
-        rows = rows.len(),
+        rows = shipped,
         read_ms = read_done.as_millis() as u64,
         insert_ms = (inserted - read_done).as_millis() as u64,
         total_ms = started.elapsed().as_millis() as u64,
@@ -296,10 +307,10 @@ async fn ship_batch<T: Table>(
     *position = Some(to);
     metrics::ROWS_SHIPPED
         .with_label_values(&[T::NAME])
-        .inc_by(rows.len() as u64);
+        .inc_by(shipped as u64);
     metrics::BATCH_ROWS
         .with_label_values(&[T::NAME])
-        .observe(rows.len() as f64);
+        .observe(shipped as f64);
     metrics::BATCH_SECONDS
         .with_label_values(&[T::NAME])
         .observe(started.elapsed().as_secs_f64());

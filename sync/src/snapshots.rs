@@ -1,55 +1,122 @@
-//! Position snapshots: after journal rows reached ClickHouse, rebuild `position_snapshots`
+//! Position snapshots: after unit movements reached ClickHouse, rebuild `position_snapshots`
 //! (end-of-day units per account, fund and day on which they changed) for every account those
-//! rows touched. Runs behind the `unit_journal` stream with a cursor of its own, so bulk
-//! shipping never waits for it; a rebuild is idempotent, so replays after a crash are harmless.
+//! movements touched. Follows the `unit_journal` and `income_payments` streams with cursors of
+//! its own, so bulk shipping never waits for it; a rebuild is idempotent, so replays after a
+//! crash are harmless.
 
 use crate::shipper::{pause, MAX_BACKOFF, MIN_BACKOFF};
-use crate::tables::{cursor_of, Cursor, Table, UnitJournal};
+use crate::tables::{cursor_of, Cursor, IncomePayments, Table, UnitJournal};
 use crate::{cursor, metrics, Shared};
 use anyhow::Context;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
+use tokio_postgres::Row as PgRow;
 
 pub const STREAM: &str = "position_snapshots";
 /// Accounts per ClickHouse rebuild statement (bounds the query text).
 const ACCOUNTS_PER_QUERY: usize = 20_000;
-/// Journal rows covered per round, in journal batches: a bulk day touches each account once,
-/// and one rebuild then covers many batches.
-const BATCHES_PER_ROUND: usize = 10;
 const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 /// Snapshots are not latency-critical: poll less often than the shipping loops.
 const IDLE: Duration = Duration::from_millis(250);
 
-/// Journal rows after the snapshot cursor and at or before the shipped journal cursor.
-const TOUCHED: &str =
-    "SELECT txid::text::bigint AS sync_txid, entry_id::text AS sync_key, account_id, \
-            effective_date FROM unit_journal \
-     WHERE (txid, entry_id) > ($1::text::xid8, $2::text::bigint) \
-       AND (txid, entry_id) <= ($3::text::xid8, $4::text::bigint) \
-     ORDER BY txid, entry_id LIMIT $5";
+/// A shipped stream whose rows touch accounts.
+struct Source {
+    /// This builder's cursor over the stream.
+    cursor: &'static str,
+    /// The shipping stream; only rows at or before its saved cursor are in ClickHouse.
+    shipped: &'static str,
+    /// Rows after `$1, $2` and at or before `$3, $4`, at most `$5`: txid, key, the touched
+    /// account(s), effective date.
+    touched: &'static str,
+    /// Rows per round: a bulk day touches each account once, and one rebuild then covers many
+    /// shipped batches.
+    rows_per_round: fn(&Shared) -> usize,
+    /// When set, the source waits while this query returns true.
+    wait_while: Option<&'static str>,
+    accounts: fn(&PgRow, &mut BTreeSet<String>) -> anyhow::Result<()>,
+}
+
+const SOURCES: [Source; 2] = [
+    Source {
+        cursor: STREAM,
+        shipped: UnitJournal::NAME,
+        touched: "SELECT txid::text::bigint AS sync_txid, entry_id::text AS sync_key, account_id, \
+                         effective_date FROM unit_journal \
+                  WHERE (txid, entry_id) > ($1::text::xid8, $2::text::bigint) \
+                    AND (txid, entry_id) <= ($3::text::xid8, $4::text::bigint) \
+                  ORDER BY txid, entry_id LIMIT $5",
+        rows_per_round: |shared| shared.config.batch_rows * 10,
+        wait_while: None,
+        accounts: |row, out| {
+            out.insert(row.try_get(2)?);
+            Ok(())
+        },
+    },
+    Source {
+        cursor: "position_snapshots_income",
+        shipped: IncomePayments::NAME,
+        touched: "SELECT txid::text::bigint AS sync_txid, payment_id::text AS sync_key, \
+                         account_ids, effective_date FROM income_payments \
+                  WHERE (txid, payment_id) > ($1::text::xid8, $2::text::bigint) \
+                    AND (txid, payment_id) <= ($3::text::xid8, $4::text::bigint) \
+                  ORDER BY txid, payment_id LIMIT $5",
+        // Each payment is one distribution batch.
+        rows_per_round: |_| 25,
+        // A distribution pays every position of a fund: rebuilding snapshots batch by batch
+        // while it runs would compete with it for the same machines, for the same result.
+        wait_while: Some("SELECT EXISTS (SELECT 1 FROM income_runs WHERE finished_at IS NULL)"),
+        accounts: |row, out| {
+            out.extend(row.try_get::<_, Vec<String>>(2)?);
+            Ok(())
+        },
+    },
+];
+
+/// Snapshot versions: strictly increasing across rounds and restarts (microseconds of the
+/// wall clock, or one more than the last). A later rebuild reads a superset of what an
+/// earlier one read, so the highest version is always the most complete snapshot.
+#[derive(Default)]
+struct Versions(u64);
+
+impl Versions {
+    fn next(&mut self) -> u64 {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or_default();
+        self.0 = now.max(self.0 + 1);
+        self.0
+    }
+}
 
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     shared.status.register(STREAM);
     let mut backoff = MIN_BACKOFF;
+    let mut versions = Versions::default();
     loop {
-        // Shipping comes first: derived snapshots wait while the journal has a backlog.
-        if !shared.status.is_caught_up(UnitJournal::NAME) {
-            if !pause(&mut stop, IDLE).await {
-                return;
+        let round = async {
+            let (mut caught_up, mut more) = (true, false);
+            for source in &SOURCES {
+                // Shipping comes first: snapshots wait while a stream has a backlog.
+                if !shared.status.is_caught_up(source.shipped) {
+                    caught_up = false;
+                    continue;
+                }
+                let n = rebuild_batch(&shared, source, versions.next()).await?;
+                more |= n >= (source.rows_per_round)(&shared);
             }
-            continue;
-        }
-        let wait = match rebuild_batch(&shared).await {
-            Ok(n) => {
+            anyhow::Ok((caught_up && !more, more))
+        };
+        let wait = match round.await {
+            Ok((caught_up, more)) => {
                 backoff = MIN_BACKOFF;
-                let caught_up = n < shared.config.batch_rows * BATCHES_PER_ROUND;
                 shared.status.succeeded(STREAM, caught_up);
-                if caught_up {
-                    IDLE.max(shared.config.poll)
-                } else {
+                if more {
                     Duration::ZERO
+                } else {
+                    IDLE.max(shared.config.poll)
                 }
             }
             Err(e) => {
@@ -71,16 +138,20 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Rebuilds the snapshots of the accounts touched by the next journal rows; returns how many
-/// journal rows it covered.
-async fn rebuild_batch(shared: &Shared) -> anyhow::Result<usize> {
+/// Rebuilds the snapshots of the accounts touched by the source's next rows; returns how many
+/// rows it covered.
+async fn rebuild_batch(shared: &Shared, source: &Source, version: u64) -> anyhow::Result<usize> {
     let started = Instant::now();
     let pg = shared.pg.get().await.context("Postgres connection")?;
-    let from = cursor::load(&**pg, STREAM).await?;
-    let shipped = cursor::load(&**pg, UnitJournal::NAME).await?;
-    let round = shared.config.batch_rows * BATCHES_PER_ROUND;
-    let limit = i64::try_from(round)?;
-    let stmt = pg.prepare_cached(TOUCHED).await?;
+    if let Some(sql) = source.wait_while {
+        if pg.query_one(sql, &[]).await?.get::<_, bool>(0) {
+            return Ok(0);
+        }
+    }
+    let from = cursor::load(&**pg, source.cursor).await?;
+    let shipped = cursor::load(&**pg, source.shipped).await?;
+    let limit = i64::try_from((source.rows_per_round)(shared))?;
+    let stmt = pg.prepare_cached(source.touched).await?;
     let rows = pg
         .query(
             &stmt,
@@ -93,12 +164,15 @@ async fn rebuild_batch(shared: &Shared) -> anyhow::Result<usize> {
             ],
         )
         .await
-        .context("reading touched accounts")?;
+        .with_context(|| format!("reading accounts touched by {}", source.shipped))?;
     let Some(last) = rows.last() else {
         return Ok(0);
     };
     let to: Cursor = cursor_of(last)?;
-    let accounts: BTreeSet<String> = rows.iter().map(|r| r.get::<_, String>(2)).collect();
+    let mut accounts = BTreeSet::new();
+    for row in &rows {
+        (source.accounts)(row, &mut accounts)?;
+    }
     // Days before the earliest new movement keep their snapshots.
     let since = rows
         .iter()
@@ -107,7 +181,7 @@ async fn rebuild_batch(shared: &Shared) -> anyhow::Result<usize> {
         .expect("rows are not empty");
     let accounts: Vec<String> = accounts.into_iter().collect();
     for chunk in accounts.chunks(ACCOUNTS_PER_QUERY) {
-        let sql = rebuild_sql(chunk, since, to.txid);
+        let sql = rebuild_sql(chunk, since, version);
         tokio::time::timeout(
             QUERY_TIMEOUT,
             shared
@@ -120,7 +194,7 @@ async fn rebuild_batch(shared: &Shared) -> anyhow::Result<usize> {
         .context("rebuilding position snapshots: timed out")?
         .context("rebuilding position snapshots")?;
     }
-    cursor::save(&**pg, STREAM, &to, rows.len()).await?;
+    cursor::save(&**pg, source.cursor, &to, rows.len()).await?;
     metrics::ROWS_SHIPPED
         .with_label_values(&[STREAM])
         .inc_by(accounts.len() as u64);

@@ -15,8 +15,13 @@ pub struct Cursor {
 
 /// One replicated table.
 pub trait Table: Send + Sync + 'static {
-    /// Stream name (the Postgres table) and ClickHouse table name.
+    /// Stream name (the Postgres table).
     const NAME: &'static str;
+    /// The ClickHouse table its rows go to.
+    const TARGET: &'static str = Self::NAME;
+    /// Postgres rows per read at most (besides the worker's batch size): for tables whose
+    /// rows expand into many ClickHouse rows.
+    const MAX_READ: usize = usize::MAX;
     /// Reads at most `$3` rows with `(txid, key) > ($1, $2)` below the visibility watermark,
     /// ordered by `(txid, key)`. The first two columns are the txid (bigint) and key (text).
     const SELECT: &'static str;
@@ -27,7 +32,8 @@ pub trait Table: Send + Sync + 'static {
     /// the watermark back, without moving the cursor.
     const ABOVE: &'static str;
     type Row: clickhouse::RowOwned + clickhouse::RowWrite + Serialize + Send + Sync + 'static;
-    fn convert(row: &PgRow) -> anyhow::Result<Self::Row>;
+    /// Appends the ClickHouse row(s) of one Postgres row.
+    fn convert(row: &PgRow, out: &mut Vec<Self::Row>) -> anyhow::Result<()>;
 }
 
 pub fn cursor_of(row: &PgRow) -> anyhow::Result<Cursor> {
@@ -128,8 +134,8 @@ impl Table for Accounts {
     const BEHIND: &'static str = ACCOUNTS_SQL.1;
     const ABOVE: &'static str = ACCOUNTS_SQL.2;
     type Row = AccountRow;
-    fn convert(r: &PgRow) -> anyhow::Result<AccountRow> {
-        Ok(AccountRow {
+    fn convert(r: &PgRow, out: &mut Vec<AccountRow>) -> anyhow::Result<()> {
+        out.push(AccountRow {
             txid: unsigned(r.try_get(0)?)?,
             account_id: r.try_get(1)?,
             version: unsigned(r.try_get(2)?)?,
@@ -139,7 +145,8 @@ impl Table for Accounts {
             id_type: r.try_get(6)?,
             id_masked: r.try_get(7)?,
             opened_at: secs(r.try_get(8)?)?,
-        })
+        });
+        Ok(())
     }
 }
 
@@ -183,8 +190,8 @@ impl Table for Orders {
     const BEHIND: &'static str = ORDERS_SQL.1;
     const ABOVE: &'static str = ORDERS_SQL.2;
     type Row = OrderRow;
-    fn convert(r: &PgRow) -> anyhow::Result<OrderRow> {
-        Ok(OrderRow {
+    fn convert(r: &PgRow, out: &mut Vec<OrderRow>) -> anyhow::Result<()> {
+        out.push(OrderRow {
             txid: unsigned(r.try_get(0)?)?,
             version: unsigned(r.try_get(2)?)?,
             order_id: unsigned(r.try_get(3)?)?,
@@ -201,7 +208,8 @@ impl Table for Orders {
             accepted_at: secs(r.try_get(14)?)?,
             confirmed_at: r.try_get::<_, Option<i64>>(15)?.map(secs).transpose()?,
             cancelled_at: r.try_get::<_, Option<i64>>(16)?.map(secs).transpose()?,
-        })
+        });
+        Ok(())
     }
 }
 
@@ -235,8 +243,8 @@ impl Table for UnitJournal {
     const BEHIND: &'static str = JOURNAL_SQL.1;
     const ABOVE: &'static str = JOURNAL_SQL.2;
     type Row = JournalRow;
-    fn convert(r: &PgRow) -> anyhow::Result<JournalRow> {
-        Ok(JournalRow {
+    fn convert(r: &PgRow, out: &mut Vec<JournalRow>) -> anyhow::Result<()> {
+        out.push(JournalRow {
             txid: unsigned(r.try_get(0)?)?,
             entry_id: unsigned(r.try_get(2)?)?,
             account_id: r.try_get(3)?,
@@ -246,7 +254,8 @@ impl Table for UnitJournal {
             units: r.try_get(7)?,
             effective_date: days(r.try_get(8)?)?,
             booked_at: secs(r.try_get(9)?)?,
-        })
+        });
+        Ok(())
     }
 }
 
@@ -281,8 +290,8 @@ impl Table for Funds {
     const BEHIND: &'static str = FUNDS_SQL.1;
     const ABOVE: &'static str = FUNDS_SQL.2;
     type Row = FundRow;
-    fn convert(r: &PgRow) -> anyhow::Result<FundRow> {
-        Ok(FundRow {
+    fn convert(r: &PgRow, out: &mut Vec<FundRow>) -> anyhow::Result<()> {
+        out.push(FundRow {
             txid: unsigned(r.try_get(0)?)?,
             fund_code: r.try_get(1)?,
             version: unsigned(r.try_get(2)?)?,
@@ -293,7 +302,8 @@ impl Table for Funds {
             fast_withdrawal_daily_cap: r.try_get(7)?,
             income_policy: r.try_get(8)?,
             updated_at: secs(r.try_get(9)?)?,
-        })
+        });
+        Ok(())
     }
 }
 
@@ -328,14 +338,69 @@ impl Table for FundIncome {
     const BEHIND: &'static str = FUND_INCOME_SQL.1;
     const ABOVE: &'static str = FUND_INCOME_SQL.2;
     type Row = FundIncomeRow;
-    fn convert(r: &PgRow) -> anyhow::Result<FundIncomeRow> {
-        Ok(FundIncomeRow {
+    fn convert(r: &PgRow, out: &mut Vec<FundIncomeRow>) -> anyhow::Result<()> {
+        out.push(FundIncomeRow {
             txid: unsigned(r.try_get(0)?)?,
             version: unsigned(r.try_get(2)?)?,
             fund_code: r.try_get(3)?,
             day: days(r.try_get(4)?)?,
             per10k: r.try_get(5)?,
             yield_7d: r.try_get(6)?,
-        })
+        });
+        Ok(())
+    }
+}
+
+/// Income paid by one distribution batch (Postgres `income_payments`): each entry becomes an
+/// `income` row of ClickHouse's `unit_journal`, with the payment's id as its entry id.
+pub struct IncomePayments;
+
+const INCOME_PAYMENTS_SQL: (&str, &str, &str) = stream_sql!(
+    "income_payments",
+    "payment_id",
+    "bigint",
+    "payment_id, fund_code, effective_date - date '1970-01-01', \
+     floor(extract(epoch FROM booked_at))::bigint, account_ids, \
+     array(SELECT (u * 100)::bigint FROM unnest(units) WITH ORDINALITY AS e (u, i) ORDER BY i)"
+);
+
+impl Table for IncomePayments {
+    const NAME: &'static str = "income_payments";
+    const TARGET: &'static str = "unit_journal";
+    /// A payment holds one batch of the distribution (tens of thousands of entries).
+    const MAX_READ: usize = 20;
+    const SELECT: &'static str = INCOME_PAYMENTS_SQL.0;
+    const BEHIND: &'static str = INCOME_PAYMENTS_SQL.1;
+    const ABOVE: &'static str = INCOME_PAYMENTS_SQL.2;
+    type Row = JournalRow;
+    fn convert(r: &PgRow, out: &mut Vec<JournalRow>) -> anyhow::Result<()> {
+        let txid = unsigned(r.try_get(0)?)?;
+        let entry_id = unsigned(r.try_get(2)?)?;
+        let fund_code: String = r.try_get(3)?;
+        let effective_date = days(r.try_get(4)?)?;
+        let booked_at = secs(r.try_get(5)?)?;
+        let accounts: Vec<String> = r.try_get(6)?;
+        let units: Vec<i64> = r.try_get(7)?;
+        anyhow::ensure!(
+            accounts.len() == units.len(),
+            "income payment {entry_id}: {} accounts, {} amounts",
+            accounts.len(),
+            units.len()
+        );
+        out.reserve(accounts.len());
+        for (account_id, units) in accounts.into_iter().zip(units) {
+            out.push(JournalRow {
+                entry_id,
+                account_id,
+                fund_code: fund_code.clone(),
+                order_id: 0,
+                kind: "income".into(),
+                units,
+                effective_date,
+                booked_at,
+                txid,
+            });
+        }
+        Ok(())
     }
 }

@@ -106,13 +106,13 @@ pub async fn position(app: &TestApp, account: &str) -> Position {
     }
 }
 
-/// The income paid to `account` for calendar day `day` (its journal row effective day + 1).
+/// The income paid to `account` for calendar day `day` (its income entry effective day + 1).
 pub async fn income_of(app: &TestApp, account: &str, day: &str) -> Decimal {
     let day: chrono::NaiveDate = day.parse().unwrap();
     app.pg()
         .await
         .query_one(
-            "SELECT coalesce(sum(units), 0) FROM unit_journal
+            "SELECT coalesce(sum(units), 0) FROM unit_movements
              WHERE account_id = $1 AND kind = 'income' AND effective_date = $2::date + 1",
             &[&account, &day],
         )
@@ -126,23 +126,25 @@ pub fn dec(s: &str) -> Decimal {
 }
 
 /// Invariants that hold after every cycle:
-/// - Σ position units = Σ journal units (every unit credited or debited has its movement);
+/// - Σ position units = Σ movement units (every unit credited or debited has its journal row
+///   or income payment entry);
 /// - for every distributed day: Σ eligible recomputed from the journal (movements effective on
 ///   or before D) matches what the distribution used; Σ accrued = Σ eligible × per10k / 10,000
-///   exactly; Σ paid + Σ carry change + Σ to_fund = Σ accrued; Σ paid = the day's income rows;
+///   exactly; Σ paid + Σ carry change + Σ to_fund = Σ accrued; Σ paid = the day's income
+///   entries, none of them zero;
 /// - Σ carry held in positions = Σ carry changes of all distributions.
 pub async fn check_invariants(app: &TestApp) {
     let c = app.pg().await;
     let r = c
         .query_one(
             "SELECT (SELECT coalesce(sum(units), 0) FROM positions),
-                    (SELECT coalesce(sum(units), 0) FROM unit_journal)",
+                    (SELECT coalesce(sum(units), 0) FROM unit_movements)",
             &[],
         )
         .await
         .unwrap();
     let (pos, jr): (Decimal, Decimal) = (r.get(0), r.get(1));
-    assert_eq!(pos, jr, "Σ position units = Σ journal units");
+    assert_eq!(pos, jr, "Σ position units = Σ movement units");
     let days = c
         .query(
             "SELECT r.fund_code, r.day, r.per10k, sum(b.eligible), sum(b.accrued), sum(b.paid),
@@ -168,7 +170,7 @@ pub async fn check_invariants(app: &TestApp) {
         ) = (d.get(3), d.get(4), d.get(5), d.get(6), d.get(7));
         let from_journal: Decimal = c
             .query_one(
-                "SELECT coalesce(sum(units), 0) FROM unit_journal
+                "SELECT coalesce(sum(units), 0) FROM unit_movements
                  WHERE fund_code = $1 AND effective_date <= $2",
                 &[&fund, &day],
             )
@@ -186,16 +188,18 @@ pub async fn check_invariants(app: &TestApp) {
             accrued,
             "{day}: Σ paid + Σ carry change + Σ to_fund = Σ accrued"
         );
-        let rows: Decimal = c
+        let r = c
             .query_one(
-                "SELECT coalesce(sum(units), 0) FROM unit_journal
+                "SELECT coalesce(sum(units), 0), count(*) FILTER (WHERE units = 0)
+                 FROM unit_movements
                  WHERE fund_code = $1 AND kind = 'income' AND effective_date = $2::date + 1",
                 &[&fund, &day],
             )
             .await
-            .unwrap()
-            .get(0);
-        assert_eq!(paid, rows, "{day}: Σ paid = income journal rows");
+            .unwrap();
+        let (rows, zero): (Decimal, i64) = (r.get(0), r.get(1));
+        assert_eq!(paid, rows, "{day}: Σ paid = income entries");
+        assert_eq!(zero, 0, "{day}: no income entry of 0.00");
         carry_total += carry_change;
     }
     let carry: Decimal = c

@@ -128,13 +128,13 @@ impl QueryApp {
     }
 }
 
-/// Waits until the sync worker has shipped every row now in Postgres: journal entries,
+/// Waits until the sync worker has shipped every row now in Postgres: unit movements,
 /// accounts, and the latest version of every order, fund and published income.
 pub async fn ship(app: &TestApp, q: &QueryApp) {
     let pg = app.pg().await;
     let row = pg
         .query_one(
-            "SELECT (SELECT count(*) FROM unit_journal)::bigint,
+            "SELECT (SELECT count(*) FROM unit_movements)::bigint,
                     (SELECT count(*) FROM accounts)::bigint,
                     (SELECT coalesce(sum(version), 0) FROM orders)::bigint,
                     (SELECT coalesce(sum(version), 0) FROM funds)::bigint,
@@ -152,7 +152,7 @@ pub async fn ship(app: &TestApp, q: &QueryApp) {
         let want = want.clone();
         async move {
             let got = [
-                ch_u64(&ch, "SELECT uniqExact(entry_id) FROM unit_journal").await,
+                ch_u64(&ch, "SELECT uniqExact(entry_id, account_id) FROM unit_journal").await,
                 ch_u64(&ch, "SELECT uniqExact(account_id) FROM accounts").await,
                 ch_u64(&ch, "SELECT toUInt64(sum(v)) FROM (SELECT order_id, max(version) AS v FROM orders GROUP BY order_id)").await,
                 ch_u64(&ch, "SELECT toUInt64(sum(v)) FROM (SELECT fund_code, max(version) AS v FROM funds GROUP BY fund_code)").await,

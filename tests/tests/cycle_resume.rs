@@ -49,7 +49,7 @@ async fn state(app: &TestApp) -> Vec<String> {
         .collect();
     out.extend(
         c.query(
-            "SELECT account_id, kind, effective_date::text, sum(units)::text FROM unit_journal
+            "SELECT account_id, kind, effective_date::text, sum(units)::text FROM unit_movements
              GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
             &[],
         )

@@ -1,5 +1,6 @@
-//! Retention: journal rows beyond the window are deleted only once ClickHouse (fed by the real
-//! sync worker) holds the same counts and sums per day; a difference refuses and reports.
+//! Retention: movements beyond the window (journal rows and income payment entries) are deleted
+//! only once ClickHouse (fed by the real sync worker) holds the same counts and sums per day; a
+//! difference refuses and reports.
 
 use mmf_tests::cycle::*;
 use mmf_tests::sync::{ch, ch_u64, spawn_sync, wait_until};
@@ -13,7 +14,7 @@ async fn shipped(app: &TestApp) {
     let pg_rows: i64 = app
         .pg()
         .await
-        .query_one("SELECT count(*) FROM unit_journal", &[])
+        .query_one("SELECT count(*) FROM unit_movements", &[])
         .await
         .unwrap()
         .get(0);
@@ -31,13 +32,18 @@ async fn deletes_only_what_clickhouse_verifiably_holds() {
     app.setup_fund().await;
     let a = app.open_account("p1", "old-1").await;
     let b = app.open_account("p1", "old-2").await;
-    // Old movements (effective 2026-11-01) and recent ones (a subscription confirmed Friday).
+    // Old movements (effective 2026-11-01), old income (day 2026-11-10, paid effective 11-11:
+    // a 500.00 × 0.000065 = 0.0325 → 0.03, b 250.25 × 0.000065 = 0.01626625 → 0.01) and recent
+    // ones (a subscription confirmed Friday).
     seed_units(&app, &a, "500.00").await;
     seed_units(&app, &b, "250.25").await;
+    publish(&app, "2026-11-10", "0.6500").await;
     subscribe(&app, "p1", &a, "10.00").await;
     app.set_now("2026-11-27T09:00:00+08:00");
     cycle(&app, "2026-11-26").await;
     check_invariants(&app).await;
+    assert_eq!(income_of(&app, &a, "2026-11-10").await, dec("0.03"));
+    assert_eq!(income_of(&app, &b, "2026-11-10").await, dec("0.01"));
 
     let sync = spawn_sync(&app.db).await;
     shipped(&app).await;
@@ -81,6 +87,14 @@ async fn deletes_only_what_clickhouse_verifiably_holds() {
         .unwrap()
         .get(0);
     assert_eq!(rows, 4, "nothing deleted");
+    let payments: i64 = app
+        .pg()
+        .await
+        .query_one("SELECT count(*) FROM income_payments", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(payments, 1, "nothing deleted");
 
     // Once shipped, the old day is deleted and recorded; recent rows stay.
     let sync = spawn_sync(&app.db).await;
@@ -92,13 +106,18 @@ async fn deletes_only_what_clickhouse_verifiably_holds() {
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["deleted_rows"], 0);
     assert_eq!(r["days"][0]["matches"], true);
+    assert_eq!(r["days"][1]["effective_date"], "2026-11-11");
+    assert_eq!(r["days"][1]["postgres_rows"], 2);
+    assert_eq!(r["days"][1]["clickhouse_rows"], 2);
+    assert_eq!(r["days"][1]["postgres_units"], "0.04");
+    assert_eq!(r["days"][1]["matches"], true);
     let (s, r) = app.ops(Method::POST, "/v1/ops/retention", json!({})).await;
     assert_eq!(s, StatusCode::OK, "{r}");
     assert_eq!(r["refused"], false);
-    assert_eq!(r["deleted_rows"], 3);
+    assert_eq!(r["deleted_rows"], 5);
     let c = app.pg().await;
     let left: Vec<chrono::NaiveDate> = c
-        .query("SELECT effective_date FROM unit_journal", &[])
+        .query("SELECT effective_date FROM unit_movements", &[])
         .await
         .unwrap()
         .iter()
@@ -111,7 +130,7 @@ async fn deletes_only_what_clickhouse_verifiably_holds() {
     let r = c
         .query_one(
             "SELECT (SELECT sum(units) FROM positions),
-                    (SELECT sum(units) FROM unit_journal) + (SELECT sum(units) FROM retained_days)",
+                    (SELECT sum(units) FROM unit_movements) + (SELECT sum(units) FROM retained_days)",
             &[],
         )
         .await
@@ -124,6 +143,6 @@ async fn deletes_only_what_clickhouse_verifiably_holds() {
     // ClickHouse still has the whole history.
     assert_eq!(
         ch_u64(&ch(&app.db), "SELECT count() FROM unit_journal FINAL").await,
-        4
+        6
     );
 }
