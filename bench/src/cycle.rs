@@ -10,7 +10,7 @@
 //! positions, orders and journal rows refer to accounts that are not created, which only the
 //! seed needs to know.
 
-use crate::{connect, opt, recreate};
+use crate::{connect, opt, recreate, recreate_ch, shipped_after};
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -123,14 +123,7 @@ async fn copy(
 /// Starts the sync worker on fresh ClickHouse tables and waits until it has shipped the
 /// seeded history and built its position snapshots.
 async fn start_history(seed: &Client, url: &str) -> anyhow::Result<mmf_sync::Worker> {
-    let ch_base = mmf_shared::ch::client(CH_URL);
-    ch_base
-        .clone()
-        .with_database("default")
-        .query(&format!("DROP DATABASE IF EXISTS {DB}"))
-        .execute()
-        .await?;
-    mmf_shared::ch::migrate(&ch_base, DB).await?;
+    recreate_ch(DB).await?;
     let journal_rows: i64 = seed
         .query_one("SELECT count(*) FROM unit_journal", &[])
         .await?
@@ -202,29 +195,6 @@ async fn income_in_clickhouse(
     );
     worker.stop().await;
     Ok((entries, visible))
-}
-
-/// How long after `since` the sync stream `stream` had shipped `rows` rows (None after 15 min).
-async fn shipped_after(
-    pg: &Client,
-    stream: &str,
-    rows: i64,
-    since: Instant,
-) -> anyhow::Result<Option<f64>> {
-    while since.elapsed() < Duration::from_secs(900) {
-        let n: Option<i64> = pg
-            .query_opt(
-                "SELECT rows_shipped FROM sync_cursors WHERE stream = $1",
-                &[&stream],
-            )
-            .await?
-            .map(|r| r.get(0));
-        if n.unwrap_or(0) >= rows {
-            return Ok(Some(since.elapsed().as_secs_f64()));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(None)
 }
 
 fn seconds(s: Option<f64>) -> String {

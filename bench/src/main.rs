@@ -36,6 +36,42 @@ pub async fn recreate(db: &str) -> anyhow::Result<String> {
     Ok(format!("postgres://postgres@127.0.0.1:5432/{db}"))
 }
 
+/// Drops and recreates a benchmark's ClickHouse database with every migration applied;
+/// returns a client for it.
+pub async fn recreate_ch(db: &str) -> anyhow::Result<clickhouse::Client> {
+    let base = mmf_shared::ch::client(mmf_tests::sync::CH_URL);
+    base.clone()
+        .with_database("default")
+        .query(&format!("DROP DATABASE IF EXISTS {db}"))
+        .execute()
+        .await?;
+    mmf_shared::ch::migrate(&base, db).await?;
+    Ok(mmf_shared::ch::client_for(mmf_tests::sync::CH_URL, db))
+}
+
+/// How long after `since` the sync stream `stream` had shipped `rows` rows (None after 15 min).
+pub async fn shipped_after(
+    pg: &tokio_postgres::Client,
+    stream: &str,
+    rows: i64,
+    since: std::time::Instant,
+) -> anyhow::Result<Option<f64>> {
+    while since.elapsed() < std::time::Duration::from_secs(900) {
+        let n: Option<i64> = pg
+            .query_opt(
+                "SELECT rows_shipped FROM sync_cursors WHERE stream = $1",
+                &[&stream],
+            )
+            .await?
+            .map(|r| r.get(0));
+        if n.unwrap_or(0) >= rows {
+            return Ok(Some(since.elapsed().as_secs_f64()));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(None)
+}
+
 /// The fund, `accounts` accounts of partner p1 (`8` + 11 digits) and a large holding each, for
 /// benchmarks that send orders through the API.
 pub async fn seed_holders(

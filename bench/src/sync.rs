@@ -12,7 +12,7 @@
 //! Options (key=value): rows=1000000 accounts=100000 batch=100000 clients=16 seconds=15
 //! hold=0 (1: keep a transaction open in another database during the load)
 
-use crate::{connect, opt, recreate, seed_holders, ADMIN};
+use crate::{connect, opt, recreate, recreate_ch, seed_holders, shipped_after, ADMIN};
 use anyhow::Context;
 use bytes::Bytes;
 use futures::SinkExt;
@@ -46,15 +46,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     // Fresh Postgres and ClickHouse databases.
     let url = recreate(DB).await?;
     mmf_shared::db::migrate(&url).await?;
-    let ch_base = mmf_shared::ch::client(CH_URL);
-    ch_base
-        .clone()
-        .with_database("default")
-        .query(&format!("DROP DATABASE IF EXISTS {DB}"))
-        .execute()
-        .await?;
-    mmf_shared::ch::migrate(&ch_base, DB).await?;
-    let ch = mmf_shared::ch::client_for(CH_URL, DB);
+    let ch = recreate_ch(DB).await?;
 
     let db = TestDb {
         name: DB.into(),
@@ -201,21 +193,9 @@ async fn wait_cursor(
     rows: u64,
     started: Instant,
 ) -> anyhow::Result<f64> {
-    let deadline = started + Duration::from_secs(600);
-    loop {
-        let n: Option<i64> = pg
-            .query_opt(
-                "SELECT rows_shipped FROM sync_cursors WHERE stream = $1",
-                &[&stream],
-            )
-            .await?
-            .map(|r| r.get(0));
-        if n.unwrap_or(0) as u64 >= rows {
-            return Ok(started.elapsed().as_secs_f64());
-        }
-        anyhow::ensure!(Instant::now() < deadline, "{stream} did not catch up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    shipped_after(pg, stream, i64::try_from(rows)?, started)
+        .await?
+        .with_context(|| format!("{stream} did not catch up"))
 }
 
 async fn steady_lag(

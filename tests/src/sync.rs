@@ -56,6 +56,18 @@ pub async fn ch_u64(ch: &clickhouse::Client, sql: &str) -> u64 {
     ch.query(sql).fetch_one::<u64>().await.unwrap_or(0)
 }
 
+/// Each account's units in its latest position snapshot, in fen, by account (empty while the
+/// table does not exist yet).
+pub async fn latest_snapshots(ch: &clickhouse::Client) -> Vec<(String, i64)> {
+    ch.query(
+        "SELECT account_id, toInt64(argMax(units, day) * 100) \
+         FROM position_snapshots FINAL GROUP BY account_id ORDER BY account_id",
+    )
+    .fetch_all()
+    .await
+    .unwrap_or_default()
+}
+
 /// Partner `p1`, fund [`FUND`] and `n` accounts `A000001..`, written with SQL.
 pub async fn seed_accounts(pg: &tokio_postgres::Client, n: usize) -> Vec<String> {
     pg.batch_execute(&format!(

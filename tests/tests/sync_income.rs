@@ -3,7 +3,7 @@
 //! and position snapshots include it.
 
 use mmf_tests::cycle::*;
-use mmf_tests::sync::{ch, ch_u64, spawn_sync, wait_until};
+use mmf_tests::sync::{ch, ch_u64, latest_snapshots, spawn_sync, wait_until};
 use mmf_tests::*;
 use serde_json::json;
 use std::time::Duration;
@@ -115,15 +115,7 @@ async fn income_payments_become_journal_rows_in_clickhouse() {
         .collect();
     assert_eq!(pg_sums[0], (accounts[0].clone(), 1_000_129));
     wait_until("snapshots with income", Duration::from_secs(60), || async {
-        let latest: Vec<(String, i64)> = ch
-            .query(
-                "SELECT account_id, toInt64(argMax(units, day) * 100) \
-                 FROM position_snapshots FINAL GROUP BY account_id ORDER BY account_id",
-            )
-            .fetch_all()
-            .await
-            .unwrap_or_default();
-        latest == pg_sums
+        latest_snapshots(&ch).await == pg_sums
     })
     .await;
     // Friday's income is effective Saturday, Thursday's Friday: a snapshot on each day.

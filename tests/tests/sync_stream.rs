@@ -2,7 +2,7 @@
 //! orders with their latest status, every unit movement, funds, and position snapshots that
 //! agree with Postgres. The worker reports itself on /health and /metrics.
 
-use mmf_tests::sync::{ch, ch_u64, spawn_sync, wait_until};
+use mmf_tests::sync::{ch, ch_u64, latest_snapshots, spawn_sync, wait_until};
 use mmf_tests::*;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -141,15 +141,7 @@ async fn partner_writes_reach_clickhouse() {
     assert_eq!(ch_sums, pg_sums);
     assert_eq!(pg_sums, vec![(a1.clone(), -5025)]);
     wait_until("position snapshot", Duration::from_secs(20), || async {
-        let latest: Vec<(String, i64)> = ch
-            .query(
-                "SELECT account_id, toInt64(argMax(units, day) * 100) \
-                 FROM position_snapshots FINAL GROUP BY account_id ORDER BY account_id",
-            )
-            .fetch_all()
-            .await
-            .unwrap_or_default();
-        latest == pg_sums
+        latest_snapshots(&ch).await == pg_sums
     })
     .await;
 
