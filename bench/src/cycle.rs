@@ -2,6 +2,8 @@
 //! next to a bare set-based UPDATE of the same rows (rolled back) measured in the same run.
 //!
 //! Options (key=value): positions=10000000 orders=1000000 batch=20000 parallel=2 clients=4
+//! sync=1 policies=carry_forward,redistribute (one income day per policy, in that order, each
+//! over every position)
 //!
 //! API latency: `clients` partner clients send subscriptions through the real HTTP API (command
 //! service in this process) for 10 s before the distribution (idle) and during it.
@@ -10,7 +12,7 @@
 //! positions, orders and journal rows refer to accounts that are not created, which only the
 //! seed needs to know.
 
-use crate::{connect, opt, recreate, recreate_ch, shipped_after};
+use crate::{connect, opt, opt_str, recreate, recreate_ch, shipped_after};
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -408,29 +410,85 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "API latency, idle ({clients} clients, 10 s): {}",
         latency(&idle)
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    let busy = tokio::spawn(load(base.clone(), clock.clone(), clients, stop.clone()));
-    let (dist, dist_s) = timed(
-        &format!(
-            "income distribution of {positions} positions (batches of {}, {} in parallel)",
-            batching.batch_size, batching.parallel
-        ),
-        income::distribute(&pool, FUND, day, batching, &|_, _| {}),
-    )
-    .await?;
-    let finished = Instant::now();
-    stop.store(true, Ordering::Relaxed);
-    let busy = busy.await?;
-    println!("API latency during the distribution: {}", latency(&busy));
+    // One income day per policy, each over every position (the later days include the
+    // earlier days' income).
+    let mut days = Vec::new();
+    for (k, policy) in opt_str(args, "policies", "carry_forward,redistribute")
+        .split(',')
+        .enumerate()
+    {
+        let day = day + chrono::Days::new(k as u64);
+        seed.execute("UPDATE funds SET income_policy = $1", &[&policy])
+            .await?;
+        if k > 0 {
+            income::publish(&pool, FUND, day, "0.6431".parse()?)
+                .await
+                .map_err(|e| anyhow::anyhow!("publish: {}", e.message))?;
+            timed("vacuum + checkpoint", vacuum()).await?;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = tokio::spawn(load(base.clone(), clock.clone(), clients, stop.clone()));
+        let (dist, dist_s) = timed(
+            &format!(
+                "income distribution ({policy}) of {positions} positions (batches of {}, {} in parallel)",
+                batching.batch_size, batching.parallel
+            ),
+            income::distribute(&pool, FUND, day, batching, &|_, _| {}),
+        )
+        .await?;
+        let finished = Instant::now();
+        stop.store(true, Ordering::Relaxed);
+        let busy = busy.await?;
+        println!("API latency during the distribution: {}", latency(&busy));
+        check_distribution(&seed, &dist).await?;
+        days.push((dist, dist_s, busy, finished));
+    }
     let income = match worker {
-        Some(worker) => Some(income_in_clickhouse(&seed, worker, finished).await?),
+        Some(worker) => Some(income_in_clickhouse(&seed, worker, days.last().unwrap().3).await?),
         None => None,
     };
+    println!();
+    println!("| step | rows | baseline bare UPDATE | mmf-ta | rows/s |");
+    println!("|---|---|---|---|---|");
+    println!(
+        "| T+1 confirmation | {orders} orders | {base_confirm:.1} s | {confirm_s:.1} s | {:.0} |",
+        orders as f64 / confirm_s
+    );
+    for (dist, dist_s, _, _) in &days {
+        println!(
+            "| income distribution, {} | {positions} positions | {base_dist:.1} s | {dist_s:.1} s ({:.2}×) | {:.0} |",
+            dist.policy,
+            dist_s / base_dist,
+            positions as f64 / dist_s
+        );
+    }
+    if let Some((entries, visible)) = income {
+        println!(
+            "| income visible in ClickHouse | {entries} rows | | {} after | |",
+            seconds(visible)
+        );
+    }
+    println!();
+    println!("API subscriptions, idle: {}", latency(&idle));
+    for (dist, _, busy, _) in &days {
+        println!(
+            "API subscriptions, during distribution ({}): {}",
+            dist.policy,
+            latency(busy)
+        );
+    }
+    Ok(())
+}
+
+/// The invariants every distribution keeps, checked against Postgres: Σ eligible = Σ movements
+/// effective on or before the day; paid + carry change + to_fund = accrued exactly; under
+/// `redistribute`, Σ paid = F (less any negative payment capped at the units held).
+async fn check_distribution(seed: &Client, dist: &income::Distribution) -> anyhow::Result<()> {
     let t = &dist.totals;
     let expected_eligible: Decimal = seed
         .query_one(
-            "SELECT sum(units) FROM unit_journal WHERE effective_date <= $1",
-            &[&day],
+            "SELECT sum(units) FROM unit_movements WHERE effective_date <= $1",
+            &[&dist.day],
         )
         .await?
         .get(0);
@@ -440,32 +498,18 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "paid + carry change + to_fund = accrued: {t:?}"
     );
     println!(
-        "distribution: {} positions, {} batches, paid {} + carry {} = accrued {} (exact)",
+        "distribution ({}): {} positions, {} batches, paid {} + carry change {} + to fund {} = accrued {} (exact)",
+        dist.policy,
         t.positions,
         dist.batches,
         t.paid,
         t.carry_after - t.carry_before,
+        t.to_fund,
         t.accrued
     );
-    println!();
-    println!("| step | rows | baseline bare UPDATE | mmf-ta | rows/s |");
-    println!("|---|---|---|---|---|");
-    println!(
-        "| T+1 confirmation | {orders} orders | {base_confirm:.1} s | {confirm_s:.1} s | {:.0} |",
-        orders as f64 / confirm_s
-    );
-    println!(
-        "| income distribution | {positions} positions | {base_dist:.1} s | {dist_s:.1} s | {:.0} |",
-        positions as f64 / dist_s
-    );
-    if let Some((entries, visible)) = income {
-        println!(
-            "| income visible in ClickHouse | {entries} rows | | {} after | |",
-            seconds(visible)
-        );
+    if let Some(f) = dist.fund_income {
+        anyhow::ensure!(t.paid == f, "Σ paid {} = F {f}", t.paid);
+        println!("fund income F = {f} = Σ paid (exact)");
     }
-    println!();
-    println!("API subscriptions, idle: {}", latency(&idle));
-    println!("API subscriptions, during distribution: {}", latency(&busy));
     Ok(())
 }

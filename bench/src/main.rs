@@ -18,6 +18,14 @@ pub fn opt(args: &[String], key: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// A `key=value` option of a benchmark that is text, or its default.
+pub fn opt_str<'a>(args: &'a [String], key: &str, default: &'a str) -> &'a str {
+    args.iter()
+        .filter_map(|a| a.split_once('='))
+        .find(|(k, _)| *k == key)
+        .map_or(default, |(_, v)| v)
+}
+
 pub async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
     tokio::spawn(conn);

@@ -11,7 +11,8 @@ use anyhow::Context;
 use axum::extract::{Path, State};
 use chrono::NaiveDate;
 use deadpool_postgres::Pool;
-use futures::stream::{self, TryStreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use mmf_domain::income::{Allocation, Allocator, Cutoff, IncomePolicy};
 use mmf_shared::http::{ApiError, Json};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -224,6 +225,13 @@ pub struct Distribution {
     pub day: NaiveDate,
     #[schema(value_type = String)]
     pub per10k: Decimal,
+    /// `redistribute`, `carry_forward` or `to_fund`.
+    pub policy: String,
+    /// Policy `redistribute`: the fund's day income F (Σ eligible × per10k / 10,000, truncated
+    /// to the fen), which Σ paid equals.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub fund_income: Option<Decimal>,
     pub batches: usize,
     /// Batches applied by this call (the rest were committed by an earlier, interrupted run).
     pub applied_now: usize,
@@ -237,6 +245,14 @@ pub struct Batching {
     pub batch_size: usize,
     /// Batches in flight at once.
     pub parallel: usize,
+}
+
+/// A day's distribution as fixed when it starts: the batches' account-id ranges and, for
+/// `redistribute`, who receives the fen that truncation leaves over.
+struct Run {
+    /// Batch i covers account_id in [bounds[i], bounds[i+1]); `None` ends are open.
+    bounds: Vec<Option<String>>,
+    allocation: Option<Allocation>,
 }
 
 /// Distributes `fund`'s income for `day`. Idempotent: batches already committed are skipped,
@@ -258,34 +274,21 @@ pub async fn distribute(
         .await?
         .with_context(|| format!("income of {fund} for {day} is not published"))?;
     let per10k: Decimal = row.get(0);
-    let policy: String = row.get(1);
-    let existing = client
+    let stored: Option<String> = client
         .query_opt(
-            "SELECT bounds FROM income_runs WHERE fund_code = $1 AND day = $2",
+            "SELECT policy FROM income_runs WHERE fund_code = $1 AND day = $2",
             &[&fund, &day],
         )
-        .await?;
-    let bounds: Vec<Option<String>> = match existing {
-        Some(r) => r.get(0),
-        None => {
-            let cuts = batch_bounds(&client, fund, batching.batch_size).await?;
-            client
-                .execute(
-                    "INSERT INTO income_runs (fund_code, day, per10k, policy, bounds)
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-                    &[&fund, &day, &per10k, &policy, &cuts],
-                )
-                .await?;
-            client
-                .query_one(
-                    "SELECT bounds FROM income_runs WHERE fund_code = $1 AND day = $2",
-                    &[&fund, &day],
-                )
-                .await?
-                .get(0)
-        }
-    };
-    let batches = bounds.len() - 1;
+        .await?
+        .map(|r| r.get(0));
+    // A run keeps the policy it started with, even if the fund's changed since.
+    let policy_name: String = stored.unwrap_or_else(|| row.get(1));
+    let policy = IncomePolicy::parse(&policy_name)
+        .with_context(|| format!("unknown income policy {policy_name:?}"))?;
+    drop(client);
+    let run = start_run(pool, fund, day, per10k, policy, batching).await?;
+    let client = pool.get().await?;
+    let batches = run.bounds.len() - 1;
     let done: Vec<i32> = client
         .query(
             "SELECT batch FROM income_batches WHERE fund_code = $1 AND day = $2",
@@ -301,8 +304,7 @@ pub async fn distribute(
         .collect();
     let applied_now = todo.len();
     let finished = std::sync::atomic::AtomicUsize::new(done.len());
-    let policy = policy.as_str();
-    let bounds = &bounds;
+    let run = &run;
     stream::iter(todo.into_iter().map(Ok))
         .try_for_each_concurrent(batching.parallel.max(1), |b| {
             let finished = &finished;
@@ -312,9 +314,10 @@ pub async fn distribute(
                     day,
                     per10k,
                     policy,
+                    allocation: run.allocation.as_ref(),
                     index: b as i32,
-                    lo: bounds[b].as_deref(),
-                    hi: bounds[b + 1].as_deref(),
+                    lo: run.bounds[b].as_deref(),
+                    hi: run.bounds[b + 1].as_deref(),
                 };
                 job.run_with_retry(pool).await?;
                 let n = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -336,10 +339,125 @@ pub async fn distribute(
         fund_code: fund.to_string(),
         day,
         per10k,
+        policy: policy.as_str().to_string(),
+        fund_income: run.allocation.as_ref().map(Allocation::fund_income),
         batches,
         applied_now,
         totals,
     })
+}
+
+/// The recorded run of `day`, or a new one: its batch bounds and, for `redistribute`, the
+/// allocation computed over every position (which a resumed run must not recompute
+/// differently, so it is stored with the bounds).
+async fn start_run(
+    pool: &Pool,
+    fund: &str,
+    day: NaiveDate,
+    per10k: Decimal,
+    policy: IncomePolicy,
+    batching: Batching,
+) -> anyhow::Result<Run> {
+    let client = pool.get().await?;
+    let read = "SELECT bounds, fund_income, extra_fen, cut_key, cut_account FROM income_runs
+                WHERE fund_code = $1 AND day = $2";
+    if let Some(r) = client.query_opt(read, &[&fund, &day]).await? {
+        return Ok(run_of(&r));
+    }
+    let bounds = batch_bounds(&client, fund, batching.batch_size).await?;
+    drop(client);
+    let allocation = match policy {
+        IncomePolicy::Redistribute => {
+            Some(allocation_pass(pool, fund, day, per10k, &bounds, batching.parallel).await?)
+        }
+        _ => None,
+    };
+    let a = allocation.as_ref();
+    let cut = a.and_then(|a| a.cutoff.as_ref());
+    let client = pool.get().await?;
+    client
+        .execute(
+            "INSERT INTO income_runs (fund_code, day, per10k, policy, bounds, fund_income, extra_fen,
+                                      cut_key, cut_account)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+            &[
+                &fund,
+                &day,
+                &per10k,
+                &policy.as_str(),
+                &bounds,
+                &a.map(Allocation::fund_income),
+                &a.map(|a| a.extra_fen),
+                &cut.map(|c| c.key),
+                &cut.map(|c| c.account_id.as_str()),
+            ],
+        )
+        .await?;
+    let r = client.query_one(read, &[&fund, &day]).await?;
+    Ok(run_of(&r))
+}
+
+fn run_of(r: &tokio_postgres::Row) -> Run {
+    let fund_income: Option<Decimal> = r.get(1);
+    let allocation = fund_income.map(|f| Allocation {
+        fund_income_fen: mmf_shared::money::to_fen(f),
+        extra_fen: r.get::<_, Option<i64>>(2).unwrap_or(0),
+        cutoff: r
+            .get::<_, Option<i64>>(3)
+            .zip(r.get::<_, Option<String>>(4))
+            .map(|(key, account_id)| Cutoff { key, account_id }),
+    });
+    Run {
+        bounds: r.get(0),
+        allocation,
+    }
+}
+
+/// Reads every position's exact income for the day, batch by batch (in parallel), and ranks
+/// the truncated-off remainders (`mmf_domain::income::Allocator`). A day's eligible units do
+/// not change once it can be distributed (every movement effective on or before it is known),
+/// so orders flowing meanwhile do not change the result, and neither does a rerun.
+async fn allocation_pass(
+    pool: &Pool,
+    fund: &str,
+    day: NaiveDate,
+    per10k: Decimal,
+    bounds: &[Option<String>],
+    parallel: usize,
+) -> anyhow::Result<Allocation> {
+    let per_unit = per10k / Decimal::from(10_000);
+    let ranges: Vec<(Option<String>, Option<String>)> = bounds
+        .windows(2)
+        .map(|w| (w[0].clone(), w[1].clone()))
+        .collect();
+    let reads = ranges.into_iter().map(|(lo, hi)| {
+        let (pool, fund) = (pool.clone(), fund.to_string());
+        async move {
+            let mut client = pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.batch_execute("SET LOCAL jit = off; SET LOCAL enable_seqscan = off")
+                .await?;
+            let rows = tx
+                .query(ALLOCATION_SQL, &[&fund, &day, &per_unit, &lo, &hi])
+                .await?;
+            tx.commit().await?;
+            anyhow::Ok(rows)
+        }
+    });
+    let parts: Vec<Vec<tokio_postgres::Row>> = stream::iter(reads)
+        .buffer_unordered(parallel.max(1))
+        .try_collect()
+        .await?;
+    let mut allocator = Allocator::default();
+    for rows in parts {
+        for r in rows {
+            match r.get::<_, Option<String>>(0) {
+                None => allocator.add_totals(r.get(1), r.get(2)),
+                Some(account) => allocator.add_candidate(account, r.get(2)),
+            }
+        }
+    }
+    Ok(allocator.finish())
 }
 
 /// Sum of the committed batches of one distribution.
@@ -417,27 +535,24 @@ struct Batch<'a> {
     fund: &'a str,
     day: NaiveDate,
     per10k: Decimal,
-    policy: &'a str,
+    policy: IncomePolicy,
+    allocation: Option<&'a Allocation>,
     index: i32,
     lo: Option<&'a str>,
     hi: Option<&'a str>,
 }
 
-/// Eligible units(D) = units − movements effective after D (DESIGN §3). Positions and journal
-/// are read from one snapshot, so a concurrent order (which writes both) is seen whole or not
-/// at all; the UPDATE adds to the row's latest version, so it composes with such an order.
-/// A negative payment never takes more units than the position holds at that moment: what it
-/// cannot take stays in carry (see docs/decisions/0020-income-distribution.md).
-/// The later effective dates are listed one by one (up to the latest in the snapshot) so that
-/// the journal index is probed at (date, first account of the batch) for each of them instead
-/// of being scanned over every future movement of every batch. Income payments are never
-/// among them: days are distributed in order, so every payment so far is effective on or
-/// before D.
-/// Positions are updated through the row version that was read (`ctid`), without an index
-/// lookup. A row an order updated in the meantime has moved on and is not matched there; it is
-/// updated by key instead (`moved`, skipped unless some row was missed).
-/// $3 is the income per unit (per10k / 10,000).
-const BATCH_SQL: &str = "
+/// Eligible units(D) = units − movements effective after D (DESIGN §3), for the positions of
+/// one batch's account range ($4 ≤ account_id < $5, open where NULL). Positions and journal are
+/// read from one snapshot, so a concurrent order (which writes both) is seen whole or not at
+/// all. The later effective dates are listed one by one (up to the latest in the snapshot) so
+/// that the journal index is probed at (date, first account of the batch) for each of them
+/// instead of being scanned over every future movement of every batch. Income payments are
+/// never among them: days are distributed in order, so every payment so far is effective on or
+/// before D. $3 is the income per unit (per10k / 10,000); `income` is exact.
+macro_rules! eligible_cte {
+    () => {
+        "
 WITH fut AS (
     SELECT account_id, sum(units) AS units FROM unit_journal
     WHERE effective_date = ANY (ARRAY(
@@ -448,19 +563,64 @@ WITH fut AS (
     GROUP BY account_id
 ), calc AS (
     SELECT p.ctid AS row, p.account_id, p.units AS units_now,
-           p.units - coalesce(f.units, 0) AS eligible, p.carry AS carry_before
+           p.units - coalesce(f.units, 0) AS eligible, p.carry AS carry_before,
+           (p.units - coalesce(f.units, 0)) * $3::numeric AS income
     FROM positions p LEFT JOIN fut f ON f.account_id = p.account_id
     WHERE p.fund_code = $1
       AND ($4::text IS NULL OR p.account_id >= $4) AND ($5::text IS NULL OR p.account_id < $5)
-), acc AS (
-    SELECT *, eligible * $3::numeric AS income, carry_before + eligible * $3::numeric AS accrued
+)"
+    };
+}
+
+/// Policy `redistribute`, first pass: per batch, Σ truncated income in fen and Σ remainders in
+/// 10⁻¹⁰ yuan (the row without an account), then every position whose remainder is not zero.
+/// The Rust twin is `mmf_domain::income::split`.
+const ALLOCATION_SQL: &str = concat!(
+    eligible_cte!(),
+    ", parts AS MATERIALIZED (
+    SELECT account_id, (trunc(income, 2) * 100)::bigint AS fen,
+           ((income - trunc(income, 2)) * 10000000000)::bigint AS rem
+    FROM calc WHERE income <> 0
+)
+SELECT NULL::text, coalesce(sum(fen), 0)::bigint, coalesce(sum(rem), 0)::bigint FROM parts
+UNION ALL
+SELECT account_id, NULL, rem FROM parts WHERE rem <> 0"
+);
+
+/// Pays one batch (the Rust twin is `mmf_domain::income::pay`). Per policy ($6):
+/// - `redistribute`: truncated income plus the position's extra fen ($10 = the day's
+///   direction, ±1, or 0 when no fen is left over; ranked in when its remainder in that
+///   direction, in 10⁻¹⁰ yuan, is above the cut-off $8, or equal with an account id at or
+///   before $9); carry untouched; the rest to the fund;
+/// - `carry_forward`: carry + income truncated, the rest carried;
+/// - `to_fund`: carry + income truncated, the rest to the fund.
+///
+/// A negative payment never takes more units than the position holds at that moment: what it
+/// cannot take stays in carry or is borne by the fund (docs/decisions/0020-income-distribution.md).
+/// Positions are updated through the row version that was read (`ctid`), without an index
+/// lookup; the UPDATE adds to the row's latest version, so it composes with a concurrent order.
+/// A row an order updated in the meantime has moved on and is not matched there; it is updated
+/// by key instead (`moved`, skipped unless some row was missed).
+const BATCH_SQL: &str = concat!(
+    eligible_cte!(),
+    r#", acc AS (
+    SELECT *, carry_before + income AS accrued,
+           $10::bigint * (income - trunc(income, 2)) * 10000000000 AS key
     FROM calc WHERE eligible <> 0 OR carry_before <> 0
 ), pay AS (
-    SELECT *, greatest(trunc(accrued, 2), -units_now) AS paid FROM acc
+    SELECT *, greatest(
+        CASE WHEN $6::text = 'redistribute'
+             THEN trunc(income, 2) + 0.01 * $10::bigint
+                  * (key > $8::bigint OR (key = $8::bigint AND account_id COLLATE "C" <= $9::text))::int
+             ELSE trunc(accrued, 2) END,
+        -units_now) AS paid
+    FROM acc
 ), fin AS MATERIALIZED (
     SELECT row, account_id, eligible, carry_before, income, paid,
-           CASE WHEN $6::text = 'to_fund' THEN 0 ELSE accrued - paid END AS carry_after,
-           CASE WHEN $6::text = 'to_fund' THEN accrued - paid ELSE 0 END AS to_fund
+           CASE $6::text WHEN 'carry_forward' THEN accrued - paid
+                         WHEN 'redistribute' THEN carry_before ELSE 0 END AS carry_after,
+           CASE $6::text WHEN 'carry_forward' THEN 0
+                         WHEN 'redistribute' THEN income - paid ELSE accrued - paid END AS to_fund
     FROM pay
 ), upd AS (
     UPDATE positions p
@@ -490,7 +650,8 @@ FROM (SELECT count(*) AS positions, coalesce(sum(eligible), 0) AS eligible,
              coalesce(sum(carry_after), 0) AS carry_after, coalesce(sum(to_fund), 0) AS to_fund
       FROM fin) s
 WHERE b.fund_code = $1 AND b.day = $2 AND b.batch = $7
-RETURNING b.positions, (SELECT count(*) FROM upd) + (SELECT count(*) FROM moved) AS updated";
+RETURNING b.positions, (SELECT count(*) FROM upd) + (SELECT count(*) FROM moved) AS updated"#
+);
 
 impl Batch<'_> {
     /// Deadlocks with order transactions, and a negative payment racing a redemption of the
@@ -549,6 +710,14 @@ impl Batch<'_> {
             return Ok(());
         }
         let per_unit = self.per10k / Decimal::from(10_000);
+        // No fen left over (or another policy): nobody is ranked in.
+        let (dir, key, account) = match self
+            .allocation
+            .and_then(|a| a.cutoff.as_ref().map(|c| (a, c)))
+        {
+            Some((a, c)) => (a.extra_fen.signum(), c.key, c.account_id.as_str()),
+            None => (0, i64::MAX, ""),
+        };
         let row = tx
             .query_one(
                 BATCH_SQL,
@@ -558,8 +727,11 @@ impl Batch<'_> {
                     &per_unit,
                     &self.lo,
                     &self.hi,
-                    &self.policy,
+                    &self.policy.as_str(),
                     &self.index,
+                    &key,
+                    &account,
+                    &dir,
                 ],
             )
             .await?;

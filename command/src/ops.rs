@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::routing::put;
 use axum::Router;
 use chrono::{Datelike, NaiveDate};
+use mmf_domain::income::IncomePolicy;
 use mmf_shared::http::{ApiError, Json};
 use mmf_shared::money::Money;
 use serde::Deserialize;
@@ -22,12 +23,13 @@ pub fn router() -> Router<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct FundRequest {
     name: String,
-    /// Defaults: 0.01, 10000.00 fast-withdrawal cap, carry_forward.
+    /// Defaults for a new fund: 0.01, 10000.00 fast-withdrawal cap, `redistribute`.
     min_subscription: Option<String>,
     max_subscription_per_order: String,
     max_subscription_per_day: String,
     fast_withdrawal_daily_cap: Option<String>,
-    /// `carry_forward` or `to_fund`.
+    /// `redistribute`, `carry_forward` or `to_fund`; an existing fund keeps its policy when
+    /// absent.
     income_policy: Option<String>,
 }
 
@@ -81,25 +83,27 @@ pub async fn put_fund(
             "limits must satisfy 0 < min_subscription <= max_subscription_per_order <= max_subscription_per_day",
         ));
     }
-    let policy = req.income_policy.as_deref().unwrap_or("carry_forward");
-    if !matches!(policy, "carry_forward" | "to_fund") {
-        return Err(ApiError::invalid(
-            "income_policy",
-            "income_policy is carry_forward or to_fund",
-        ));
-    }
+    let policy = match req.income_policy.as_deref() {
+        None => None,
+        Some(p) => Some(IncomePolicy::parse(p).ok_or_else(|| {
+            ApiError::invalid(
+                "income_policy",
+                "income_policy is redistribute, carry_forward or to_fund",
+            )
+        })?),
+    };
     let client = state.pool.get().await?;
     let row = client
         .query_one(
             "INSERT INTO funds (fund_code, name, min_subscription, max_subscription_per_order,
                                 max_subscription_per_day, fast_withdrawal_daily_cap, income_policy)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 'redistribute'))
              ON CONFLICT (fund_code) DO UPDATE SET name = EXCLUDED.name,
                  min_subscription = EXCLUDED.min_subscription,
                  max_subscription_per_order = EXCLUDED.max_subscription_per_order,
                  max_subscription_per_day = EXCLUDED.max_subscription_per_day,
                  fast_withdrawal_daily_cap = EXCLUDED.fast_withdrawal_daily_cap,
-                 income_policy = EXCLUDED.income_policy, updated_at = now()
+                 income_policy = coalesce($7, funds.income_policy), updated_at = now()
              RETURNING *",
             &[
                 &code,
@@ -108,7 +112,7 @@ pub async fn put_fund(
                 &per_order.decimal(),
                 &per_day.decimal(),
                 &cap.decimal(),
-                &policy,
+                &policy.map(IncomePolicy::as_str),
             ],
         )
         .await?;

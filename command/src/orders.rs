@@ -11,7 +11,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
-use chrono::Days;
 use mmf_shared::auth::PartnerId;
 use mmf_shared::calendar::business_date;
 use mmf_shared::http::{ApiError, Json};
@@ -149,15 +148,18 @@ pub async fn redeem(
     let fund = fund(&state, &req.fund_code)?;
     let units = amount("units", &req.units)?;
     let now = state.clock.now();
-    let trade_date = state.reference.calendar().trade_date(now);
+    let calendar = state.reference.calendar();
+    let trade_date = calendar.trade_date(now);
     let today = business_date(now);
+    // Redeemed units keep earning until the next trading day after the trade date (the day a
+    // subscription of the same trade date starts earning); fast redemptions stop at once.
     let (kind, purpose, cap, effective, status) = match (req.mode.as_str(), req.purpose.as_deref())
     {
         ("normal", None) => (
             "redemption",
             None,
             None,
-            trade_date + Days::new(1),
+            calendar.next_trading_day(trade_date),
             "accepted",
         ),
         ("normal", Some(_)) => {

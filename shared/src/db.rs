@@ -27,11 +27,22 @@ pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
 
 /// Applies the migrations under `migrations/postgres` that the database has not seen yet.
 pub async fn migrate(url: &str) -> anyhow::Result<()> {
+    migrate_to(url, None).await
+}
+
+/// Applies the migrations up to and including `version` (all when `None`); tests use it to
+/// build a database as an earlier release left it.
+pub async fn migrate_to(url: &str, version: Option<u32>) -> anyhow::Result<()> {
     let (mut client, conn) = tokio_postgres::connect(url, NoTls)
         .await
         .context("connecting to Postgres")?;
     let handle = tokio::spawn(conn);
+    let target = match version {
+        Some(v) => refinery::Target::Version(v),
+        None => refinery::Target::Latest,
+    };
     let report = embedded::migrations::runner()
+        .set_target(target)
         .run_async(&mut client)
         .await
         .context("running Postgres migrations")?;

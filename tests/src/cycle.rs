@@ -20,10 +20,14 @@ pub async fn holiday_calendar(app: &TestApp) {
 }
 
 pub async fn publish(app: &TestApp, day: &str, per10k: &str) -> Value {
+    publish_for(app, FUND, day, per10k).await
+}
+
+pub async fn publish_for(app: &TestApp, fund: &str, day: &str, per10k: &str) -> Value {
     let (s, b) = app
         .ops(
             Method::PUT,
-            &format!("/v1/ops/funds/{FUND}/income/{day}"),
+            &format!("/v1/ops/funds/{fund}/income/{day}"),
             json!({ "per10k": per10k }),
         )
         .await;
@@ -132,7 +136,8 @@ pub fn dec(s: &str) -> Decimal {
 ///   or before D) matches what the distribution used; Σ accrued = Σ eligible × per10k / 10,000
 ///   exactly; Σ paid + Σ carry change + Σ to_fund = Σ accrued; Σ paid = the day's income
 ///   entries, none of them zero;
-/// - Σ carry held in positions = Σ carry changes of all distributions.
+/// - Σ carry held in positions = Σ carry changes of all distributions;
+/// - policy `redistribute`: Σ paid = F, the fund's day income truncated to the fen.
 pub async fn check_invariants(app: &TestApp) {
     let c = app.pg().await;
     let r = c
@@ -148,10 +153,10 @@ pub async fn check_invariants(app: &TestApp) {
     let days = c
         .query(
             "SELECT r.fund_code, r.day, r.per10k, sum(b.eligible), sum(b.accrued), sum(b.paid),
-                    sum(b.carry_after - b.carry_before), sum(b.to_fund)
+                    sum(b.carry_after - b.carry_before), sum(b.to_fund), r.fund_income
              FROM income_runs r JOIN income_batches b USING (fund_code, day)
              WHERE r.finished_at IS NOT NULL
-             GROUP BY r.fund_code, r.day, r.per10k ORDER BY r.day",
+             GROUP BY r.fund_code, r.day, r.per10k, r.fund_income ORDER BY r.day",
             &[],
         )
         .await
@@ -188,6 +193,16 @@ pub async fn check_invariants(app: &TestApp) {
             accrued,
             "{day}: Σ paid + Σ carry change + Σ to_fund = Σ accrued"
         );
+        // Policy redistribute: the fund's day income F = Σ accrued truncated to the fen, paid
+        // out whole.
+        if let Some(f) = d.get::<_, Option<Decimal>>(8) {
+            assert_eq!(
+                f,
+                accrued.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero),
+                "{day}: F"
+            );
+            assert_eq!(paid, f, "{day}: Σ paid = F");
+        }
         let r = c
             .query_one(
                 "SELECT coalesce(sum(units), 0), count(*) FILTER (WHERE units = 0)

@@ -109,6 +109,24 @@ pub async fn fresh_db() -> TestDb {
     }
 }
 
+/// A fresh database migrated only up to `version`, as an earlier release left it.
+pub async fn fresh_db_at(version: u32) -> TestDb {
+    let name = format!("mmf_t_{:016x}", rand::random::<u64>());
+    admin()
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create database");
+    let db = TestDb {
+        url: pg_url(&name),
+        name,
+    };
+    mmf_shared::db::migrate_to(&db.url, Some(version))
+        .await
+        .expect("migrate");
+    db
+}
+
 /// 2026-11-26 is a Thursday; 10:00 in Shanghai is before the cut-off.
 pub fn default_now() -> DateTime<Utc> {
     at("2026-11-26T10:00:00+08:00")
@@ -283,18 +301,15 @@ impl TestApp {
         self.clock.set(at(rfc3339)).unwrap();
     }
 
-    /// Creates [`FUND`] with generous limits and loads the 2026 and 2027 calendars
-    /// (holidays: 2026-10-01..07 and 2027-01-01).
+    /// Creates [`FUND`] with generous limits and income policy `carry_forward`, and loads the
+    /// 2026 and 2027 calendars (holidays: 2026-10-01..07 and 2027-01-01).
     pub async fn setup_fund(&self) {
-        let (s, b) = self
-            .ops(
-                Method::PUT,
-                &format!("/v1/ops/funds/{FUND}"),
-                json!({"name": "Spare Cash MMF", "max_subscription_per_order": "1000000.00",
-                       "max_subscription_per_day": "5000000.00", "fast_withdrawal_daily_cap": "10000.00"}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
+        self.setup_fund_with("carry_forward").await
+    }
+
+    /// [`TestApp::setup_fund`] with another income policy.
+    pub async fn setup_fund_with(&self, income_policy: &str) {
+        self.create_fund(FUND, income_policy).await;
         let (s, b) = self
             .ops(
                 Method::PUT,
@@ -308,6 +323,20 @@ impl TestApp {
                 Method::PUT,
                 "/v1/ops/calendar/2027",
                 json!({"holidays": ["2027-01-01"]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+
+    /// Creates (or updates) a fund with generous limits.
+    pub async fn create_fund(&self, code: &str, income_policy: &str) {
+        let (s, b) = self
+            .ops(
+                Method::PUT,
+                &format!("/v1/ops/funds/{code}"),
+                json!({"name": "Spare Cash MMF", "max_subscription_per_order": "1000000.00",
+                       "max_subscription_per_day": "5000000.00", "fast_withdrawal_daily_cap": "10000.00",
+                       "income_policy": income_policy}),
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");

@@ -184,7 +184,7 @@ pub struct Scenario {
 /// Thu 2026-11-26: A subscribes 600,000 (large transfer), B 460,000 (just below 500,000),
 /// C 60,000, D (partner p2) 1,000. Fri 09:00 cycle for Thursday: confirmed, effective Fri.
 /// Fri 2026-11-27: B subscribes 470,000 (below the threshold again), A redeems 100,000
-/// (normal, effective Sat) and fast-withdraws 5,000, C fast-withdraws 55,000 (cash-like, and out
+/// (normal, effective Mon 2026-11-30, the next trading day) and fast-withdraws 5,000, C fast-withdraws 55,000 (cash-like, and out
 /// within days of coming in), D pays 200 from the balance (fast, payment).
 /// Sat 09:00 cycle for Friday: Friday's income (A 59.50, B 46.00, C 0.50, D 0.08), Friday
 /// confirmed (B's units effective Mon 2026-11-30).

@@ -152,8 +152,30 @@ async fn ops_endpoints_need_the_ops_token() {
             b["fast_withdrawal_daily_cap"].as_str(),
             b["income_policy"].as_str()
         ),
-        (StatusCode::OK, Some("10000.00"), Some("carry_forward")),
+        (StatusCode::OK, Some("10000.00"), Some("redistribute")),
         "{b}"
+    );
+    // A fund keeps its income policy when an update does not name one.
+    let mut carry = fund.clone();
+    carry["income_policy"] = json!("carry_forward");
+    let (s, b) = app.ops(Method::PUT, "/v1/ops/funds/000002", carry).await;
+    assert_eq!(
+        (s, b["income_policy"].as_str()),
+        (StatusCode::OK, Some("carry_forward"))
+    );
+    let (s, b) = app
+        .ops(Method::PUT, "/v1/ops/funds/000002", fund.clone())
+        .await;
+    assert_eq!(
+        (s, b["income_policy"].as_str()),
+        (StatusCode::OK, Some("carry_forward"))
+    );
+    let mut bad = fund.clone();
+    bad["income_policy"] = json!("round_up");
+    let (s, b) = app.ops(Method::PUT, "/v1/ops/funds/000002", bad).await;
+    assert_eq!(
+        (s, b["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("income_policy"))
     );
     let (s, b) = app
         .ops(Method::PUT, "/v1/ops/funds/00002", fund.clone())

@@ -12,8 +12,8 @@ const ACCOUNTS: usize = 40;
 
 /// 40 accounts subscribe on Thursday (confirmed Friday), income is published for Friday to
 /// Sunday; the cycle of Friday (run Monday) distributes three days in batches of 7 positions.
-async fn prepare(app: &TestApp) -> Vec<String> {
-    app.setup_fund().await;
+async fn prepare(app: &TestApp, policy: &str) -> Vec<String> {
+    app.setup_fund_with(policy).await;
     let mut accounts = Vec::new();
     for i in 0..ACCOUNTS {
         let a = app.open_account("p1", &format!("cust-{i}")).await;
@@ -69,7 +69,7 @@ async fn state(app: &TestApp) -> Vec<String> {
     out.extend(
         c.query(
             "SELECT day::text, sum(positions)::text, sum(eligible)::text, sum(accrued)::text,
-                    sum(paid)::text, sum(carry_after - carry_before)::text
+                    sum(paid)::text, sum(carry_after - carry_before)::text, sum(to_fund)::text
              FROM income_batches GROUP BY day ORDER BY day",
             &[],
         )
@@ -77,7 +77,7 @@ async fn state(app: &TestApp) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|r| {
-            (0..6)
+            (0..7)
                 .map(|i| r.get::<_, String>(i))
                 .collect::<Vec<_>>()
                 .join(" ")
@@ -88,11 +88,22 @@ async fn state(app: &TestApp) -> Vec<String> {
 
 #[tokio::test]
 async fn killed_mid_distribution_then_resumed_equals_uninterrupted() {
+    killed_then_resumed("carry_forward").await;
+}
+
+/// Under `redistribute` the resumed batches must agree with the committed ones on who receives
+/// the fen left over, which depends on every holder of the fund.
+#[tokio::test]
+async fn killed_mid_redistribution_then_resumed_equals_uninterrupted() {
+    killed_then_resumed("redistribute").await;
+}
+
+async fn killed_then_resumed(policy: &str) {
     let options = json!({"batch_size": 7, "parallel": 1});
 
     // Reference: the same inputs, run without interruption.
     let reference = spawn_command().await;
-    prepare(&reference).await;
+    prepare(&reference, policy).await;
     let late = reference.open_account("p1", "late").await;
     subscribe(&reference, "p1", &late, "55.55").await;
     let (s, b) = run_cycle(&reference, "2026-11-27", options.clone()).await;
@@ -100,7 +111,7 @@ async fn killed_mid_distribution_then_resumed_equals_uninterrupted() {
     check_invariants(&reference).await;
 
     let app = spawn_command().await;
-    let accounts = prepare(&app).await;
+    let accounts = prepare(&app, policy).await;
     // Hold one position of the fourth batch of the first day: the distribution blocks there.
     let (blocker, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls)
         .await

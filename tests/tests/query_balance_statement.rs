@@ -43,7 +43,8 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
         (Some("1000.00"), Some("0.00"))
     );
 
-    // A normal redemption (effective Saturday) and a fast withdrawal (effective at once).
+    // A normal redemption (effective Monday, the next trading day: it earns through Sunday)
+    // and a fast withdrawal (effective at once).
     app.set_now("2026-11-27T10:00:00+08:00");
     let (s, body) = app
         .post("p1", "/v1/redemptions",
@@ -97,8 +98,8 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
     let want = [
         ("2026-11-27", "subscription", "1000.00"),
         ("2026-11-27", "fast_redemption", "-50.00"),
-        ("2026-11-28", "redemption", "-100.00"),
         ("2026-11-28", "income", "0.06"),
+        ("2026-11-30", "redemption", "-100.00"),
     ];
     assert_eq!(
         rows,
@@ -112,8 +113,8 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
     assert_eq!(with["opening_units"], "0.00");
     assert_eq!(with["closing_units"], "850.06");
     assert_eq!(with["entries"], st["entries"]);
-    assert_eq!(st["entries"][3]["income_date"], "2026-11-27");
-    assert!(st["entries"][3]["order_id"].is_null());
+    assert_eq!(st["entries"][2]["income_date"], "2026-11-27");
+    assert!(st["entries"][2]["order_id"].is_null());
     assert!(st["entries"][0]["order_id"].as_u64().is_some());
     assert!(st["next_cursor"].is_null());
     // Opening balance of a later range.
@@ -124,7 +125,7 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
         )
         .await;
     assert_eq!(st2["opening_units"], "950.00");
-    assert_eq!(st2["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(st2["entries"].as_array().unwrap().len(), 1);
 
     // Pages of two, following the opaque cursor.
     let mut seen: Vec<Value> = Vec::new();
@@ -161,7 +162,11 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
         "{csv}"
     );
     assert!(
-        lines[4].starts_with(&format!("2026-11-28,{FUND},income,0.06,,2026-11-27,")),
+        lines[3].starts_with(&format!("2026-11-28,{FUND},income,0.06,,2026-11-27,")),
+        "{csv}"
+    );
+    assert!(
+        lines[4].starts_with(&format!("2026-11-30,{FUND},redemption,-100.00,")),
         "{csv}"
     );
 

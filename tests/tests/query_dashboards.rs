@@ -80,7 +80,7 @@ fn check(title: &str, rows: &[Row], yield_7d: &str) {
     match title {
         "Units at end of day" => {
             assert_eq!(s(on(rows, "2026-11-27"), "units"), "1060800.00");
-            assert_eq!(s(on(rows, "2026-11-28"), "units"), "960906.08");
+            assert_eq!(s(on(rows, "2026-11-28"), "units"), "1060906.08");
         }
         "Holders" => assert_eq!(s(on(rows, "2026-11-27"), "holders"), "4"),
         "Flows by trade date" => {

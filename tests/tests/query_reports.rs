@@ -110,11 +110,12 @@ async fn every_report_has_the_expected_figures() {
             s.yield_7d
         ])]
     );
-    // Saturday: A's redemption has left, Friday's income has arrived.
+    // Saturday: Friday's income has arrived; A's redemption still counts (effective Monday,
+    // the next trading day after its trade date, it earns through Sunday).
     let scale = report("fund_daily_scale", "2026-11-28").await;
     assert_eq!(
         pick(&scale, &["units", "holders", "income", "per10k"]),
-        vec![json!(["960906.08", 4, "0.00", null])]
+        vec![json!(["1060906.08", 4, "0.00", null])]
     );
 
     // Partner flows and settlement by trade date.

@@ -273,16 +273,21 @@ fn print_summary(s: &cycle::CycleSummary) {
     for d in s.distributions.iter().flatten() {
         let t = &d.totals;
         println!(
-            "  income {} {} per10k {}: {} positions, paid {}, carry {} → {}, to fund {}",
+            "  income {} {} per10k {} ({}): {} positions, accrued {} = paid {} + carry {} → {} + to fund {}",
             d.fund_code,
             d.day,
             d.per10k,
+            d.policy,
             t.positions,
+            t.accrued,
             t.paid,
             t.carry_before,
             t.carry_after,
             t.to_fund
         );
+        if let Some(f) = d.fund_income {
+            println!("    fund income F {f} = Σ paid {}", t.paid);
+        }
     }
     for st in s.settlements.iter().flatten() {
         println!(

@@ -1,0 +1,5 @@
+//! The rules of the fund as plain functions over plain values, free of HTTP, Postgres and
+//! ClickHouse, so that they are tested on their own and the set-based SQL that applies them
+//! at scale is checked against them.
+
+pub mod income;
