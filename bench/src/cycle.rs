@@ -214,6 +214,9 @@ async fn timed<T>(
 }
 
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        mmf_shared::telemetry::init();
+    }
     let positions = opt(args, "positions", 10_000_000);
     let orders = opt(args, "orders", 1_000_000).min(positions);
     let clients = opt(args, "clients", 4);

@@ -444,20 +444,32 @@ async fn allocation_pass(
             anyhow::Ok(row)
         }
     });
+    let started = std::time::Instant::now();
     let parts: Vec<tokio_postgres::Row> = stream::iter(reads)
         .buffer_unordered(parallel.max(1))
         .try_collect()
         .await?;
-    let mut allocator = Allocator::default();
+    let read = started.elapsed();
+    let mut allocator = Allocator::new(per10k);
     for r in parts {
-        allocator.add_totals(r.get(0), r.get(1));
-        let accounts: Vec<String> = r.get(2);
-        let rems: Vec<i64> = r.get(3);
-        for (account, rem) in accounts.into_iter().zip(rems) {
-            allocator.add_candidate(account, rem);
+        let accounts: Vec<String> = r.get(0);
+        let eligible: Vec<i64> = r.get(1);
+        for (account, fen) in accounts.into_iter().zip(eligible) {
+            allocator.add(account, fen);
         }
     }
-    Ok(allocator.finish())
+    let decoded = started.elapsed();
+    let allocation = allocator.finish();
+    tracing::info!(
+        fund,
+        %day,
+        read_s = read.as_secs_f64(),
+        decoded_s = decoded.as_secs_f64(),
+        ranked_s = started.elapsed().as_secs_f64(),
+        extra_fen = allocation.extra_fen,
+        "income allocation pass"
+    );
+    Ok(allocation)
 }
 
 /// Sum of the committed batches of one distribution.
@@ -572,21 +584,15 @@ WITH fut AS (
     };
 }
 
-/// Policy `redistribute`, first pass, for one batch: Σ truncated income in fen, Σ remainders in
-/// 10⁻¹⁰ yuan, and every position whose remainder is not zero, as two parallel arrays (one row
-/// per batch: decoding a row per position costs the service more than the query costs Postgres).
-/// The Rust twin is `mmf_domain::income::split`.
+/// Policy `redistribute`, first pass, for one batch: every position's eligible units in fen, as
+/// two parallel arrays (one row per batch: decoding a row per position costs the service more
+/// than the query costs Postgres). The exact income and its split are computed by the service
+/// in integers (`mmf_domain::income::Allocator`), cheaper than numeric arithmetic in Postgres.
 const ALLOCATION_SQL: &str = concat!(
     eligible_cte!(),
-    ", parts AS (
-    SELECT account_id, (trunc(income, 2) * 100)::bigint AS fen,
-           ((income - trunc(income, 2)) * 10000000000)::bigint AS rem
-    FROM calc WHERE income <> 0
-)
-SELECT coalesce(sum(fen), 0)::bigint, coalesce(sum(rem), 0)::bigint,
-       coalesce(array_agg(account_id) FILTER (WHERE rem <> 0), '{}'),
-       coalesce(array_agg(rem) FILTER (WHERE rem <> 0), '{}')
-FROM parts"
+    "
+SELECT coalesce(array_agg(account_id), '{}'), coalesce(array_agg((eligible * 100)::bigint), '{}')
+FROM calc WHERE eligible <> 0"
 );
 
 /// Pays one batch (the Rust twin is `mmf_domain::income::pay`). Per policy ($6):
