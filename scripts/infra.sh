@@ -64,3 +64,18 @@ ensure_clickhouse() {
         curl -sf "$CH_HTTP/ping" >/dev/null || { log "ClickHouse did not start"; exit 1; }
     fi
 }
+
+# The diesel CLI checks the checked-in typed schema against the migrations (test
+# `schema_drift`); it links libpq.
+ensure_diesel_cli() {
+    if [ -x "$HOME/.cargo/bin/diesel" ]; then
+        return
+    fi
+    if ! dpkg -s libpq-dev >/dev/null 2>&1; then
+        log "installing libpq-dev from Debian's packages"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpq-dev >/dev/null
+    fi
+    log "installing diesel_cli"
+    cargo install --locked --quiet diesel_cli@2.3.14 --no-default-features --features postgres
+}

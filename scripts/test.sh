@@ -6,6 +6,7 @@ source scripts/infra.sh
 
 ensure_postgres
 ensure_clickhouse
+ensure_diesel_cli
 
 # Test databases are named mmf_t_*; leftovers from an earlier run are dropped first.
 drop_test_databases() {
