@@ -245,6 +245,27 @@ pub async fn health(pool: &deadpool_postgres::Pool) -> Response {
 pub struct ClockRequest {
     /// RFC 3339 instant, e.g. `2026-11-26T14:59:59+08:00`.
     now: String,
+    /// `true` stops the clock at `now`; by default it runs on with real time from `now`.
+    frozen: Option<bool>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ClockState {
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// False when the service runs on the system clock.
+    pub simulated: bool,
+    /// True when the simulated clock stands still.
+    pub frozen: bool,
+}
+
+impl ClockState {
+    fn of(clock: &crate::clock::Clock) -> ClockState {
+        ClockState {
+            now: clock.now(),
+            simulated: clock.is_simulated(),
+            frozen: clock.is_frozen(),
+        }
+    }
 }
 
 /// `PUT /v1/ops/clock` (set the simulated clock) and `GET /v1/ops/clock`, for any service;
@@ -260,30 +281,36 @@ pub fn clock_routes<S: Clone + Send + Sync + 'static>(
         .with_state(clock)
 }
 
-/// Sets the simulated clock. Refused unless the service runs with `MMF_SIMULATED_CLOCK=1`.
+/// Sets the simulated clock, running from `now` or (with `frozen`) standing still there.
+/// Refused unless the service runs with `MMF_SIMULATED_CLOCK=1`.
 #[utoipa::path(put, path = "/v1/ops/clock", request_body = ClockRequest,
-    responses((status = 200, description = "clock set"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ClockState), (status = 403, body = ErrorBody)))]
 pub async fn put_clock(
     axum::extract::State(clock): axum::extract::State<crate::clock::Clock>,
     Json(req): Json<ClockRequest>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<ClockState>, ApiError> {
     let now = chrono::DateTime::parse_from_rfc3339(&req.now)
         .map_err(|_| ApiError::invalid("now", "now must be an RFC 3339 instant"))?
         .with_timezone(&chrono::Utc);
-    clock.set(now).map_err(|_| {
+    let set = if req.frozen.unwrap_or(false) {
+        clock.freeze(now)
+    } else {
+        clock.set(now)
+    };
+    set.map_err(|_| {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "clock_not_simulated",
             "this service runs on the system clock",
         )
     })?;
-    Ok(axum::Json(serde_json::json!({ "now": now })))
+    Ok(axum::Json(ClockState::of(&clock)))
 }
 
 async fn get_clock(
     axum::extract::State(clock): axum::extract::State<crate::clock::Clock>,
-) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "now": clock.now(), "simulated": clock.is_simulated() }))
+) -> axum::Json<ClockState> {
+    axum::Json(ClockState::of(&clock))
 }
 
 /// Wraps a service's API routes with what every service serves (`/openapi.json`, `/health`,

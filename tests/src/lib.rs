@@ -228,7 +228,7 @@ pub fn test_config(db: &TestDb) -> Config {
     }
 }
 
-/// Starts the command service on port 0 with a simulated clock at [`default_now`].
+/// Starts the command service on port 0 with a simulated clock frozen at [`default_now`].
 pub async fn spawn_command() -> TestApp {
     init_logs();
     let db = fresh_db().await;
@@ -236,7 +236,7 @@ pub async fn spawn_command() -> TestApp {
 }
 
 pub async fn spawn_command_on(db: TestDb, config: impl FnOnce(&TestDb) -> Config) -> TestApp {
-    let clock = Clock::simulated(default_now());
+    let clock = Clock::frozen(default_now());
     let state = AppState::new(config(&db), clock.clone())
         .await
         .expect("start command service");
@@ -296,9 +296,10 @@ impl TestApp {
         json_of(resp).await
     }
 
-    /// Moves the simulated clock (the service and the request signatures follow it).
+    /// Moves the simulated clock and stops it there (the service and the request signatures
+    /// follow it), so that a scenario is exact to the second.
     pub fn set_now(&self, rfc3339: &str) {
-        self.clock.set(at(rfc3339)).unwrap();
+        self.clock.freeze(at(rfc3339)).unwrap();
     }
 
     /// Creates [`FUND`] with generous limits and income policy `carry_forward`, and loads the
