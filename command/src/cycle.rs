@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::clearing::{self, Confirmed, Settlement};
 use crate::income::{self, Batching, Distribution};
 use crate::{reconcile, retention};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::Router;
@@ -16,7 +16,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use mmf_shared::calendar::{business_date, Calendar};
 use mmf_shared::config;
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{ApiError, OptionalJson, Path};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -95,7 +95,7 @@ impl From<CycleError> for ApiError {
                 ApiError::unprocessable("not_trading_day", &e.to_string()).with_field("trade_date")
             }
             CycleError::Running => ApiError::conflict("cycle_running", &e.to_string()),
-            CycleError::Failed(e) => ApiError::internal(e),
+            CycleError::Failed(e) => ApiError::from(e),
         }
     }
 }
@@ -396,15 +396,10 @@ pub struct CycleRequest {
 pub async fn post_cycle(
     State(state): State<AppState>,
     Path(date): Path<String>,
-    body: axum::body::Bytes,
+    OptionalJson(req): OptionalJson<CycleRequest>,
 ) -> Result<axum::Json<CycleSummary>, ApiError> {
     let trade_date = income::parse_day("trade_date", &date)?;
-    let req: CycleRequest = if body.is_empty() {
-        CycleRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("bad_json", &format!("cycle options: {e}")))?
-    };
+    let req = req.unwrap_or_default();
     let batching = Batching {
         batch_size: req
             .batch_size

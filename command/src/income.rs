@@ -8,12 +8,12 @@
 
 use crate::app::AppState;
 use anyhow::Context;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::NaiveDate;
 use deadpool_postgres::Pool;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use mmf_domain::income::{Allocation, Allocator, Cutoff, IncomePolicy};
-use mmf_shared::http::{ApiError, Json};
+use mmf_shared::http::{ApiError, Json, Path};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;

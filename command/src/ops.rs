@@ -3,12 +3,12 @@
 
 use crate::app::AppState;
 use crate::reference::Fund;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::put;
 use axum::Router;
 use chrono::{Datelike, NaiveDate};
 use mmf_domain::income::IncomePolicy;
-use mmf_shared::http::{ApiError, Json};
+use mmf_shared::http::{ApiError, Json, Path};
 use mmf_shared::money::Money;
 use serde::Deserialize;
 use utoipa::ToSchema;

@@ -7,8 +7,7 @@ pub mod ofd;
 
 use crate::app::AppState;
 use crate::income::parse_day;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,7 +15,7 @@ use axum::Router;
 use chrono::{NaiveDate, NaiveTime};
 use chrono_tz::Asia::Shanghai;
 use deadpool_postgres::Pool;
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{ApiError, Path, Query, RawBody};
 use ofd::{Header, ParsedValue, Value};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -699,7 +698,7 @@ pub async fn post_requests(
     State(state): State<AppState>,
     Path((partner, date)): Path<(String, String)>,
     Query(q): Query<HourQuery>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let day = parse_day("date", &date)?;
     let hour = hour_of(&q)?;

@@ -13,7 +13,7 @@ use axum::Router;
 use chrono::{Days, NaiveDate};
 use deadpool_postgres::Pool;
 use mmf_shared::calendar::business_date;
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{ApiError, OptionalJson};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -201,14 +201,9 @@ pub struct RetentionRequest {
     responses((status = 200, body = RetentionReport), (status = 409, body = RetentionReport)))]
 pub async fn post_retention(
     State(state): State<AppState>,
-    body: axum::body::Bytes,
+    OptionalJson(req): OptionalJson<RetentionRequest>,
 ) -> Result<Response, ApiError> {
-    let req: RetentionRequest = if body.is_empty() {
-        RetentionRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("bad_json", &format!("retention options: {e}")))?
-    };
+    let req = req.unwrap_or_default();
     let window = req.window_days.unwrap_or(state.config.cycle.retention_days);
     if window < 1 {
         return Err(ApiError::invalid(

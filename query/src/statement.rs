@@ -3,13 +3,13 @@
 //! effective date, with an opaque cursor for the next page, or as CSV.
 
 use crate::{check_fund_code, date_range, own_account, AppState, Partner};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::{Days, NaiveDate};
 use mmf_shared::auth::PartnerId;
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{ApiError, Path, Query};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;

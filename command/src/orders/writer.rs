@@ -246,7 +246,7 @@ async fn alone(conn: &mut Conn, job: Job) {
             "request_id was already used",
         )
         .with_field("request_id")),
-        Err(e) => Err(ApiError::internal(e)),
+        Err(e) => Err(ApiError::from(e)),
     };
     let _ = job.reply.send(result);
 }
