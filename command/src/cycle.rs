@@ -368,7 +368,10 @@ pub fn router() -> Router<AppState> {
         .merge(retention::router())
 }
 
-async fn get_income(
+/// A fund's published income for one day.
+#[utoipa::path(get, path = "/v1/ops/funds/{code}/income/{date}",
+    responses((status = 200, body = income::IncomeDay), (status = 404, body = mmf_shared::http::ErrorBody)))]
+pub async fn get_income(
     State(state): State<AppState>,
     Path((code, date)): Path<(String, String)>,
 ) -> Result<axum::Json<income::IncomeDay>, ApiError> {

@@ -15,7 +15,7 @@ use deadpool_postgres::Pool;
 use mmf_shared::auth::{require_ops, require_partner, PartnerAuth, PartnerId, Partners};
 use mmf_shared::clock::Clock;
 use mmf_shared::config::{self, Common};
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{document_errors, ApiError, Caller};
 use std::ops::Deref;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -180,16 +180,26 @@ pub type Partner = Extension<PartnerId>;
         title = "mmf-ta query API",
         description = "Balances, statements, fund yields and regulatory reports. Amounts and units are JSON strings with 2 decimals."
     ),
-    paths(
-        balance::get_balance,
-        statement::get_statement,
-        yields::get_yields,
-        reports::get_report,
-        mmf_shared::http::put_clock,
-    ),
     components(schemas(mmf_shared::http::ErrorBody))
 )]
 struct ApiDoc;
+
+#[derive(OpenApi)]
+#[openapi(paths(balance::get_balance, statement::get_statement, yields::get_yields))]
+struct PartnerApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(reports::get_report))]
+struct OpsApi;
+
+/// The published contract: every operation with the errors it can answer.
+fn openapi() -> utoipa::openapi::OpenApi {
+    let mut api = ApiDoc::openapi();
+    api.merge(document_errors(PartnerApi::openapi(), Caller::Partner));
+    api.merge(document_errors(OpsApi::openapi(), Caller::Ops));
+    api.merge(mmf_shared::http::clock_openapi());
+    api
+}
 
 pub fn build_app(state: AppState) -> Router {
     let partner_auth = PartnerAuth {
@@ -208,5 +218,5 @@ pub fn build_app(state: AppState) -> Router {
         .layer(from_fn_with_state(ops_token, require_ops));
     let pool = state.pool.clone();
     let api = Router::new().merge(partner).merge(ops).with_state(state);
-    mmf_shared::http::service(api, pool, ApiDoc::openapi())
+    mmf_shared::http::service(api, pool, openapi())
 }

@@ -1,11 +1,13 @@
 //! What the HTTP services share: the error every handler returns (with connection loss as
-//! `503 unavailable`), extractors that refuse bad input with a stable code, request metrics,
-//! `/health` + `/metrics`, the simulated clock's routes and the JSON answers for unknown routes
-//! and methods.
+//! `503 unavailable`), extractors that refuse bad input with a stable code, the error answers
+//! every operation documents, request metrics, `/health` + `/metrics`, the simulated clock's
+//! routes and the JSON answers for unknown routes and methods.
 
 mod extract;
+mod openapi;
 
 pub use extract::{Json, OptionalJson, Path, Query, RawBody};
+pub use openapi::{document_errors, Caller};
 
 use axum::extract::{MatchedPath, Request};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -292,7 +294,9 @@ pub fn clock_routes<S: Clone + Send + Sync + 'static>(
 /// Sets the simulated clock, running from `now` or (with `frozen`) standing still there.
 /// Refused unless the service runs with `MMF_SIMULATED_CLOCK=1`.
 #[utoipa::path(put, path = "/v1/ops/clock", request_body = ClockRequest,
-    responses((status = 200, body = ClockState), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ClockState), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn put_clock(
     axum::extract::State(clock): axum::extract::State<crate::clock::Clock>,
     Json(req): Json<ClockRequest>,
@@ -315,10 +319,22 @@ pub async fn put_clock(
     Ok(axum::Json(ClockState::of(&clock)))
 }
 
-async fn get_clock(
+/// The service's clock now.
+#[utoipa::path(get, path = "/v1/ops/clock",
+    responses((status = 200, body = ClockState), (status = 401, body = ErrorBody)))]
+pub async fn get_clock(
     axum::extract::State(clock): axum::extract::State<crate::clock::Clock>,
 ) -> axum::Json<ClockState> {
     axum::Json(ClockState::of(&clock))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(put_clock, get_clock), components(schemas(ErrorBody)))]
+struct ClockApi;
+
+/// The clock routes' part of a service's OpenAPI document.
+pub fn clock_openapi() -> utoipa::openapi::OpenApi {
+    <ClockApi as utoipa::OpenApi>::openapi()
 }
 
 async fn no_route() -> ApiError {
