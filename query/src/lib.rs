@@ -27,7 +27,13 @@ pub struct Config {
     pub addr: String,
     /// `MMF_STATEMENT_MAX_DAYS`: longest statement range in days, default 366.
     pub statement_max_days: i64,
+    /// `MMF_CURSOR_KEY`: key of the statement cursors' HMAC, default [`DEV_CURSOR_KEY`]. Every
+    /// query instance behind one load balancer needs the same key.
+    pub cursor_key: String,
 }
+
+/// The documented development default of `MMF_CURSOR_KEY`.
+pub const DEV_CURSOR_KEY: &str = "dev-cursor-key";
 
 impl Config {
     pub fn from_environment() -> anyhow::Result<Config> {
@@ -35,6 +41,7 @@ impl Config {
             common: Common::from_environment()?,
             addr: config::or_default("MMF_QUERY_ADDR", "127.0.0.1:8081"),
             statement_max_days: config::parsed("MMF_STATEMENT_MAX_DAYS", 366)?,
+            cursor_key: config::or_default("MMF_CURSOR_KEY", DEV_CURSOR_KEY),
         })
     }
 }
