@@ -155,10 +155,10 @@ pub async fn run(
     }
     let today = business_date(now);
     lock.execute(
-        "INSERT INTO cycle_runs (trade_date, business_date) VALUES ($1, $2)
+        "INSERT INTO cycle_runs (trade_date, business_date, started_at) VALUES ($1, $2, $3)
          ON CONFLICT (trade_date) DO UPDATE SET attempts = cycle_runs.attempts + 1
          WHERE cycle_runs.finished_at IS NULL",
-        &[&trade_date, &today],
+        &[&trade_date, &today, &now],
     )
     .await?;
     let done = steps(&lock, trade_date).await?;
@@ -177,7 +177,7 @@ pub async fn run(
             &|n| progress(Event::Confirmed(n)),
         )
         .await?;
-        record(&lock, trade_date, "confirm", &c).await?;
+        record(&lock, trade_date, "confirm", &c, now).await?;
         progress(Event::StepFinished("confirm"));
     }
 
@@ -191,13 +191,13 @@ pub async fn run(
                 fund: fund.clone(),
                 day,
             });
-            let d = income::distribute(pool, &fund, day, batching, &|done, total| {
+            let d = income::distribute(pool, &fund, day, batching, now, &|done, total| {
                 progress(Event::Batch { done, total })
             })
             .await?;
             all.push(d);
         }
-        record(&lock, trade_date, "distribute", &all).await?;
+        record(&lock, trade_date, "distribute", &all, now).await?;
         progress(Event::StepFinished("distribute"));
     }
 
@@ -205,8 +205,8 @@ pub async fn run(
         progress(Event::StepSkipped("settle"));
     } else {
         progress(Event::StepStarted("settle"));
-        let s = clearing::settle(pool, trade_date).await?;
-        record(&lock, trade_date, "settle", &s).await?;
+        let s = clearing::settle(pool, trade_date, now).await?;
+        record(&lock, trade_date, "settle", &s, now).await?;
         progress(Event::StepFinished("settle"));
     }
     lock.execute(
@@ -240,13 +240,14 @@ async fn record(
     trade_date: NaiveDate,
     step: &str,
     detail: &impl Serialize,
+    now: DateTime<Utc>,
 ) -> Result<(), CycleError> {
     let detail = serde_json::to_value(detail).map_err(anyhow::Error::from)?;
     client
         .execute(
-            "INSERT INTO cycle_steps (trade_date, step, detail) VALUES ($1, $2, $3)
+            "INSERT INTO cycle_steps (trade_date, step, detail, finished_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (trade_date, step) DO NOTHING",
-            &[&trade_date, &step, &detail],
+            &[&trade_date, &step, &detail, &now],
         )
         .await?;
     Ok(())

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use mmf_shared::calendar::business_date;
 use mmf_shared::http::{ApiError, OptionalJson};
@@ -106,17 +106,18 @@ pub async fn verify(
 }
 
 /// Verifies, then (unless `dry_run`, and only if every day matches) deletes the movements
-/// effective before `today − window_days`, one transaction per day. A row arriving for a day
+/// effective before `today − window_days` (today: the business date of `now`, the instant
+/// the deletions are recorded at), one transaction per day. A row arriving for a day
 /// between verification and deletion makes that day's deleted totals differ from the verified
 /// ones: the day's transaction is rolled back and the run reports the day as refused.
 pub async fn run(
     pool: &Pool,
     ch: &clickhouse::Client,
-    today: NaiveDate,
+    now: DateTime<Utc>,
     window_days: u32,
     dry_run: bool,
 ) -> anyhow::Result<RetentionReport> {
-    let mut cutoff = today - Days::new(window_days as u64);
+    let mut cutoff = business_date(now) - Days::new(window_days as u64);
     // Distributing day D reads the movements effective after D: keep those of every day
     // still to distribute.
     let pending: Option<NaiveDate> = pool
@@ -167,10 +168,10 @@ pub async fn run(
                 });
             }
             tx.execute(
-                "INSERT INTO retained_days (effective_date, rows, units) VALUES ($1, $2, $3)
+                "INSERT INTO retained_days (effective_date, rows, units, deleted_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (effective_date) DO UPDATE SET rows = retained_days.rows + EXCLUDED.rows,
-                     units = retained_days.units + EXCLUDED.units, deleted_at = now()",
-                &[&d.effective_date, &rows, &units],
+                     units = retained_days.units + EXCLUDED.units, deleted_at = EXCLUDED.deleted_at",
+                &[&d.effective_date, &rows, &units, &now],
             )
             .await?;
             tx.commit().await?;
@@ -215,11 +216,10 @@ pub async fn post_retention(
         &state.config.common.clickhouse_url,
         &state.config.common.clickhouse_db,
     );
-    let today = business_date(state.clock.now());
     let report = run(
         &state.pool,
         &ch,
-        today,
+        state.clock.now(),
         window,
         req.dry_run.unwrap_or(false),
     )
