@@ -152,10 +152,10 @@ async fn start_history(seed: &Client, url: &str) -> anyhow::Result<mmf_sync::Wor
 }
 
 /// Waits until the distribution's income is in ClickHouse and checks it against Postgres;
-/// then waits for the snapshots. Returns the income entries and how long they took.
+/// then waits for the snapshots, so that the next measured step does not share the machine
+/// with them. Returns the income entries and how long they took.
 async fn income_in_clickhouse(
     seed: &Client,
-    worker: mmf_sync::Worker,
     finished: Instant,
 ) -> anyhow::Result<(i64, Option<f64>)> {
     let ch = mmf_shared::ch::client_for(CH_URL, DB);
@@ -195,7 +195,6 @@ async fn income_in_clickhouse(
         "position snapshots with the income: {} after the distribution finished",
         seconds(income_snapshots)
     );
-    worker.stop().await;
     Ok((entries, visible))
 }
 
@@ -215,6 +214,9 @@ async fn timed<T>(
 }
 
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        mmf_shared::telemetry::init();
+    }
     let positions = opt(args, "positions", 10_000_000);
     let orders = opt(args, "orders", 1_000_000).min(positions);
     let clients = opt(args, "clients", 4);
@@ -441,12 +443,15 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         let busy = busy.await?;
         println!("API latency during the distribution: {}", latency(&busy));
         check_distribution(&seed, &dist).await?;
-        days.push((dist, dist_s, busy, finished));
+        let income = match worker {
+            Some(_) => Some(income_in_clickhouse(&seed, finished).await?),
+            None => None,
+        };
+        days.push((dist, dist_s, busy, income));
     }
-    let income = match worker {
-        Some(worker) => Some(income_in_clickhouse(&seed, worker, days.last().unwrap().3).await?),
-        None => None,
-    };
+    if let Some(worker) = worker {
+        worker.stop().await;
+    }
     println!();
     println!("| step | rows | baseline bare UPDATE | mmf-ta | rows/s |");
     println!("|---|---|---|---|---|");
@@ -454,19 +459,19 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "| T+1 confirmation | {orders} orders | {base_confirm:.1} s | {confirm_s:.1} s | {:.0} |",
         orders as f64 / confirm_s
     );
-    for (dist, dist_s, _, _) in &days {
+    for (dist, dist_s, _, income) in &days {
         println!(
             "| income distribution, {} | {positions} positions | {base_dist:.1} s | {dist_s:.1} s ({:.2}×) | {:.0} |",
             dist.policy,
             dist_s / base_dist,
             positions as f64 / dist_s
         );
-    }
-    if let Some((entries, visible)) = income {
-        println!(
-            "| income visible in ClickHouse | {entries} rows | | {} after | |",
-            seconds(visible)
-        );
+        if let Some((entries, visible)) = income {
+            println!(
+                "| income visible in ClickHouse | {entries} rows | | {} after | |",
+                seconds(*visible)
+            );
+        }
     }
     println!();
     println!("API subscriptions, idle: {}", latency(&idle));

@@ -69,7 +69,7 @@ impl AppState {
         let pool = mmf_shared::db::pool(&config.common.database_url, config.common.db_pool)?;
         mmf_shared::auth::seed_partners(&pool, &config.partners).await?;
         let reference = Reference::load(&pool).await?;
-        reference.refresh_every(pool.clone(), std::time::Duration::from_secs(30));
+        reference.watch(pool.clone(), std::time::Duration::from_millis(250));
         let writer = Writer::start(
             &config.common.database_url,
             config.writer_shards,

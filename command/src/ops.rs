@@ -2,7 +2,6 @@
 //! `mmf_shared::http::clock_routes`).
 
 use crate::app::AppState;
-use crate::reference::Fund;
 use axum::extract::State;
 use axum::routing::put;
 use axum::Router;
@@ -10,6 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use mmf_domain::income::IncomePolicy;
 use mmf_shared::http::{ApiError, Json, Path};
 use mmf_shared::money::Money;
+use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -17,6 +17,40 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/ops/funds/{code}", put(put_fund))
         .route("/v1/ops/calendar/{year}", put(put_calendar))
+}
+
+/// A fund's parameters as stored.
+#[derive(Clone, Debug, serde::Serialize, ToSchema)]
+pub struct Fund {
+    pub fund_code: String,
+    pub name: String,
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub min_subscription: Decimal,
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub max_subscription_per_order: Decimal,
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub max_subscription_per_day: Decimal,
+    #[serde(with = "mmf_shared::money::as_str2")]
+    #[schema(value_type = String)]
+    pub fast_withdrawal_daily_cap: Decimal,
+    pub income_policy: String,
+}
+
+impl Fund {
+    fn from_row(r: &tokio_postgres::Row) -> Fund {
+        Fund {
+            fund_code: r.get("fund_code"),
+            name: r.get("name"),
+            min_subscription: r.get("min_subscription"),
+            max_subscription_per_order: r.get("max_subscription_per_order"),
+            max_subscription_per_day: r.get("max_subscription_per_day"),
+            fast_withdrawal_daily_cap: r.get("fast_withdrawal_daily_cap"),
+            income_policy: r.get("income_policy"),
+        }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -117,7 +151,7 @@ pub async fn put_fund(
             ],
         )
         .await?;
-    state.reference.reload(&state.pool).await?;
+    reload_reference(&state).await;
     Ok(axum::Json(Fund::from_row(&row)))
 }
 
@@ -168,8 +202,16 @@ pub async fn put_calendar(
     )
     .await?;
     tx.commit().await?;
-    state.reference.reload(&state.pool).await?;
+    reload_reference(&state).await;
     Ok(axum::Json(
         serde_json::json!({ "year": year, "holidays": days }),
     ))
+}
+
+/// Picks up a reference change at once on this instance (the others poll for it). The change
+/// is committed either way, so a failed reload is only logged: the next poll retries it.
+async fn reload_reference(state: &AppState) {
+    if let Err(e) = state.reference.reload(&state.pool).await {
+        tracing::warn!(error = %e, "reloading reference data failed");
+    }
 }

@@ -6,7 +6,6 @@ pub mod writer;
 
 use crate::app::AppState;
 use crate::idempotency::{self, fingerprint, Reply};
-use crate::reference::Fund;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -49,12 +48,6 @@ fn account_id(v: &str) -> Result<(), ApiError> {
     }
 }
 
-fn fund(state: &AppState, code: &str) -> Result<Fund, ApiError> {
-    state.reference.fund(code).ok_or_else(|| {
-        ApiError::unprocessable("unknown_fund", "no such fund").with_field("fund_code")
-    })
-}
-
 fn respond(reply: Reply) -> impl IntoResponse {
     (reply.status, axum::Json(reply.body))
 }
@@ -82,22 +75,9 @@ pub async fn subscribe(
     tracing::info!(request_id = %req.request_id, "subscribe");
     idempotency::validate_request_id(&req.request_id)?;
     account_id(&req.account_id)?;
-    let fund = fund(&state, &req.fund_code)?;
     let amount = amount("amount", &req.amount)?;
-    if amount.decimal() < fund.min_subscription {
-        return Err(ApiError::unprocessable(
-            "amount_below_minimum",
-            "amount is below the fund's minimum subscription",
-        )
-        .with_field("amount"));
-    }
-    if amount.decimal() > fund.max_subscription_per_order {
-        return Err(ApiError::unprocessable(
-            "amount_above_order_limit",
-            "amount exceeds the fund's per-order limit",
-        )
-        .with_field("amount"));
-    }
+    // The fund's existence and limits are checked by the order statement, against the funds
+    // table as it is when the order is applied (any instance may have just changed it).
     let now = state.clock.now();
     let hash = fingerprint(
         "subscription",
@@ -108,11 +88,10 @@ pub async fn subscribe(
         request_id: req.request_id,
         hash,
         account_id: req.account_id,
-        fund_code: fund.fund_code,
+        fund_code: req.fund_code,
         amount: amount.decimal(),
         trade_date: state.reference.calendar().trade_date(now),
         day: business_date(now),
-        day_limit: fund.max_subscription_per_day,
         now,
     });
     Ok(respond(state.writer.submit(cmd).await?))
@@ -145,7 +124,6 @@ pub async fn redeem(
     tracing::info!(request_id = %req.request_id, "redeem");
     idempotency::validate_request_id(&req.request_id)?;
     account_id(&req.account_id)?;
-    let fund = fund(&state, &req.fund_code)?;
     let units = amount("units", &req.units)?;
     let now = state.clock.now();
     let calendar = state.reference.calendar();
@@ -153,37 +131,43 @@ pub async fn redeem(
     let today = business_date(now);
     // Redeemed units keep earning until the next trading day after the trade date (the day a
     // subscription of the same trade date starts earning); fast redemptions stop at once.
-    let (kind, purpose, cap, effective, status) = match (req.mode.as_str(), req.purpose.as_deref())
-    {
-        ("normal", None) => (
-            "redemption",
-            None,
-            None,
-            calendar.next_trading_day(trade_date),
-            "accepted",
-        ),
-        ("normal", Some(_)) => {
-            return Err(ApiError::invalid(
-                "purpose",
-                "purpose applies to fast redemptions only",
-            ))
-        }
-        ("fast", None | Some("withdrawal")) => (
-            "fast_redemption",
-            Some("withdrawal"),
-            Some(fund.fast_withdrawal_daily_cap),
-            today,
-            "confirmed",
-        ),
-        ("fast", Some("payment")) => ("fast_redemption", Some("payment"), None, today, "confirmed"),
-        ("fast", Some(_)) => {
-            return Err(ApiError::invalid(
-                "purpose",
-                "purpose is withdrawal or payment",
-            ))
-        }
-        _ => return Err(ApiError::invalid("mode", "mode is normal or fast")),
-    };
+    let (kind, purpose, capped, effective, status) =
+        match (req.mode.as_str(), req.purpose.as_deref()) {
+            ("normal", None) => (
+                "redemption",
+                None,
+                false,
+                calendar.next_trading_day(trade_date),
+                "accepted",
+            ),
+            ("normal", Some(_)) => {
+                return Err(ApiError::invalid(
+                    "purpose",
+                    "purpose applies to fast redemptions only",
+                ))
+            }
+            ("fast", None | Some("withdrawal")) => (
+                "fast_redemption",
+                Some("withdrawal"),
+                true,
+                today,
+                "confirmed",
+            ),
+            ("fast", Some("payment")) => (
+                "fast_redemption",
+                Some("payment"),
+                false,
+                today,
+                "confirmed",
+            ),
+            ("fast", Some(_)) => {
+                return Err(ApiError::invalid(
+                    "purpose",
+                    "purpose is withdrawal or payment",
+                ))
+            }
+            _ => return Err(ApiError::invalid("mode", "mode is normal or fast")),
+        };
     let hash = fingerprint(
         kind,
         &[
@@ -198,7 +182,7 @@ pub async fn redeem(
         request_id: req.request_id,
         hash,
         account_id: req.account_id,
-        fund_code: fund.fund_code,
+        fund_code: req.fund_code,
         kind,
         purpose,
         units: units.decimal(),
@@ -206,7 +190,7 @@ pub async fn redeem(
         effective_date: effective,
         status,
         day: today,
-        cap,
+        capped,
         now,
     });
     Ok(respond(state.writer.submit(cmd).await?))

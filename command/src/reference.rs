@@ -1,50 +1,20 @@
-//! Reference data every order needs: funds and the trading calendar, cached in memory and
-//! reloaded after ops change them (and periodically, for other instances' changes).
+//! The trading calendar every order needs, cached in memory. Any instance may change it (or a
+//! fund): such a change bumps `reference_version` in its transaction, and every instance polls
+//! that counter and reloads when it moves, so a change made anywhere is seen everywhere within
+//! a poll period. Fund limits are not cached: the order statements read them from `funds`.
 
 use chrono::NaiveDate;
 use deadpool_postgres::Pool;
 use mmf_shared::calendar::Calendar;
-use rust_decimal::Decimal;
-use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
-
-#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Fund {
-    pub fund_code: String,
-    pub name: String,
-    #[serde(with = "mmf_shared::money::as_str2")]
-    #[schema(value_type = String)]
-    pub min_subscription: Decimal,
-    #[serde(with = "mmf_shared::money::as_str2")]
-    #[schema(value_type = String)]
-    pub max_subscription_per_order: Decimal,
-    #[serde(with = "mmf_shared::money::as_str2")]
-    #[schema(value_type = String)]
-    pub max_subscription_per_day: Decimal,
-    #[serde(with = "mmf_shared::money::as_str2")]
-    #[schema(value_type = String)]
-    pub fast_withdrawal_daily_cap: Decimal,
-    pub income_policy: String,
-}
-
-impl Fund {
-    pub fn from_row(r: &tokio_postgres::Row) -> Fund {
-        Fund {
-            fund_code: r.get("fund_code"),
-            name: r.get("name"),
-            min_subscription: r.get("min_subscription"),
-            max_subscription_per_order: r.get("max_subscription_per_order"),
-            max_subscription_per_day: r.get("max_subscription_per_day"),
-            fast_withdrawal_daily_cap: r.get("fast_withdrawal_daily_cap"),
-            income_policy: r.get("income_policy"),
-        }
-    }
-}
+use std::time::Duration;
 
 #[derive(Clone, Default)]
 pub struct Reference {
-    funds: Arc<RwLock<HashMap<String, Fund>>>,
     calendar: Arc<RwLock<Arc<Calendar>>>,
+    /// `reference_version` as of the last load.
+    version: Arc<AtomicI64>,
 }
 
 impl Reference {
@@ -54,38 +24,54 @@ impl Reference {
         Ok(r)
     }
 
+    /// Reloads the calendar (and the version it belongs to, read in the same snapshot).
     pub async fn reload(&self, pool: &Pool) -> anyhow::Result<()> {
-        let client = pool.get().await?;
-        let funds = client.query("SELECT * FROM funds", &[]).await?;
-        let holidays = client.query("SELECT day FROM holidays", &[]).await?;
-        let funds = funds
-            .iter()
-            .map(Fund::from_row)
-            .map(|f| (f.fund_code.clone(), f))
-            .collect();
-        *self.funds.write().expect("lock") = funds;
+        let mut client = pool.get().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let version: i64 = tx
+            .query_one("SELECT version FROM reference_version", &[])
+            .await?
+            .get(0);
+        let holidays = tx.query("SELECT day FROM holidays", &[]).await?;
+        tx.commit().await?;
         let cal = Calendar::new(holidays.iter().map(|r| r.get::<_, NaiveDate>(0)));
         *self.calendar.write().expect("lock") = Arc::new(cal);
+        self.version.store(version, Ordering::SeqCst);
         Ok(())
     }
 
-    /// Reloads in the background, so changes made through another instance arrive here too.
-    pub fn refresh_every(&self, pool: Pool, period: std::time::Duration) {
+    /// Polls `reference_version` every `period` and reloads when another instance (or this
+    /// one) changed the reference data.
+    pub fn watch(&self, pool: Pool, period: Duration) {
         let this = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
-            tick.tick().await;
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tick.tick().await;
-                if let Err(e) = this.reload(&pool).await {
-                    tracing::warn!(error = %e, "reloading funds and calendar failed");
+                if let Err(e) = this.reload_if_changed(&pool).await {
+                    tracing::warn!(error = %e, "checking the reference data version failed");
                 }
             }
         });
     }
 
-    pub fn fund(&self, code: &str) -> Option<Fund> {
-        self.funds.read().expect("lock").get(code).cloned()
+    async fn reload_if_changed(&self, pool: &Pool) -> anyhow::Result<()> {
+        let client = pool.get().await?;
+        let version: i64 = client
+            .query_one("SELECT version FROM reference_version", &[])
+            .await?
+            .get(0);
+        drop(client);
+        if version != self.version.load(Ordering::SeqCst) {
+            self.reload(pool).await?;
+        }
+        Ok(())
     }
 
     pub fn calendar(&self) -> Arc<Calendar> {

@@ -78,7 +78,12 @@ pub struct Payout {
 /// The exact income of `eligible` units at `per10k`, split into whole fen (toward zero) and the
 /// remainder in 10⁻¹⁰ yuan, which has the income's sign.
 pub fn split(eligible: Decimal, per10k: Decimal) -> (i64, i64) {
-    let exact = scaled(eligible, 2) * scaled(per10k, 4);
+    split_scaled(scaled(eligible, 2), scaled(per10k, 4))
+}
+
+/// [`split`] of `eligible_fen` fen at `per10k_scaled` (per10k × 10,000).
+fn split_scaled(eligible_fen: i128, per10k_scaled: i128) -> (i64, i64) {
+    let exact = eligible_fen * per10k_scaled;
     let fen = exact / PER_FEN;
     let rem = exact % PER_FEN;
     (
@@ -92,6 +97,11 @@ fn scaled(d: Decimal, scale: u32) -> i128 {
     assert!(d.scale() <= scale, "{d} has more than {scale} decimals");
     d.rescale(scale);
     d.mantissa()
+}
+
+/// Units with at most two decimals, in fen.
+fn fen_of(units: Decimal) -> i64 {
+    i64::try_from(scaled(units, 2)).expect("units within i64 fen")
 }
 
 fn fen(n: i64) -> Decimal {
@@ -140,25 +150,33 @@ impl Allocation {
     }
 }
 
-/// Builds an [`Allocation`] from every position's split, in any order and in any number of
-/// parts (the database computes them per batch).
-#[derive(Default)]
+/// Builds an [`Allocation`] from every position's eligible units, in any order and in any
+/// number of parts (the database reads them per batch).
 pub struct Allocator {
+    per10k_scaled: i128,
     truncated_fen: i128,
     remainders: i128,
     candidates: Vec<(i64, String)>,
 }
 
 impl Allocator {
-    /// Adds the totals of some positions: Σ truncated income in fen and Σ remainders.
-    pub fn add_totals(&mut self, truncated_fen: i64, remainders: i64) {
-        self.truncated_fen += i128::from(truncated_fen);
-        self.remainders += i128::from(remainders);
+    pub fn new(per10k: Decimal) -> Allocator {
+        Allocator {
+            per10k_scaled: scaled(per10k, 4),
+            truncated_fen: 0,
+            remainders: 0,
+            candidates: Vec::new(),
+        }
     }
 
-    /// Adds a position whose remainder is not zero (its truncated part is in the totals).
-    pub fn add_candidate(&mut self, account_id: String, rem: i64) {
-        self.candidates.push((rem, account_id));
+    /// Adds one position holding `eligible_fen` eligible units (in fen).
+    pub fn add(&mut self, account_id: String, eligible_fen: i64) {
+        let (t, rem) = split_scaled(i128::from(eligible_fen), self.per10k_scaled);
+        self.truncated_fen += i128::from(t);
+        self.remainders += i128::from(rem);
+        if rem != 0 {
+            self.candidates.push((rem, account_id));
+        }
     }
 
     pub fn finish(mut self) -> Allocation {
@@ -200,13 +218,9 @@ pub fn allocate<'a>(
     per10k: Decimal,
     holdings: impl IntoIterator<Item = &'a Holding>,
 ) -> Allocation {
-    let mut a = Allocator::default();
+    let mut a = Allocator::new(per10k);
     for h in holdings {
-        let (t, rem) = split(h.eligible, per10k);
-        a.add_totals(t, rem);
-        if rem != 0 {
-            a.add_candidate(h.account_id.clone(), rem);
-        }
+        a.add(h.account_id.clone(), fen_of(h.eligible));
     }
     a.finish()
 }
@@ -446,12 +460,10 @@ mod tests {
             let h = unique(h);
             let whole = allocate(p, &h);
             let cut = cut.min(h.len());
-            let mut parts = Allocator::default();
-            for part in [&h[..cut], &h[cut..]] {
+            let mut parts = Allocator::new(p);
+            for part in [&h[cut..], &h[..cut]] {
                 for x in part.iter().rev() {
-                    let (t, rem) = split(x.eligible, p);
-                    parts.add_totals(t, rem);
-                    if rem != 0 { parts.add_candidate(x.account_id.clone(), rem); }
+                    parts.add(x.account_id.clone(), fen_of(x.eligible));
                 }
             }
             prop_assert_eq!(parts.finish(), whole);

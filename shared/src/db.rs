@@ -4,6 +4,9 @@ use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
+/// Session advisory lock held while migrating ("mmf_mig").
+const MIGRATION_LOCK: i64 = 0x006d_6d66_5f6d_6967;
+
 mod embedded {
     refinery::embed_migrations!("../migrations/postgres");
 }
@@ -45,11 +48,20 @@ pub async fn migrate_to(url: &str, version: Option<u32>) -> anyhow::Result<()> {
         Some(v) => refinery::Target::Version(v),
         None => refinery::Target::Latest,
     };
+    // Every service migrates at start; instances starting together take turns, and the later
+    // ones find nothing left to apply.
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .context("waiting for the migration lock")?;
     let report = embedded::migrations::runner()
         .set_target(target)
         .run_async(&mut client)
         .await
         .context("running Postgres migrations")?;
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+        .await?;
     for m in report.applied_migrations() {
         tracing::info!(migration = %m, "applied");
     }

@@ -1,14 +1,14 @@
 //! Harness for daily-cycle tests: orders, income publication and cycle runs through HTTP, and
 //! the invariants every cycle test checks against the database.
 
-use crate::{TestApp, FUND};
+use crate::{Api, TestApp, FUND};
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
 /// Loads 2026 with a Monday holiday (2026-11-30) so that the scenario crosses a weekend and a
 /// holiday: the next trading day after Friday 2026-11-27 is Tuesday 2026-12-01.
-pub async fn holiday_calendar(app: &TestApp) {
+pub async fn holiday_calendar(app: &impl Api) {
     let (s, b) = app
         .ops(
             Method::PUT,
@@ -19,11 +19,11 @@ pub async fn holiday_calendar(app: &TestApp) {
     assert_eq!(s, StatusCode::OK, "{b}");
 }
 
-pub async fn publish(app: &TestApp, day: &str, per10k: &str) -> Value {
+pub async fn publish(app: &impl Api, day: &str, per10k: &str) -> Value {
     publish_for(app, FUND, day, per10k).await
 }
 
-pub async fn publish_for(app: &TestApp, fund: &str, day: &str, per10k: &str) -> Value {
+pub async fn publish_for(app: &impl Api, fund: &str, day: &str, per10k: &str) -> Value {
     let (s, b) = app
         .ops(
             Method::PUT,
@@ -35,7 +35,7 @@ pub async fn publish_for(app: &TestApp, fund: &str, day: &str, per10k: &str) -> 
     b
 }
 
-pub async fn subscribe(app: &TestApp, partner: &str, account: &str, amount: &str) -> i64 {
+pub async fn subscribe(app: &impl Api, partner: &str, account: &str, amount: &str) -> i64 {
     let rid = format!("sub-{}", rand::random::<u64>());
     let (s, b) = app
         .post(
@@ -49,7 +49,7 @@ pub async fn subscribe(app: &TestApp, partner: &str, account: &str, amount: &str
 }
 
 /// `mode` is `normal` or `fast`.
-pub async fn redeem(app: &TestApp, partner: &str, account: &str, units: &str, mode: &str) -> i64 {
+pub async fn redeem(app: &impl Api, partner: &str, account: &str, units: &str, mode: &str) -> i64 {
     let rid = format!("red-{}", rand::random::<u64>());
     let (s, b) = app
         .post(
@@ -62,7 +62,7 @@ pub async fn redeem(app: &TestApp, partner: &str, account: &str, units: &str, mo
     b["order_id"].as_i64().unwrap()
 }
 
-pub async fn run_cycle(app: &TestApp, trade_date: &str, options: Value) -> (StatusCode, Value) {
+pub async fn run_cycle(app: &impl Api, trade_date: &str, options: Value) -> (StatusCode, Value) {
     app.ops(
         Method::POST,
         &format!("/v1/ops/cycles/{trade_date}"),
@@ -72,7 +72,7 @@ pub async fn run_cycle(app: &TestApp, trade_date: &str, options: Value) -> (Stat
 }
 
 /// Runs the cycle and asserts it completed.
-pub async fn cycle(app: &TestApp, trade_date: &str) -> Value {
+pub async fn cycle(app: &impl Api, trade_date: &str) -> Value {
     let (s, b) = run_cycle(app, trade_date, json!({})).await;
     assert_eq!(s, StatusCode::OK, "cycle {trade_date}: {b}");
     assert_eq!(b["status"], "completed", "{b}");
@@ -228,8 +228,14 @@ pub async fn check_invariants(app: &TestApp) {
 /// An opening holding: units credited with their journal row (a subscription effective well
 /// before the scenario), so that the journal still accounts for every unit.
 pub async fn seed_units(app: &TestApp, account: &str, units: &str) {
-    let units: Decimal = units.parse().unwrap();
     let c = app.pg().await;
+    let client: &tokio_postgres::Client = &c;
+    credit_units(client, account, units).await
+}
+
+/// [`seed_units`] through any connection to the database.
+pub async fn credit_units(c: &tokio_postgres::Client, account: &str, units: &str) {
+    let units: Decimal = units.parse().unwrap();
     c.execute(
         "WITH p AS (
              INSERT INTO positions (account_id, fund_code, units) VALUES ($1, $2, $3)

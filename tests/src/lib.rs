@@ -2,6 +2,7 @@
 //! and talks to the real services over HTTP on port 0.
 
 pub mod cycle;
+pub mod instances;
 pub mod query;
 pub mod sync;
 
@@ -109,18 +110,40 @@ pub async fn fresh_db() -> TestDb {
     }
 }
 
-/// A fresh database migrated only up to `version`, as an earlier release left it.
-pub async fn fresh_db_at(version: u32) -> TestDb {
+/// A service binary of this build (`target/<profile>/<name>`, next to the test executable's
+/// `deps/`). Tests never build: `scripts/test.sh` builds every binary before the suite starts.
+pub fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps")
+        .join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build the binaries first (`cargo build --workspace --bins`, as scripts/test.sh does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A new database with nothing in it (services migrate it when they start).
+pub async fn empty_db() -> TestDb {
     let name = format!("mmf_t_{:016x}", rand::random::<u64>());
     admin()
         .await
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create database");
-    let db = TestDb {
+    TestDb {
         url: pg_url(&name),
         name,
-    };
+    }
+}
+
+/// A fresh database migrated only up to `version`, as an earlier release left it.
+pub async fn fresh_db_at(version: u32) -> TestDb {
+    let db = empty_db().await;
     mmf_shared::db::migrate_to(&db.url, Some(version))
         .await
         .expect("migrate");
@@ -254,8 +277,16 @@ pub async fn spawn_command_on(db: TestDb, config: impl FnOnce(&TestDb) -> Config
     }
 }
 
-impl TestApp {
-    pub async fn call(
+/// What a test does over HTTP against a command service, wherever it runs (in this process or
+/// as its own process): signed partner calls, ops calls, and the set-up most tests share.
+#[allow(async_fn_in_trait)]
+pub trait Api {
+    fn base(&self) -> &str;
+    fn http(&self) -> &reqwest::Client;
+    /// The instant partner requests are signed with (the service's simulated clock).
+    fn now(&self) -> DateTime<Utc>;
+
+    async fn call(
         &self,
         partner: &str,
         method: Method,
@@ -264,30 +295,30 @@ impl TestApp {
     ) -> (StatusCode, Value) {
         let resp = Signer::new(partner)
             .send(
-                &self.http,
+                self.http(),
                 method,
-                &self.base,
+                self.base(),
                 path,
                 body,
-                self.clock.now(),
+                self.now(),
                 None,
             )
             .await;
         json_of(resp).await
     }
 
-    pub async fn post(&self, partner: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    async fn post(&self, partner: &str, path: &str, body: Value) -> (StatusCode, Value) {
         self.call(partner, Method::POST, path, Some(&body)).await
     }
 
-    pub async fn get(&self, partner: &str, path: &str) -> (StatusCode, Value) {
+    async fn get(&self, partner: &str, path: &str) -> (StatusCode, Value) {
         self.call(partner, Method::GET, path, None).await
     }
 
-    pub async fn ops(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+    async fn ops(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
         let resp = self
-            .http
-            .request(method, format!("{}{path}", self.base))
+            .http()
+            .request(method, format!("{}{path}", self.base()))
             .bearer_auth(OPS_TOKEN)
             .json(&body)
             .send()
@@ -296,20 +327,14 @@ impl TestApp {
         json_of(resp).await
     }
 
-    /// Moves the simulated clock and stops it there (the service and the request signatures
-    /// follow it), so that a scenario is exact to the second.
-    pub fn set_now(&self, rfc3339: &str) {
-        self.clock.freeze(at(rfc3339)).unwrap();
-    }
-
     /// Creates [`FUND`] with generous limits and income policy `carry_forward`, and loads the
     /// 2026 and 2027 calendars (holidays: 2026-10-01..07 and 2027-01-01).
-    pub async fn setup_fund(&self) {
+    async fn setup_fund(&self) {
         self.setup_fund_with("carry_forward").await
     }
 
-    /// [`TestApp::setup_fund`] with another income policy.
-    pub async fn setup_fund_with(&self, income_policy: &str) {
+    /// [`Api::setup_fund`] with another income policy.
+    async fn setup_fund_with(&self, income_policy: &str) {
         self.create_fund(FUND, income_policy).await;
         let (s, b) = self
             .ops(
@@ -330,7 +355,7 @@ impl TestApp {
     }
 
     /// Creates (or updates) a fund with generous limits.
-    pub async fn create_fund(&self, code: &str, income_policy: &str) {
+    async fn create_fund(&self, code: &str, income_policy: &str) {
         let (s, b) = self
             .ops(
                 Method::PUT,
@@ -344,7 +369,7 @@ impl TestApp {
     }
 
     /// Opens an account for `customer` of `partner` and returns its account id.
-    pub async fn open_account(&self, partner: &str, customer: &str) -> String {
+    async fn open_account(&self, partner: &str, customer: &str) -> String {
         let id = valid_resident_id(customer);
         let (s, b) = self
             .post(
@@ -356,6 +381,26 @@ impl TestApp {
             .await;
         assert!(s == StatusCode::CREATED || s == StatusCode::OK, "{s} {b}");
         b["account_id"].as_str().unwrap().to_string()
+    }
+}
+
+impl Api for TestApp {
+    fn base(&self) -> &str {
+        &self.base
+    }
+    fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+impl TestApp {
+    /// Moves the simulated clock and stops it there (the service and the request signatures
+    /// follow it), so that a scenario is exact to the second.
+    pub fn set_now(&self, rfc3339: &str) {
+        self.clock.freeze(at(rfc3339)).unwrap();
     }
 
     pub async fn pg(&self) -> deadpool_postgres::Object {

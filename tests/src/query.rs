@@ -3,7 +3,7 @@
 //! scenario that trips every report, driven through the command API and the daily cycle.
 
 use crate::sync::{ch_u64, spawn_sync, wait_until};
-use crate::{json_of, Signer, TestApp, OPS_TOKEN};
+use crate::{json_of, Api, Signer, TestApp, OPS_TOKEN};
 use mmf_query::{build_app, AppState, Config};
 use mmf_shared::config::Common;
 use reqwest::{Method, StatusCode};

@@ -101,27 +101,9 @@ pub async fn connect(db: &TestDb) -> tokio_postgres::Client {
     c
 }
 
-/// The `mmf-sync` binary next to the test executable, built first if it is missing or older
-/// than the test (a build of this package alone does not rebuild it).
+/// The `mmf-sync` binary of this build.
 pub fn sync_binary() -> PathBuf {
-    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BINARY.get_or_init(find_or_build_binary).clone()
-}
-
-fn find_or_build_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    // target/<profile>/deps/<test> → target/<profile>/mmf-sync
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("mmf-sync");
-    let modified = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    if modified(&bin) < modified(&exe) {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "mmf-sync", "--bin", "mmf-sync"])
-            .status()
-            .expect("cargo build mmf-sync");
-        assert!(status.success(), "building mmf-sync failed");
-    }
-    bin
+    crate::binary("mmf-sync")
 }
 
 /// The worker as a separate process, so a test can `kill -9` it.

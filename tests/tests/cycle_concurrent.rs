@@ -4,6 +4,7 @@
 //! to the position as the order left it.
 
 use mmf_tests::cycle::*;
+use mmf_tests::sync::wait_until;
 use mmf_tests::*;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -54,23 +55,21 @@ async fn order_committed_mid_batch_keeps_its_units_and_the_income() {
     };
     // The batch has read the position (the order is not committed) and waits to update it.
     let c = app.pg().await;
-    let mut blocked = false;
-    for _ in 0..250 {
-        blocked = c
-            .query_opt(
+    wait_until(
+        "the batch to wait for the order's row",
+        Duration::from_secs(120),
+        || async {
+            c.query_opt(
                 "SELECT 1 FROM pg_stat_activity
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
                 &[],
             )
             .await
             .unwrap()
-            .is_some();
-        if blocked {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(blocked, "the batch waits for the order's row");
+            .is_some()
+        },
+    )
+    .await;
     order.batch_execute("COMMIT").await.unwrap();
     let (status, body) = run.await.unwrap();
     assert_eq!(status, StatusCode::OK, "{body}");

@@ -19,7 +19,7 @@ async fn shipped(app: &TestApp) {
         .unwrap()
         .get(0);
     let ch = ch(&app.db);
-    wait_until("journal shipped to ClickHouse", Duration::from_secs(60), || {
+    wait_until("journal shipped to ClickHouse", Duration::from_secs(120), || {
         let ch = ch.clone();
         async move { ch_u64(&ch, "SELECT count() FROM unit_journal FINAL").await == pg_rows as u64 }
     })

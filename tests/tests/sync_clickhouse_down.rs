@@ -32,7 +32,7 @@ async fn backlog_drains_after_clickhouse_returns() {
     pg.execute(WRITE, &[&accounts[0], &1i32, &1000i32])
         .await
         .unwrap();
-    wait_until("first 1000 orders", Duration::from_secs(20), || async {
+    wait_until("first 1000 orders", Duration::from_secs(120), || async {
         ch_u64(&ch, "SELECT count() FROM orders FINAL").await == 1000
     })
     .await;
@@ -45,7 +45,7 @@ async fn backlog_drains_after_clickhouse_returns() {
     }
     wait_until(
         "worker to report ClickHouse down",
-        Duration::from_secs(20),
+        Duration::from_secs(120),
         || async {
             reqwest::get(&health).await.unwrap().status() == StatusCode::SERVICE_UNAVAILABLE
         },
@@ -55,12 +55,12 @@ async fn backlog_drains_after_clickhouse_returns() {
     assert_eq!(ch_u64(&ch, "SELECT count() FROM orders FINAL").await, 1000);
 
     proxy.set_up(true);
-    wait_until("backlog drained", Duration::from_secs(30), || async {
+    wait_until("backlog drained", Duration::from_secs(120), || async {
         ch_u64(&ch, "SELECT count() FROM orders FINAL").await == 4000
             && ch_u64(&ch, "SELECT count() FROM unit_journal FINAL").await == 4000
     })
     .await;
-    wait_until("healthy again", Duration::from_secs(20), || async {
+    wait_until("healthy again", Duration::from_secs(120), || async {
         reqwest::get(&health).await.unwrap().status() == StatusCode::OK
     })
     .await;

@@ -90,7 +90,7 @@ async fn kill_9_during_a_stream_of_orders_loses_and_duplicates_nothing() {
         let before = progress.last().copied().unwrap_or(0);
         wait_until(
             "the restarted worker to deliver",
-            Duration::from_secs(30),
+            Duration::from_secs(120),
             || async { delivered(&ch).await > before || done.load(Ordering::SeqCst) },
         )
         .await;
@@ -120,7 +120,7 @@ async fn kill_9_during_a_stream_of_orders_loses_and_duplicates_nothing() {
         .get(0);
     wait_until(
         "every order in ClickHouse",
-        Duration::from_secs(60),
+        Duration::from_secs(180),
         || async {
             ch_u64(&ch, "SELECT count() FROM orders FINAL").await == ORDERS as u64
                 && ch_u64(

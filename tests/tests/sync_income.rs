@@ -59,7 +59,7 @@ async fn income_payments_become_journal_rows_in_clickhouse() {
 
     let worker = spawn_sync(&app.db).await;
     let ch = ch(&app.db);
-    wait_until("income shipped", Duration::from_secs(60), || async {
+    wait_until("income shipped", Duration::from_secs(120), || async {
         ch_u64(
             &ch,
             "SELECT count() FROM unit_journal FINAL WHERE kind = 'income'",
@@ -114,9 +114,11 @@ async fn income_payments_become_journal_rows_in_clickhouse() {
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     assert_eq!(pg_sums[0], (accounts[0].clone(), 1_000_129));
-    wait_until("snapshots with income", Duration::from_secs(60), || async {
-        latest_snapshots(&ch).await == pg_sums
-    })
+    wait_until(
+        "snapshots with income",
+        Duration::from_secs(120),
+        || async { latest_snapshots(&ch).await == pg_sums },
+    )
     .await;
     // Friday's income is effective Saturday, Thursday's Friday: a snapshot on each day.
     assert_eq!(

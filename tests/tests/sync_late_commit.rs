@@ -59,7 +59,7 @@ async fn late_committing_transaction_is_delivered() {
     let worker = spawn_sync(&db).await;
     let ch = ch(&db);
     // The later orders arrive although the early transaction holds the watermark back...
-    wait_until("the later orders", Duration::from_secs(20), || async {
+    wait_until("the later orders", Duration::from_secs(120), || async {
         ch_u64(&ch, "SELECT count() FROM orders FINAL").await == 3
             && ch_u64(&ch, "SELECT count() FROM unit_journal FINAL").await == 3
     })
@@ -80,7 +80,7 @@ async fn late_committing_transaction_is_delivered() {
     );
 
     tx.commit().await.unwrap();
-    wait_until("all four orders", Duration::from_secs(20), || async {
+    wait_until("all four orders", Duration::from_secs(120), || async {
         ch_u64(&ch, "SELECT count() FROM orders FINAL").await == 4
             && ch_u64(&ch, "SELECT count() FROM unit_journal FINAL").await == 4
     })
@@ -118,9 +118,13 @@ async fn late_commit_is_delivered_while_an_older_transaction_runs() {
     let accounts = seed_accounts(&setup, 2).await;
     let amount: rust_decimal::Decimal = "100.00".parse().unwrap();
 
-    // The worker has seen a quiet cluster (xmin = xmax) before the older transaction begins.
+    // The worker is reading (it has shipped the accounts) before the older transaction begins.
     let worker = spawn_sync(&db).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    let ch = ch(&db);
+    wait_until("the accounts", Duration::from_secs(120), || async {
+        ch_u64(&ch, "SELECT count() FROM accounts FINAL").await == 2
+    })
+    .await;
     let (holder, conn) = tokio_postgres::connect(mmf_tests::PG_ADMIN, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -145,7 +149,6 @@ async fn late_commit_is_delivered_while_an_older_transaction_runs() {
         .unwrap();
     }
 
-    let ch = ch(&db);
     // Other tests' transactions on the same cluster can hold the above-watermark shipping for
     // a while; the holder below keeps running throughout, so any delivery proves the point.
     wait_until("the later orders", Duration::from_secs(60), || async {
@@ -179,7 +182,7 @@ async fn late_commit_is_delivered_while_an_older_transaction_runs() {
     holder.batch_execute("ROLLBACK").await.unwrap();
     wait_until(
         "the saved cursor to catch up",
-        Duration::from_secs(20),
+        Duration::from_secs(120),
         || async {
             let n: i64 = late
                 .query_one(

@@ -45,7 +45,7 @@ async fn partner_writes_reach_clickhouse() {
     assert_eq!(s, StatusCode::CREATED, "{b}");
     let ch = ch(&app.db);
     // The redemption first arrives accepted, then its cancellation replaces it.
-    wait_until("accepted redemption", Duration::from_secs(20), || async {
+    wait_until("accepted redemption", Duration::from_secs(120), || async {
         ch_u64(
             &ch,
             "SELECT count() FROM orders FINAL WHERE request_id = 'r1'",
@@ -70,7 +70,7 @@ async fn partner_writes_reach_clickhouse() {
         .unwrap()
         .get(0);
     assert!(journal_rows >= 3, "redemption, fast redemption, cancel");
-    wait_until("orders and journal", Duration::from_secs(20), || async {
+    wait_until("orders and journal", Duration::from_secs(120), || async {
         ch_u64(
             &ch,
             "SELECT count() FROM orders FINAL WHERE status = 'cancelled'",
@@ -140,7 +140,7 @@ async fn partner_writes_reach_clickhouse() {
         .unwrap();
     assert_eq!(ch_sums, pg_sums);
     assert_eq!(pg_sums, vec![(a1.clone(), -5025)]);
-    wait_until("position snapshot", Duration::from_secs(20), || async {
+    wait_until("position snapshot", Duration::from_secs(120), || async {
         latest_snapshots(&ch).await == pg_sums
     })
     .await;

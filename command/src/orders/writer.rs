@@ -27,7 +27,6 @@ pub struct Subscribe {
     pub trade_date: NaiveDate,
     /// Calendar day (Shanghai) whose per-day limit the amount counts against.
     pub day: NaiveDate,
-    pub day_limit: Decimal,
     pub now: DateTime<Utc>,
 }
 
@@ -46,8 +45,8 @@ pub struct Redeem {
     /// `accepted` (normal) or `confirmed` (fast: paid at once).
     pub status: &'static str,
     pub day: NaiveDate,
-    /// Daily fast-withdrawal cap; `None` when uncapped.
-    pub cap: Option<Decimal>,
+    /// Counts against the fund's daily fast-withdrawal cap (fast redemptions for withdrawal).
+    pub capped: bool,
     pub now: DateTime<Utc>,
 }
 
@@ -232,27 +231,56 @@ async fn run_shard(url: String, mut conn: Conn, mut rx: mpsc::Receiver<Job>, max
     }
 }
 
-/// Applies one order in its own transaction, mapping a database error to its meaning.
+/// Most attempts at one order on its own: each runs on a fresh snapshot, and a conflict
+/// needs another instance to commit a change to the same rows in between, every time.
+const ALONE_ATTEMPTS: u32 = 8;
+
+/// Applies one order in its own transaction, mapping a database error to its meaning. A
+/// statement that lost a race with another instance (a serialization failure raised by the
+/// statement itself, a deadlock, or the same request_id committed meanwhile) is run again.
 async fn alone(conn: &mut Conn, job: Job) {
-    let result = match apply(conn, std::slice::from_ref(&job)).await {
-        Ok(mut o) => match o.pop() {
-            Some(Outcome::Done(r)) => r,
-            _ => Err(ApiError::unavailable(
-                "order conflicted with a concurrent change; retry",
-            )),
-        },
-        Err(e) if is_unique_violation(&e) => Err(ApiError::conflict(
-            "request_id_reused",
-            "request_id was already used",
-        )
-        .with_field("request_id")),
-        Err(e) => Err(ApiError::from(e)),
+    let mut attempt = 0;
+    let result = loop {
+        attempt += 1;
+        let last = attempt >= ALONE_ATTEMPTS;
+        match apply(conn, std::slice::from_ref(&job)).await {
+            Ok(mut o) => match o.pop() {
+                Some(Outcome::Done(r)) => break r,
+                _ if !last => continue,
+                _ => {
+                    break Err(ApiError::unavailable(
+                        "order conflicted with concurrent changes; retry",
+                    ))
+                }
+            },
+            Err(e) if !last && is_retryable(&e) => {
+                tracing::debug!(error = %e, attempt, "order retried after a conflict");
+                tokio::time::sleep(std::time::Duration::from_millis(u64::from(attempt))).await;
+            }
+            Err(e) if is_unique_violation(&e) => {
+                break Err(
+                    ApiError::conflict("request_id_reused", "request_id was already used")
+                        .with_field("request_id"),
+                )
+            }
+            Err(e) => break Err(ApiError::from(e)),
+        }
     };
     let _ = job.reply.send(result);
 }
 
 fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
     e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+fn is_retryable(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    matches!(
+        e.code(),
+        Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+            | Some(&SqlState::T_R_DEADLOCK_DETECTED)
+            | Some(&SqlState::UNIQUE_VIOLATION)
+    )
 }
 
 enum Outcome {
@@ -325,7 +353,6 @@ struct SubscribeArgs<'a> {
     amount: Vec<Decimal>,
     trade_date: Vec<NaiveDate>,
     day: Vec<NaiveDate>,
-    day_limit: Vec<Decimal>,
     now: Vec<DateTime<Utc>>,
 }
 
@@ -340,7 +367,6 @@ impl<'a> SubscribeArgs<'a> {
         self.amount.push(c.amount);
         self.trade_date.push(c.trade_date);
         self.day.push(c.day);
-        self.day_limit.push(c.day_limit);
         self.now.push(c.now);
     }
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
@@ -354,7 +380,6 @@ impl<'a> SubscribeArgs<'a> {
             &self.amount,
             &self.trade_date,
             &self.day,
-            &self.day_limit,
             &self.now,
         ]
     }
@@ -376,7 +401,7 @@ struct RedeemArgs<'a> {
     status: Vec<&'a str>,
     now: Vec<DateTime<Utc>>,
     day: Vec<NaiveDate>,
-    cap: Vec<Option<Decimal>>,
+    capped: Vec<bool>,
 }
 
 impl<'a> RedeemArgs<'a> {
@@ -395,7 +420,7 @@ impl<'a> RedeemArgs<'a> {
         self.status.push(c.status);
         self.now.push(c.now);
         self.day.push(c.day);
-        self.cap.push(c.cap);
+        self.capped.push(c.capped);
     }
     fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         vec![
@@ -413,7 +438,7 @@ impl<'a> RedeemArgs<'a> {
             &self.status,
             &self.now,
             &self.day,
-            &self.cap,
+            &self.capped,
         ]
     }
 }
@@ -478,11 +503,35 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
     let refuse = |e: ApiError| Outcome::Done(Err(e));
     match cmd {
         Command::Subscribe(c) => {
+            if !row.get::<_, bool>("fund_ok") {
+                return refuse(unknown_fund());
+            }
             if !row.get::<_, bool>("account_ok") {
                 return refuse(account_not_found());
             }
+            let min: Decimal = row.get("min_subscription");
+            if c.amount < min {
+                return refuse(
+                    ApiError::unprocessable(
+                        "amount_below_minimum",
+                        "amount is below the fund's minimum subscription",
+                    )
+                    .with_field("amount"),
+                );
+            }
+            let per_order: Decimal = row.get("max_subscription_per_order");
+            if c.amount > per_order {
+                return refuse(
+                    ApiError::unprocessable(
+                        "amount_above_order_limit",
+                        "amount exceeds the fund's per-order limit",
+                    )
+                    .with_field("amount"),
+                );
+            }
             let used: Decimal = row.get("used");
-            if used + c.amount > c.day_limit {
+            let day_limit: Decimal = row.get("day_limit");
+            if used + c.amount > day_limit {
                 return refuse(
                     ApiError::unprocessable(
                         "subscription_day_limit_exceeded",
@@ -494,6 +543,9 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
             Outcome::Retry
         }
         Command::Redeem(c) => {
+            if !row.get::<_, bool>("fund_ok") {
+                return refuse(unknown_fund());
+            }
             if !row.get::<_, bool>("account_ok") {
                 return refuse(account_not_found());
             }
@@ -508,7 +560,8 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
                 );
             }
             let used: Decimal = row.get("used");
-            if c.cap.is_some_and(|cap| used + c.units > cap) {
+            let cap: Option<Decimal> = row.get("cap");
+            if cap.is_some_and(|cap| used + c.units > cap) {
                 return refuse(
                     ApiError::unprocessable(
                         "fast_withdrawal_cap_exceeded",
@@ -550,45 +603,66 @@ fn account_not_found() -> ApiError {
         .with_field("account_id")
 }
 
+fn unknown_fund() -> ApiError {
+    ApiError::unprocessable("unknown_fund", "no such fund").with_field("fund_code")
+}
+
 // Each statement applies all of its batch's orders at once. `chk` reads, per order and by key
 // (lateral and scalar subqueries, so a plan made on small tables still probes indexes), what the
-// rules need (an earlier use of the request_id, the account's owner, today's usage, the
-// position); the first data-modifying step carries every condition and the later steps read
-// from it, so each order is applied whole or not at all. The final SELECT returns one row per
-// order: the stored response of a new order, or the values that explain a refusal. A batch
-// never holds two orders of one account (see `run_shard`), so no row is touched twice.
-// Cancellations are rare and join orders by id: they are planned afresh each time, on the
-// tables as they are then.
+// rules need (an earlier use of the request_id, the account's owner, the fund's limits as they
+// are now, today's usage, the position); the data-modifying steps carry every condition and
+// later steps read from earlier ones, so each order is applied whole or not at all. The final
+// SELECT returns one row per order: the stored response of a new order, or the values that
+// explain a refusal. A batch never holds two orders of one account (see `run_shard`), so no row
+// is touched twice. Cancellations are rare and join orders by id: they are planned afresh each
+// time, on the tables as they are then.
+//
+// Other command instances write the same rows at the same time, so the checks in `chk` (read
+// from the statement's snapshot) are re-made where the rows are written, on their latest
+// committed version: the position UPDATE re-checks the units, and the usage upsert re-checks
+// the day's total against the fund's limit in its conflict clause. A refusal found there is
+// "no row": a subscription's later steps read from the usage step, so nothing of it is
+// written; a capped fast withdrawal has already debited its units by then, so the statement
+// aborts itself (`mmf_conflict`, a serialization failure) and the writer runs the order again
+// on a fresh snapshot, where `chk` sees the other instance's commit.
 
 const SUBSCRIBE_SQL: &str = "
 WITH input AS (
     SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[],
-                         $8::date[], $9::date[], $10::numeric[], $11::timestamptz[])
-        AS t(ord, partner_id, request_id, request_hash, account_id, fund_code, amount, trade_date, day, day_limit, now)
+                         $8::date[], $9::date[], $10::timestamptz[])
+        AS t(ord, partner_id, request_id, request_hash, account_id, fund_code, amount, trade_date, day, now)
 ), chk AS (
     SELECT i.*, pr.request_hash AS prior_hash, pr.response_status AS prior_status, pr.response_body AS prior_body,
            EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = i.account_id AND a.partner_id = i.partner_id)
                AS account_ok,
+           f.fund_code IS NOT NULL AS fund_ok, f.min_subscription, f.max_subscription_per_order,
+           f.max_subscription_per_day AS day_limit,
            coalesce((SELECT u.amount FROM daily_usage u
                      WHERE u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
                        AND u.kind = 'subscription'), 0) AS used
     FROM input i
     LEFT JOIN LATERAL (SELECT request_hash, response_status, response_body FROM idempotency
                        WHERE partner_id = i.partner_id AND request_id = i.request_id OFFSET 0) pr ON true
+    LEFT JOIN LATERAL (SELECT fund_code, min_subscription, max_subscription_per_order, max_subscription_per_day
+                       FROM funds WHERE fund_code = i.fund_code OFFSET 0) f ON true
 ), go AS (
-    SELECT * FROM chk WHERE prior_hash IS NULL AND account_ok AND used + amount <= day_limit
+    SELECT * FROM chk
+    WHERE prior_hash IS NULL AND account_ok AND fund_ok AND amount >= min_subscription
+      AND amount <= max_subscription_per_order AND used + amount <= day_limit
+), usage AS (
+    INSERT INTO daily_usage AS u (account_id, fund_code, day, kind, amount)
+    SELECT account_id, fund_code, day, 'subscription', amount FROM go
+    ON CONFLICT (account_id, fund_code, day, kind) DO UPDATE SET amount = u.amount + EXCLUDED.amount
+    WHERE u.amount + EXCLUDED.amount
+          <= (SELECT f.max_subscription_per_day FROM funds f WHERE f.fund_code = u.fund_code)
+    RETURNING u.account_id, u.fund_code
+), ok AS (
+    SELECT go.* FROM go JOIN usage USING (account_id, fund_code)
 ), pos AS (
     INSERT INTO positions (account_id, fund_code, pending_subscription)
-    SELECT account_id, fund_code, amount FROM go
+    SELECT account_id, fund_code, amount FROM ok
     ON CONFLICT (account_id, fund_code)
     DO UPDATE SET pending_subscription = positions.pending_subscription + EXCLUDED.pending_subscription
-    RETURNING account_id, fund_code
-), ok AS (
-    SELECT go.* FROM go JOIN pos USING (account_id, fund_code)
-), usage AS (
-    INSERT INTO daily_usage (account_id, fund_code, day, kind, amount)
-    SELECT account_id, fund_code, day, 'subscription', amount FROM ok
-    ON CONFLICT (account_id, fund_code, day, kind) DO UPDATE SET amount = daily_usage.amount + EXCLUDED.amount
 ), ord AS (
     INSERT INTO orders (partner_id, request_id, account_id, fund_code, kind, amount, status, trade_date, accepted_at)
     SELECT partner_id, request_id, account_id, fund_code, 'subscription', amount, 'accepted', trade_date, now
@@ -599,20 +673,23 @@ WITH input AS (
     SELECT o.partner_id, o.request_id, ok.request_hash, 201, o.body FROM ord o JOIN ok USING (partner_id, request_id)
     RETURNING partner_id, request_id, response_body
 )
-SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok, c.used
+SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok, c.fund_ok,
+       c.min_subscription, c.max_subscription_per_order, c.day_limit, c.used
 FROM chk c LEFT JOIN idem i USING (partner_id, request_id)";
 
 const REDEEM_SQL: &str = "
 WITH input AS (
     SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::text[], $9::numeric[], $10::date[], $11::date[], $12::text[], $13::timestamptz[],
-                         $14::date[], $15::numeric[])
+                         $14::date[], $15::bool[])
         AS t(ord, partner_id, request_id, request_hash, account_id, fund_code, kind, purpose, units, trade_date,
-             effective_date, status, now, day, cap)
+             effective_date, status, now, day, capped)
 ), chk AS (
     SELECT i.*, pr.request_hash AS prior_hash, pr.response_status AS prior_status, pr.response_body AS prior_body,
            EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = i.account_id AND a.partner_id = i.partner_id)
                AS account_ok,
+           f.fund_code IS NOT NULL AS fund_ok,
+           CASE WHEN i.capped THEN f.fast_withdrawal_daily_cap END AS cap,
            coalesce((SELECT u.amount FROM daily_usage u
                      WHERE u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
                        AND u.kind = 'fast_withdrawal'), 0) AS used,
@@ -621,18 +698,28 @@ WITH input AS (
     FROM input i
     LEFT JOIN LATERAL (SELECT request_hash, response_status, response_body FROM idempotency
                        WHERE partner_id = i.partner_id AND request_id = i.request_id OFFSET 0) pr ON true
+    LEFT JOIN LATERAL (SELECT fund_code, fast_withdrawal_daily_cap FROM funds
+                       WHERE fund_code = i.fund_code OFFSET 0) f ON true
 ), go AS (
-    SELECT * FROM chk WHERE prior_hash IS NULL AND account_ok AND (cap IS NULL OR used + units <= cap)
+    SELECT * FROM chk WHERE prior_hash IS NULL AND account_ok AND fund_ok AND (cap IS NULL OR used + units <= cap)
 ), pos AS (
     UPDATE positions p SET units = p.units - go.units
     FROM go WHERE p.account_id = go.account_id AND p.fund_code = go.fund_code AND p.units >= go.units
     RETURNING go.ord
+), usage AS (
+    INSERT INTO daily_usage AS u (account_id, fund_code, day, kind, amount)
+    SELECT account_id, fund_code, day, 'fast_withdrawal', units FROM go JOIN pos USING (ord) WHERE cap IS NOT NULL
+    ON CONFLICT (account_id, fund_code, day, kind) DO UPDATE SET amount = u.amount + EXCLUDED.amount
+    WHERE u.amount + EXCLUDED.amount
+          <= (SELECT f.fast_withdrawal_daily_cap FROM funds f WHERE f.fund_code = u.fund_code)
+    RETURNING u.account_id, u.fund_code
 ), ok AS (
     SELECT go.* FROM go JOIN pos USING (ord)
-), usage AS (
-    INSERT INTO daily_usage (account_id, fund_code, day, kind, amount)
-    SELECT account_id, fund_code, day, 'fast_withdrawal', units FROM ok WHERE cap IS NOT NULL
-    ON CONFLICT (account_id, fund_code, day, kind) DO UPDATE SET amount = daily_usage.amount + EXCLUDED.amount
+    WHERE go.cap IS NULL
+       OR EXISTS (SELECT 1 FROM usage x WHERE x.account_id = go.account_id AND x.fund_code = go.fund_code)
+), guard AS (
+    SELECT CASE WHEN (SELECT count(*) FROM ok) < (SELECT count(*) FROM pos)
+                THEN mmf_conflict('fast-withdrawal usage') ELSE 0 END AS conflict
 ), ord AS (
     INSERT INTO orders (partner_id, request_id, account_id, fund_code, kind, purpose, amount, status,
                         trade_date, effective_date, accepted_at, confirmed_at)
@@ -649,9 +736,9 @@ WITH input AS (
     SELECT o.partner_id, o.request_id, ok.request_hash, 201, o.body FROM ord o JOIN ok USING (partner_id, request_id)
     RETURNING partner_id, request_id, response_body
 )
-SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok, c.used,
-       c.pos_units AS units
-FROM chk c LEFT JOIN idem i USING (partner_id, request_id)";
+SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok, c.fund_ok,
+       c.used, c.cap, c.pos_units AS units
+FROM chk c CROSS JOIN guard LEFT JOIN idem i USING (partner_id, request_id)";
 
 const CANCEL_SQL: &str = "
 WITH input AS (
