@@ -310,7 +310,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     ))
     .await?;
     let pool = mmf_shared::db::pool(&url, 8)?;
-    income::publish(&pool, FUND, day, "0.6500".parse()?)
+    income::publish(&pool, FUND, day, "0.6500".parse()?, Utc::now())
         .await
         .map_err(|e| anyhow::anyhow!("publish: {}", e.message))?;
     let vacuum = || async {
@@ -423,7 +423,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         seed.execute("UPDATE funds SET income_policy = $1", &[&policy])
             .await?;
         if k > 0 {
-            income::publish(&pool, FUND, day, "0.6431".parse()?)
+            income::publish(&pool, FUND, day, "0.6431".parse()?, clock.now())
                 .await
                 .map_err(|e| anyhow::anyhow!("publish: {}", e.message))?;
             timed("vacuum + checkpoint", vacuum()).await?;
@@ -435,7 +435,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
                 "income distribution ({policy}) of {positions} positions (batches of {}, {} in parallel)",
                 batching.batch_size, batching.parallel
             ),
-            income::distribute(&pool, FUND, day, batching, &|_, _| {}),
+            income::distribute(&pool, FUND, day, batching, clock.now(), &|_, _| {}),
         )
         .await?;
         let finished = Instant::now();

@@ -310,6 +310,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         },
         addr: "127.0.0.1:0".into(),
         statement_max_days: 366,
+        cursor_key: mmf_query::DEV_CURSOR_KEY.into(),
     };
     let state = AppState::new(config, Clock::system())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -9,6 +9,7 @@ use deadpool_postgres::Pool;
 use mmf_shared::auth::{require_ops, require_partner, PartnerAuth, Partners};
 use mmf_shared::clock::Clock;
 use mmf_shared::config::{self, Common};
+use mmf_shared::http::{document_errors, Caller};
 use std::ops::Deref;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -93,28 +94,45 @@ impl AppState {
         title = "mmf-ta command API",
         description = "Partner orders and operations. Amounts are JSON strings with at most 2 decimals."
     ),
-    paths(
-        accounts::open_account,
-        orders::subscribe,
-        orders::redeem,
-        orders::cancel,
-        orders::lookup,
-        orders::get_order,
-        ops::put_fund,
-        ops::put_calendar,
-        mmf_shared::http::put_clock,
-        income::put_income,
-        cycle::post_cycle,
-        cycle::get_cycle,
-        reconcile::get_confirmations,
-        reconcile::get_index,
-        reconcile::post_requests,
-        reconcile::get_discrepancies,
-        retention::post_retention,
-    ),
     components(schemas(mmf_shared::http::ErrorBody, clearing::Settlement, clearing::Confirmed))
 )]
 struct ApiDoc;
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    accounts::open_account,
+    orders::subscribe,
+    orders::redeem,
+    orders::cancel,
+    orders::lookup,
+    orders::get_order,
+))]
+struct PartnerApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(
+    ops::put_fund,
+    ops::put_calendar,
+    income::put_income,
+    cycle::get_income,
+    cycle::post_cycle,
+    cycle::get_cycle,
+    reconcile::get_confirmations,
+    reconcile::get_index,
+    reconcile::post_requests,
+    reconcile::get_discrepancies,
+    retention::post_retention,
+))]
+struct OpsApi;
+
+/// The published contract: every operation with the errors it can answer.
+fn openapi() -> utoipa::openapi::OpenApi {
+    let mut api = ApiDoc::openapi();
+    api.merge(document_errors(PartnerApi::openapi(), Caller::Partner));
+    api.merge(document_errors(OpsApi::openapi(), Caller::Ops));
+    api.merge(mmf_shared::http::clock_openapi());
+    api
+}
 
 pub fn build_app(state: AppState) -> Router {
     let partner_auth = PartnerAuth {
@@ -132,5 +150,5 @@ pub fn build_app(state: AppState) -> Router {
         .layer(from_fn_with_state(ops_token, require_ops));
     let pool = state.pool.clone();
     let api = Router::new().merge(partner).merge(ops).with_state(state);
-    mmf_shared::http::service(api, pool, ApiDoc::openapi())
+    mmf_shared::http::service(api, pool, openapi())
 }

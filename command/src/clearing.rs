@@ -144,14 +144,18 @@ impl Settlement {
 }
 
 /// Computes (or recomputes) every partner's settlement for `trade_date` from its confirmed
-/// orders. Cancelled orders move no cash.
-pub async fn settle(pool: &Pool, trade_date: NaiveDate) -> anyhow::Result<Vec<Settlement>> {
+/// orders, as computed at `now`. Cancelled orders move no cash.
+pub async fn settle(
+    pool: &Pool,
+    trade_date: NaiveDate,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Settlement>> {
     let client = pool.get().await?;
     let rows = client
         .query(
             "INSERT INTO settlements AS s (partner_id, fund_code, trade_date, subscription_count,
                  subscription_amount, redemption_count, redemption_amount, net_amount,
-                 fast_count, fast_amount)
+                 fast_count, fast_amount, computed_at)
              SELECT partner_id, fund_code, trade_date,
                     count(*) FILTER (WHERE kind = 'subscription'),
                     coalesce(sum(amount) FILTER (WHERE kind = 'subscription'), 0),
@@ -160,7 +164,7 @@ pub async fn settle(pool: &Pool, trade_date: NaiveDate) -> anyhow::Result<Vec<Se
                     coalesce(sum(amount) FILTER (WHERE kind = 'subscription'), 0)
                       - coalesce(sum(amount) FILTER (WHERE kind = 'redemption'), 0),
                     count(*) FILTER (WHERE kind = 'fast_redemption'),
-                    coalesce(sum(amount) FILTER (WHERE kind = 'fast_redemption'), 0)
+                    coalesce(sum(amount) FILTER (WHERE kind = 'fast_redemption'), 0), $2::timestamptz
              FROM orders WHERE trade_date = $1 AND status = 'confirmed'
              GROUP BY partner_id, fund_code, trade_date
              ON CONFLICT (partner_id, fund_code, trade_date) DO UPDATE SET
@@ -169,9 +173,9 @@ pub async fn settle(pool: &Pool, trade_date: NaiveDate) -> anyhow::Result<Vec<Se
                  redemption_count = EXCLUDED.redemption_count,
                  redemption_amount = EXCLUDED.redemption_amount,
                  net_amount = EXCLUDED.net_amount, fast_count = EXCLUDED.fast_count,
-                 fast_amount = EXCLUDED.fast_amount, computed_at = now()
+                 fast_amount = EXCLUDED.fast_amount, computed_at = EXCLUDED.computed_at
              RETURNING s.*",
-            &[&trade_date],
+            &[&trade_date, &now],
         )
         .await?;
     let mut out: Vec<Settlement> = rows.iter().map(Settlement::from_row).collect();

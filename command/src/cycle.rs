@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::clearing::{self, Confirmed, Settlement};
 use crate::income::{self, Batching, Distribution};
 use crate::{reconcile, retention};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::Router;
@@ -16,7 +16,7 @@ use chrono::{DateTime, Days, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use mmf_shared::calendar::{business_date, Calendar};
 use mmf_shared::config;
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{ApiError, OptionalJson, Path};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -95,7 +95,7 @@ impl From<CycleError> for ApiError {
                 ApiError::unprocessable("not_trading_day", &e.to_string()).with_field("trade_date")
             }
             CycleError::Running => ApiError::conflict("cycle_running", &e.to_string()),
-            CycleError::Failed(e) => ApiError::internal(e),
+            CycleError::Failed(e) => ApiError::from(e),
         }
     }
 }
@@ -155,10 +155,10 @@ pub async fn run(
     }
     let today = business_date(now);
     lock.execute(
-        "INSERT INTO cycle_runs (trade_date, business_date) VALUES ($1, $2)
+        "INSERT INTO cycle_runs (trade_date, business_date, started_at) VALUES ($1, $2, $3)
          ON CONFLICT (trade_date) DO UPDATE SET attempts = cycle_runs.attempts + 1
          WHERE cycle_runs.finished_at IS NULL",
-        &[&trade_date, &today],
+        &[&trade_date, &today, &now],
     )
     .await?;
     let done = steps(&lock, trade_date).await?;
@@ -177,7 +177,7 @@ pub async fn run(
             &|n| progress(Event::Confirmed(n)),
         )
         .await?;
-        record(&lock, trade_date, "confirm", &c).await?;
+        record(&lock, trade_date, "confirm", &c, now).await?;
         progress(Event::StepFinished("confirm"));
     }
 
@@ -191,13 +191,13 @@ pub async fn run(
                 fund: fund.clone(),
                 day,
             });
-            let d = income::distribute(pool, &fund, day, batching, &|done, total| {
+            let d = income::distribute(pool, &fund, day, batching, now, &|done, total| {
                 progress(Event::Batch { done, total })
             })
             .await?;
             all.push(d);
         }
-        record(&lock, trade_date, "distribute", &all).await?;
+        record(&lock, trade_date, "distribute", &all, now).await?;
         progress(Event::StepFinished("distribute"));
     }
 
@@ -205,8 +205,8 @@ pub async fn run(
         progress(Event::StepSkipped("settle"));
     } else {
         progress(Event::StepStarted("settle"));
-        let s = clearing::settle(pool, trade_date).await?;
-        record(&lock, trade_date, "settle", &s).await?;
+        let s = clearing::settle(pool, trade_date, now).await?;
+        record(&lock, trade_date, "settle", &s, now).await?;
         progress(Event::StepFinished("settle"));
     }
     lock.execute(
@@ -240,13 +240,14 @@ async fn record(
     trade_date: NaiveDate,
     step: &str,
     detail: &impl Serialize,
+    now: DateTime<Utc>,
 ) -> Result<(), CycleError> {
     let detail = serde_json::to_value(detail).map_err(anyhow::Error::from)?;
     client
         .execute(
-            "INSERT INTO cycle_steps (trade_date, step, detail) VALUES ($1, $2, $3)
+            "INSERT INTO cycle_steps (trade_date, step, detail, finished_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (trade_date, step) DO NOTHING",
-            &[&trade_date, &step, &detail],
+            &[&trade_date, &step, &detail, &now],
         )
         .await?;
     Ok(())
@@ -368,7 +369,10 @@ pub fn router() -> Router<AppState> {
         .merge(retention::router())
 }
 
-async fn get_income(
+/// A fund's published income for one day.
+#[utoipa::path(get, path = "/v1/ops/funds/{code}/income/{date}",
+    responses((status = 200, body = income::IncomeDay), (status = 404, body = mmf_shared::http::ErrorBody)))]
+pub async fn get_income(
     State(state): State<AppState>,
     Path((code, date)): Path<(String, String)>,
 ) -> Result<axum::Json<income::IncomeDay>, ApiError> {
@@ -396,15 +400,10 @@ pub struct CycleRequest {
 pub async fn post_cycle(
     State(state): State<AppState>,
     Path(date): Path<String>,
-    body: axum::body::Bytes,
+    OptionalJson(req): OptionalJson<CycleRequest>,
 ) -> Result<axum::Json<CycleSummary>, ApiError> {
     let trade_date = income::parse_day("trade_date", &date)?;
-    let req: CycleRequest = if body.is_empty() {
-        CycleRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("bad_json", &format!("cycle options: {e}")))?
-    };
+    let req = req.unwrap_or_default();
     let batching = Batching {
         batch_size: req
             .batch_size

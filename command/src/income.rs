@@ -8,12 +8,12 @@
 
 use crate::app::AppState;
 use anyhow::Context;
-use axum::extract::{Path, State};
-use chrono::NaiveDate;
+use axum::extract::State;
+use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use mmf_domain::income::{Allocation, Allocator, Cutoff, IncomePolicy};
-use mmf_shared::http::{ApiError, Json};
+use mmf_shared::http::{ApiError, Json, Path};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::str::FromStr;
@@ -75,12 +75,14 @@ WHERE f.fund_code = $1 AND f.day = y.day AND f.yield_7d IS DISTINCT FROM y.v";
 /// Stores (or corrects, while undistributed) a day's per-10k income and recomputes the 7-day
 /// yield of the seven days whose window contains it. The product of (1 + per10k/10,000) is
 /// taken as exp(Σ ln) in Postgres numeric, whose precision is far beyond the 3 decimals kept;
-/// rounding is half away from zero (half-up for the usual positive yields).
+/// rounding is half away from zero (half-up for the usual positive yields). `now` is the
+/// publication instant.
 pub async fn publish(
     pool: &Pool,
     fund: &str,
     day: NaiveDate,
     per10k: Decimal,
+    now: DateTime<Utc>,
 ) -> Result<IncomeDay, ApiError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
@@ -115,10 +117,11 @@ pub async fn publish(
         .with_field("day"));
     }
     tx.execute(
-        "INSERT INTO fund_income (fund_code, day, per10k) VALUES ($1, $2, $3)
-         ON CONFLICT (fund_code, day) DO UPDATE SET per10k = EXCLUDED.per10k, published_at = now()
+        "INSERT INTO fund_income (fund_code, day, per10k, published_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (fund_code, day) DO UPDATE SET per10k = EXCLUDED.per10k,
+             published_at = EXCLUDED.published_at
          WHERE fund_income.per10k <> EXCLUDED.per10k",
-        &[&fund, &day, &per10k],
+        &[&fund, &day, &per10k, &now],
     )
     .await?;
     tx.execute(YIELDS_SQL, &[&fund, &day]).await?;
@@ -172,7 +175,10 @@ pub async fn put_income(
             "per10k is a decimal string with at most 4 decimals, e.g. \"0.6500\" or \"-0.0100\"",
         )
     })?;
-    Ok(axum::Json(publish(&state.pool, &code, day, per10k).await?))
+    let now = state.clock.now();
+    Ok(axum::Json(
+        publish(&state.pool, &code, day, per10k, now).await?,
+    ))
 }
 
 /// Totals of one distribution (or of one batch).
@@ -256,12 +262,14 @@ struct Run {
 }
 
 /// Distributes `fund`'s income for `day`. Idempotent: batches already committed are skipped,
-/// and a finished day returns its recorded totals. `on_batch(done, total)` reports progress.
+/// and a finished day returns its recorded totals. `now` is the instant the run, its batches
+/// and its payments are recorded at. `on_batch(done, total)` reports progress.
 pub async fn distribute(
     pool: &Pool,
     fund: &str,
     day: NaiveDate,
     batching: Batching,
+    now: DateTime<Utc>,
     on_batch: &(dyn Fn(usize, usize) + Sync),
 ) -> anyhow::Result<Distribution> {
     let client = pool.get().await?;
@@ -286,7 +294,7 @@ pub async fn distribute(
     let policy = IncomePolicy::parse(&policy_name)
         .with_context(|| format!("unknown income policy {policy_name:?}"))?;
     drop(client);
-    let run = start_run(pool, fund, day, per10k, policy, batching).await?;
+    let run = start_run(pool, fund, day, per10k, policy, batching, now).await?;
     let client = pool.get().await?;
     let batches = run.bounds.len() - 1;
     let done: Vec<i32> = client
@@ -318,6 +326,7 @@ pub async fn distribute(
                     index: b as i32,
                     lo: run.bounds[b].as_deref(),
                     hi: run.bounds[b + 1].as_deref(),
+                    now,
                 };
                 job.run_with_retry(pool).await?;
                 let n = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -329,9 +338,9 @@ pub async fn distribute(
     let client = pool.get().await?;
     client
         .execute(
-            "UPDATE income_runs SET finished_at = now()
+            "UPDATE income_runs SET finished_at = $3
              WHERE fund_code = $1 AND day = $2 AND finished_at IS NULL",
-            &[&fund, &day],
+            &[&fund, &day, &now],
         )
         .await?;
     let totals = day_totals(&client, fund, day).await?;
@@ -357,6 +366,7 @@ async fn start_run(
     per10k: Decimal,
     policy: IncomePolicy,
     batching: Batching,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<Run> {
     let client = pool.get().await?;
     let read = "SELECT bounds, fund_income, extra_fen, cut_key, cut_account FROM income_runs
@@ -378,8 +388,8 @@ async fn start_run(
     client
         .execute(
             "INSERT INTO income_runs (fund_code, day, per10k, policy, bounds, fund_income, extra_fen,
-                                      cut_key, cut_account)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+                                      cut_key, cut_account, started_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
             &[
                 &fund,
                 &day,
@@ -390,6 +400,7 @@ async fn start_run(
                 &a.map(|a| a.extra_fen),
                 &cut.map(|c| c.key),
                 &cut.map(|c| c.account_id.as_str()),
+                &now,
             ],
         )
         .await?;
@@ -552,6 +563,8 @@ struct Batch<'a> {
     index: i32,
     lo: Option<&'a str>,
     hi: Option<&'a str>,
+    /// When the batch and its payments are booked.
+    now: DateTime<Utc>,
 }
 
 /// Eligible units(D) = units − movements effective after D (DESIGN §3), for the positions of
@@ -608,7 +621,8 @@ FROM calc WHERE eligible <> 0"
 /// Positions are updated through the row version that was read (`ctid`), without an index
 /// lookup; the UPDATE adds to the row's latest version, so it composes with a concurrent order.
 /// A row an order updated in the meantime has moved on and is not matched there; it is updated
-/// by key instead (`moved`, skipped unless some row was missed).
+/// by key instead (`moved`, skipped unless some row was missed). The payments are booked at
+/// $11, the service clock's instant.
 const BATCH_SQL: &str = concat!(
     eligible_cte!(),
     r#", acc AS (
@@ -645,8 +659,8 @@ const BATCH_SQL: &str = concat!(
       AND NOT EXISTS (SELECT 1 FROM upd WHERE upd.account_id = fin.account_id)
     RETURNING 1
 ), paid AS (
-    INSERT INTO income_payments (fund_code, day, batch, effective_date, account_ids, units)
-    SELECT $1, $2, $7, $2 + 1, array_agg(account_id), array_agg(paid)
+    INSERT INTO income_payments (fund_code, day, batch, effective_date, account_ids, units, booked_at)
+    SELECT $1, $2, $7, $2 + 1, array_agg(account_id), array_agg(paid), $11::timestamptz
     FROM fin WHERE paid <> 0 HAVING count(*) > 0
 )
 UPDATE income_batches b
@@ -709,9 +723,9 @@ impl Batch<'_> {
         .await?;
         let claimed = tx
             .query_opt(
-                "INSERT INTO income_batches (fund_code, day, batch) VALUES ($1, $2, $3)
+                "INSERT INTO income_batches (fund_code, day, batch, committed_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT DO NOTHING RETURNING 1",
-                &[&self.fund, &self.day, &self.index],
+                &[&self.fund, &self.day, &self.index, &self.now],
             )
             .await?;
         if claimed.is_none() {
@@ -740,6 +754,7 @@ impl Batch<'_> {
                     &key,
                     &account,
                     &dir,
+                    &self.now,
                 ],
             )
             .await?;

@@ -2,12 +2,12 @@
 //! `mmf_shared::http::clock_routes`).
 
 use crate::app::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::routing::put;
 use axum::Router;
 use chrono::{Datelike, NaiveDate};
 use mmf_domain::income::IncomePolicy;
-use mmf_shared::http::{ApiError, Json};
+use mmf_shared::http::{ApiError, Json, Path};
 use mmf_shared::money::Money;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -130,14 +130,14 @@ pub async fn put_fund(
     let row = client
         .query_one(
             "INSERT INTO funds (fund_code, name, min_subscription, max_subscription_per_order,
-                                max_subscription_per_day, fast_withdrawal_daily_cap, income_policy)
-             VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 'redistribute'))
+                                max_subscription_per_day, fast_withdrawal_daily_cap, income_policy, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, coalesce($7, 'redistribute'), $8)
              ON CONFLICT (fund_code) DO UPDATE SET name = EXCLUDED.name,
                  min_subscription = EXCLUDED.min_subscription,
                  max_subscription_per_order = EXCLUDED.max_subscription_per_order,
                  max_subscription_per_day = EXCLUDED.max_subscription_per_day,
                  fast_withdrawal_daily_cap = EXCLUDED.fast_withdrawal_daily_cap,
-                 income_policy = coalesce($7, funds.income_policy), updated_at = now()
+                 income_policy = coalesce($7, funds.income_policy), updated_at = EXCLUDED.updated_at
              RETURNING *",
             &[
                 &code,
@@ -147,6 +147,7 @@ pub async fn put_fund(
                 &per_day.decimal(),
                 &cap.decimal(),
                 &policy.map(IncomePolicy::as_str),
+                &state.clock.now(),
             ],
         )
         .await?;
@@ -191,7 +192,7 @@ pub async fn put_calendar(
     days.dedup();
     let mut client = state.pool.get().await?;
     let tx = client.transaction().await?;
-    tx.execute("INSERT INTO calendar_years (year) VALUES ($1) ON CONFLICT (year) DO UPDATE SET loaded_at = now()", &[&year])
+    tx.execute("INSERT INTO calendar_years (year, loaded_at) VALUES ($1, $2) ON CONFLICT (year) DO UPDATE SET loaded_at = EXCLUDED.loaded_at", &[&year, &state.clock.now()])
         .await?;
     tx.execute("DELETE FROM holidays WHERE year = $1", &[&year])
         .await?;

@@ -6,13 +6,13 @@ pub mod writer;
 
 use crate::app::AppState;
 use crate::idempotency::{self, fingerprint, Reply};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Extension, Router};
 use mmf_shared::auth::PartnerId;
 use mmf_shared::calendar::business_date;
-use mmf_shared::http::{ApiError, Json};
+use mmf_shared::http::{ApiError, Json, Path, Query};
 use mmf_shared::money::{Money, MoneyError};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};

@@ -7,16 +7,15 @@ pub mod ofd;
 
 use crate::app::AppState;
 use crate::income::parse_day;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Asia::Shanghai;
 use deadpool_postgres::Pool;
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{ApiError, Path, Query, RawBody};
 use ofd::{Header, ParsedValue, Value};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -497,7 +496,8 @@ fn order_of(r: &tokio_postgres::Row) -> Order {
 
 /// Imports a partner's trade request file for `date` (daily: compared with the orders of trade
 /// date `date`; hourly: with the orders accepted in that hour of calendar day `date`) and
-/// stores the file's records and the discrepancy report, all in one transaction.
+/// stores the file's records and the discrepancy report, all in one transaction, as imported
+/// at `now`.
 pub async fn import_requests(
     pool: &Pool,
     ta_code: &str,
@@ -505,6 +505,7 @@ pub async fn import_requests(
     date: NaiveDate,
     hour: Option<i16>,
     bytes: &[u8],
+    now: DateTime<Utc>,
 ) -> Result<Result<Report, MalformedFile>, ApiError> {
     partner_exists(pool, partner).await?;
     let (file_name, requests) = match read_requests(bytes, ta_code, partner, date) {
@@ -550,8 +551,9 @@ pub async fn import_requests(
     let (matched, discrepancies) = compare(&requests, &scope, &others);
     let import_id: i64 = tx
         .query_one(
-            "INSERT INTO recon_imports (partner_id, file_date, hour, file_name, records, matched, discrepancies)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING import_id",
+            "INSERT INTO recon_imports (partner_id, file_date, hour, file_name, records, matched, discrepancies,
+                                        imported_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING import_id",
             &[
                 &partner,
                 &date,
@@ -560,6 +562,7 @@ pub async fn import_requests(
                 &(requests.len() as i32),
                 &matched,
                 &(discrepancies.len() as i32),
+                &now,
             ],
         )
         .await?
@@ -699,7 +702,7 @@ pub async fn post_requests(
     State(state): State<AppState>,
     Path((partner, date)): Path<(String, String)>,
     Query(q): Query<HourQuery>,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Response, ApiError> {
     let day = parse_day("date", &date)?;
     let hour = hour_of(&q)?;
@@ -711,6 +714,7 @@ pub async fn post_requests(
             day,
             hour,
             &body,
+            state.clock.now(),
         )
         .await?
         {

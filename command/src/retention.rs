@@ -10,10 +10,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use chrono::{Days, NaiveDate};
+use chrono::{DateTime, Days, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use mmf_shared::calendar::business_date;
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{ApiError, OptionalJson};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -106,17 +106,18 @@ pub async fn verify(
 }
 
 /// Verifies, then (unless `dry_run`, and only if every day matches) deletes the movements
-/// effective before `today − window_days`, one transaction per day. A row arriving for a day
+/// effective before `today − window_days` (today: the business date of `now`, the instant
+/// the deletions are recorded at), one transaction per day. A row arriving for a day
 /// between verification and deletion makes that day's deleted totals differ from the verified
 /// ones: the day's transaction is rolled back and the run reports the day as refused.
 pub async fn run(
     pool: &Pool,
     ch: &clickhouse::Client,
-    today: NaiveDate,
+    now: DateTime<Utc>,
     window_days: u32,
     dry_run: bool,
 ) -> anyhow::Result<RetentionReport> {
-    let mut cutoff = today - Days::new(window_days as u64);
+    let mut cutoff = business_date(now) - Days::new(window_days as u64);
     // Distributing day D reads the movements effective after D: keep those of every day
     // still to distribute.
     let pending: Option<NaiveDate> = pool
@@ -167,10 +168,10 @@ pub async fn run(
                 });
             }
             tx.execute(
-                "INSERT INTO retained_days (effective_date, rows, units) VALUES ($1, $2, $3)
+                "INSERT INTO retained_days (effective_date, rows, units, deleted_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (effective_date) DO UPDATE SET rows = retained_days.rows + EXCLUDED.rows,
-                     units = retained_days.units + EXCLUDED.units, deleted_at = now()",
-                &[&d.effective_date, &rows, &units],
+                     units = retained_days.units + EXCLUDED.units, deleted_at = EXCLUDED.deleted_at",
+                &[&d.effective_date, &rows, &units, &now],
             )
             .await?;
             tx.commit().await?;
@@ -201,14 +202,9 @@ pub struct RetentionRequest {
     responses((status = 200, body = RetentionReport), (status = 409, body = RetentionReport)))]
 pub async fn post_retention(
     State(state): State<AppState>,
-    body: axum::body::Bytes,
+    OptionalJson(req): OptionalJson<RetentionRequest>,
 ) -> Result<Response, ApiError> {
-    let req: RetentionRequest = if body.is_empty() {
-        RetentionRequest::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request("bad_json", &format!("retention options: {e}")))?
-    };
+    let req = req.unwrap_or_default();
     let window = req.window_days.unwrap_or(state.config.cycle.retention_days);
     if window < 1 {
         return Err(ApiError::invalid(
@@ -220,11 +216,10 @@ pub async fn post_retention(
         &state.config.common.clickhouse_url,
         &state.config.common.clickhouse_db,
     );
-    let today = business_date(state.clock.now());
     let report = run(
         &state.pool,
         &ch,
-        today,
+        state.clock.now(),
         window,
         req.dry_run.unwrap_or(false),
     )

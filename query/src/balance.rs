@@ -2,12 +2,12 @@
 //! visible at once to the partner that made it (read-your-writes), whatever the sync lag.
 
 use crate::{account_not_found, check_fund_code, is_account_id, AppState, Partner};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::Extension;
 use chrono::{Days, NaiveDate};
 use mmf_shared::auth::PartnerId;
 use mmf_shared::calendar::business_date;
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{ApiError, Path, Query};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

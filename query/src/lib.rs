@@ -15,7 +15,7 @@ use deadpool_postgres::Pool;
 use mmf_shared::auth::{require_ops, require_partner, PartnerAuth, PartnerId, Partners};
 use mmf_shared::clock::Clock;
 use mmf_shared::config::{self, Common};
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{document_errors, ApiError, Caller};
 use std::ops::Deref;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -27,7 +27,13 @@ pub struct Config {
     pub addr: String,
     /// `MMF_STATEMENT_MAX_DAYS`: longest statement range in days, default 366.
     pub statement_max_days: i64,
+    /// `MMF_CURSOR_KEY`: key of the statement cursors' HMAC, default [`DEV_CURSOR_KEY`]. Every
+    /// query instance behind one load balancer needs the same key.
+    pub cursor_key: String,
 }
+
+/// The documented development default of `MMF_CURSOR_KEY`.
+pub const DEV_CURSOR_KEY: &str = "dev-cursor-key";
 
 impl Config {
     pub fn from_environment() -> anyhow::Result<Config> {
@@ -35,6 +41,7 @@ impl Config {
             common: Common::from_environment()?,
             addr: config::or_default("MMF_QUERY_ADDR", "127.0.0.1:8081"),
             statement_max_days: config::parsed("MMF_STATEMENT_MAX_DAYS", 366)?,
+            cursor_key: config::or_default("MMF_CURSOR_KEY", DEV_CURSOR_KEY),
         })
     }
 }
@@ -180,16 +187,26 @@ pub type Partner = Extension<PartnerId>;
         title = "mmf-ta query API",
         description = "Balances, statements, fund yields and regulatory reports. Amounts and units are JSON strings with 2 decimals."
     ),
-    paths(
-        balance::get_balance,
-        statement::get_statement,
-        yields::get_yields,
-        reports::get_report,
-        mmf_shared::http::put_clock,
-    ),
     components(schemas(mmf_shared::http::ErrorBody))
 )]
 struct ApiDoc;
+
+#[derive(OpenApi)]
+#[openapi(paths(balance::get_balance, statement::get_statement, yields::get_yields))]
+struct PartnerApi;
+
+#[derive(OpenApi)]
+#[openapi(paths(reports::get_report))]
+struct OpsApi;
+
+/// The published contract: every operation with the errors it can answer.
+fn openapi() -> utoipa::openapi::OpenApi {
+    let mut api = ApiDoc::openapi();
+    api.merge(document_errors(PartnerApi::openapi(), Caller::Partner));
+    api.merge(document_errors(OpsApi::openapi(), Caller::Ops));
+    api.merge(mmf_shared::http::clock_openapi());
+    api
+}
 
 pub fn build_app(state: AppState) -> Router {
     let partner_auth = PartnerAuth {
@@ -208,5 +225,5 @@ pub fn build_app(state: AppState) -> Router {
         .layer(from_fn_with_state(ops_token, require_ops));
     let pool = state.pool.clone();
     let api = Router::new().merge(partner).merge(ops).with_state(state);
-    mmf_shared::http::service(api, pool, ApiDoc::openapi())
+    mmf_shared::http::service(api, pool, openapi())
 }

@@ -3,8 +3,8 @@
 //! is validated and bound.
 
 use crate::{parse_date, AppState};
-use axum::extract::{Path, Query, State};
-use mmf_shared::http::ApiError;
+use axum::extract::State;
+use mmf_shared::http::{ApiError, Path, Query};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

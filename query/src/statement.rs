@@ -3,15 +3,17 @@
 //! effective date, with an opaque cursor for the next page, or as CSV.
 
 use crate::{check_fund_code, date_range, own_account, AppState, Partner};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::{Days, NaiveDate};
+use hmac::{Hmac, Mac};
 use mmf_shared::auth::PartnerId;
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{ApiError, Path, Query};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 use std::fmt::Write;
 use utoipa::{IntoParams, ToSchema};
 
@@ -87,31 +89,65 @@ struct JournalRow {
     b: String,
 }
 
-/// Position after the last entry of a page: (effective date, entry id).
+/// Position after the last entry of a page: (effective date, entry id). A client gets it as
+/// hex of `date|entry_id` followed by an HMAC-SHA256 (key `MMF_CURSOR_KEY`) over the statement
+/// it pages (account, fund, from, to) and that text, so that it can neither forge a cursor nor
+/// use one on another statement; a decoded date always lies within the request's range, so no
+/// input puts a date ClickHouse cannot read into a query.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Cursor {
     date: NaiveDate,
     entry_id: u64,
 }
 
+const MAC_LEN: usize = 32;
+
 impl Cursor {
-    fn encode(self) -> String {
-        hex::encode(format!("{}|{}", self.date, self.entry_id))
+    fn encode(self, key: &str, r: &Request<'_>) -> String {
+        let mut bytes = format!("{}|{}", self.date, self.entry_id).into_bytes();
+        let tag = mac(key, r, &bytes).finalize().into_bytes();
+        bytes.extend_from_slice(&tag);
+        hex::encode(bytes)
     }
 
-    fn decode(s: &str) -> Result<Cursor, ApiError> {
+    fn decode(s: &str, key: &str, r: &Request<'_>) -> Result<Cursor, ApiError> {
         let bad = || {
             ApiError::bad_request("invalid_cursor", "cursor is not one this service issued")
                 .with_field("cursor")
         };
         let bytes = hex::decode(s).map_err(|_| bad())?;
-        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        if bytes.len() <= MAC_LEN {
+            return Err(bad());
+        }
+        let (text, tag) = bytes.split_at(bytes.len() - MAC_LEN);
+        mac(key, r, text).verify_slice(tag).map_err(|_| bad())?;
+        let text = std::str::from_utf8(text).map_err(|_| bad())?;
         let (d, id) = text.split_once('|').ok_or_else(bad)?;
+        let date = NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| bad())?;
+        if date < r.from || date > r.to {
+            return Err(bad());
+        }
         Ok(Cursor {
-            date: NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| bad())?,
+            date,
             entry_id: id.parse().map_err(|_| bad())?,
         })
     }
+}
+
+fn mac(key: &str, r: &Request<'_>, text: &[u8]) -> Hmac<Sha256> {
+    let mut m = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
+    // Path and query values hold no control characters (the extractors refuse them), so the
+    // newlines keep the fields apart.
+    let scope = format!(
+        "statement\n{}\n{}\n{}\n{}\n",
+        r.account,
+        r.fund.unwrap_or(""),
+        r.from,
+        r.to
+    );
+    m.update(scope.as_bytes());
+    m.update(text);
+    m
 }
 
 fn dec(s: &str) -> Result<Decimal, ApiError> {
@@ -261,14 +297,19 @@ pub async fn get_statement(
         Some("true") => true,
         Some(_) => return Err(ApiError::invalid("balances", "balances is true or false")),
     };
-    let after = q.cursor.as_deref().map(Cursor::decode).transpose()?;
-    own_account(&state, &partner, &account).await?;
     let r = Request {
         account: &account,
         fund: q.fund_code.as_deref(),
         from,
         to,
     };
+    let key = &state.config.cursor_key;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| Cursor::decode(c, key, &r))
+        .transpose()?;
+    own_account(&state, &partner, &account).await?;
     if wants_csv(&headers) {
         return csv(&state, &r, after).await;
     }
@@ -292,7 +333,7 @@ pub async fn get_statement(
             date: e.date,
             entry_id: e.entry_id,
         }
-        .encode()
+        .encode(key, &r)
     });
     Ok(axum::Json(Statement {
         account_id: account.clone(),
@@ -359,21 +400,57 @@ async fn csv(
 mod tests {
     use super::*;
 
+    fn day(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
     #[test]
-    fn cursor_round_trip_and_garbage() {
+    fn cursors_are_signed_for_their_statement_and_range_checked() {
+        let r = Request {
+            account: "800000000001",
+            fund: Some("000001"),
+            from: day("2026-11-01"),
+            to: day("2026-11-30"),
+        };
         let c = Cursor {
-            date: NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(),
+            date: day("2026-11-27"),
             entry_id: 42,
         };
-        assert_eq!(Cursor::decode(&c.encode()).unwrap(), c);
-        for bad in [
-            "",
-            "zz",
-            "41",
-            &hex::encode("2026-11-27"),
-            &hex::encode("x|1"),
+        let s = c.encode("k", &r);
+        assert_eq!(Cursor::decode(&s, "k", &r).unwrap(), c);
+        let other_account = Request {
+            account: "800000000002",
+            ..r
+        };
+        let other_fund = Request { fund: None, ..r };
+        let other_range = Request {
+            to: day("2026-11-29"),
+            ..r
+        };
+        let outside = Cursor {
+            date: day("2026-12-01"),
+            ..c
+        }
+        .encode("k", &r);
+        let mut altered = hex::decode(&s).unwrap();
+        altered[9] = b'8'; // 2026-11-27 -> 2026-11-28
+        for (cursor, key, req) in [
+            (s.as_str(), "other key", &r),
+            (&s, "k", &other_account),
+            (&s, "k", &other_fund),
+            (&s, "k", &other_range),
+            (&outside, "k", &r),
+            (&hex::encode(altered), "k", &r),
+            (&hex::encode("+99999-01-01|1"), "k", &r),
+            (&hex::encode("-0001-01-01|1"), "k", &r),
+            ("", "k", &r),
+            ("zz", "k", &r),
         ] {
-            assert_eq!(Cursor::decode(bad).unwrap_err().code, "invalid_cursor");
+            let e = Cursor::decode(cursor, key, req).unwrap_err();
+            assert_eq!(
+                (e.code, e.field.as_deref()),
+                ("invalid_cursor", Some("cursor"))
+            );
         }
     }
 }

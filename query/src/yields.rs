@@ -1,9 +1,9 @@
 //! Published fund income: income per 10,000 units and the 7-day annualized yield per day.
 
 use crate::{check_fund_code, date_range, AppState};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use chrono::NaiveDate;
-use mmf_shared::http::ApiError;
+use mmf_shared::http::{ApiError, Path, Query};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};

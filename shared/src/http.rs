@@ -1,17 +1,28 @@
-//! What the HTTP services share: the error every handler returns, JSON extraction that reports
-//! bad input with a stable code, request metrics, and `/health` + `/metrics`.
+//! What the HTTP services share: the error every handler returns (with connection loss as
+//! `503 unavailable`), extractors that refuse bad input with a stable code, the error answers
+//! every operation documents, request metrics, `/health` + `/metrics`, the simulated clock's
+//! routes and the JSON answers for unknown routes and methods.
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, MatchedPath, Request};
-use axum::http::StatusCode;
+mod extract;
+mod openapi;
+
+pub use extract::{Json, OptionalJson, Path, Query, RawBody};
+pub use openapi::{document_errors, Caller};
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 use serde::Serialize;
+use std::error::Error as StdError;
 use std::sync::LazyLock;
 use std::time::Instant;
+
+/// Seconds a client is asked to wait before retrying a `503 unavailable`.
+const RETRY_AFTER_SECS: u32 = 1;
 
 /// A user-facing error: HTTP status, a stable machine-readable `code`, a message and, when one
 /// input field is to blame, its name. Internal causes are logged, never returned.
@@ -80,18 +91,61 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry = self.status == StatusCode::SERVICE_UNAVAILABLE;
         let body = ErrorBody {
             code: self.code.to_string(),
             message: self.message,
             field: self.field,
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut resp = (self.status, axum::Json(body)).into_response();
+        if retry {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        resp
+    }
+}
+
+/// True when `e` means a store could not be reached or the connection to it was lost (the
+/// server shut the session down, the socket failed, the pool timed out), so the same request
+/// may succeed once it is back; any other failure is a bug or a broken invariant.
+fn is_connection_lost(e: &(dyn StdError + 'static)) -> bool {
+    if let Some(e) = e.downcast_ref::<tokio_postgres::Error>() {
+        // Class 08: connection exceptions; 57P01..03: admin/crash shutdown, cannot connect now.
+        let code = e.code().map(|c| c.code()).unwrap_or("");
+        return e.is_closed()
+            || code.starts_with("08")
+            || matches!(code, "57P01" | "57P02" | "57P03")
+            || e.source().is_some_and(|s| s.is::<std::io::Error>());
+    }
+    if e.is::<deadpool_postgres::PoolError>() {
+        return true;
+    }
+    if let Some(e) = e.downcast_ref::<clickhouse::error::Error>() {
+        return matches!(
+            e,
+            clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut
+        );
+    }
+    false
+}
+
+/// `503 unavailable` when any error in the chain is a lost connection, else `500 internal`.
+fn from_chain<'a>(
+    mut chain: impl Iterator<Item = &'a (dyn StdError + 'static)>,
+    cause: impl std::fmt::Debug,
+) -> ApiError {
+    if chain.any(is_connection_lost) {
+        tracing::warn!(?cause, "store unavailable");
+        ApiError::unavailable("temporarily unavailable; retry")
+    } else {
+        ApiError::internal(cause)
     }
 }
 
 impl From<tokio_postgres::Error> for ApiError {
     fn from(e: tokio_postgres::Error) -> ApiError {
-        ApiError::internal(e)
+        from_chain(std::iter::once(&e as &(dyn StdError + 'static)), &e)
     }
 }
 
@@ -104,58 +158,14 @@ impl From<deadpool_postgres::PoolError> for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(e: anyhow::Error) -> ApiError {
-        ApiError::internal(e)
+        from_chain(e.chain(), &e)
     }
 }
 
 impl From<clickhouse::error::Error> for ApiError {
     fn from(e: clickhouse::error::Error) -> ApiError {
-        ApiError::internal(e)
+        from_chain(std::iter::once(&e as &(dyn StdError + 'static)), &e)
     }
-}
-
-/// `Json<T>` whose rejections are `ApiError`s: malformed JSON is `bad_json`, a missing or
-/// mistyped field is `invalid_field` naming the field where serde reports it.
-pub struct Json<T>(pub T);
-
-impl<S, T> FromRequest<S> for Json<T>
-where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Json(v)),
-            Err(JsonRejection::JsonDataError(e)) => {
-                let text = e.body_text();
-                Err(ApiError::bad_request("invalid_field", &text).with_field(&field_of(&text)))
-            }
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "bad_content_type",
-                "Content-Type must be application/json",
-            )),
-            Err(e) => Err(ApiError::bad_request("bad_json", &e.body_text())),
-        }
-    }
-}
-
-/// Pulls the field name out of serde's messages (`missing field `amount``, `amount: ...`).
-fn field_of(text: &str) -> String {
-    if let Some(i) = text.find("missing field `") {
-        let rest = &text[i + 15..];
-        return rest.split('`').next().unwrap_or("").to_string();
-    }
-    if let Some(i) = text.find("unknown field `") {
-        let rest = &text[i + 15..];
-        return rest.split('`').next().unwrap_or("").to_string();
-    }
-    let body = text
-        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
-        .unwrap_or(text);
-    body.split(':').next().unwrap_or("").trim().to_string()
 }
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
@@ -245,6 +255,27 @@ pub async fn health(pool: &deadpool_postgres::Pool) -> Response {
 pub struct ClockRequest {
     /// RFC 3339 instant, e.g. `2026-11-26T14:59:59+08:00`.
     now: String,
+    /// `true` stops the clock at `now`; by default it runs on with real time from `now`.
+    frozen: Option<bool>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ClockState {
+    pub now: chrono::DateTime<chrono::Utc>,
+    /// False when the service runs on the system clock.
+    pub simulated: bool,
+    /// True when the simulated clock stands still.
+    pub frozen: bool,
+}
+
+impl ClockState {
+    fn of(clock: &crate::clock::Clock) -> ClockState {
+        ClockState {
+            now: clock.now(),
+            simulated: clock.is_simulated(),
+            frozen: clock.is_frozen(),
+        }
+    }
 }
 
 /// `PUT /v1/ops/clock` (set the simulated clock) and `GET /v1/ops/clock`, for any service;
@@ -260,34 +291,66 @@ pub fn clock_routes<S: Clone + Send + Sync + 'static>(
         .with_state(clock)
 }
 
-/// Sets the simulated clock. Refused unless the service runs with `MMF_SIMULATED_CLOCK=1`.
+/// Sets the simulated clock, running from `now` or (with `frozen`) standing still there.
+/// Refused unless the service runs with `MMF_SIMULATED_CLOCK=1`.
 #[utoipa::path(put, path = "/v1/ops/clock", request_body = ClockRequest,
-    responses((status = 200, description = "clock set"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = ClockState), (status = 400, body = ErrorBody),
+              (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+              (status = 413, body = ErrorBody), (status = 415, body = ErrorBody)))]
 pub async fn put_clock(
     axum::extract::State(clock): axum::extract::State<crate::clock::Clock>,
     Json(req): Json<ClockRequest>,
-) -> Result<axum::Json<serde_json::Value>, ApiError> {
+) -> Result<axum::Json<ClockState>, ApiError> {
     let now = chrono::DateTime::parse_from_rfc3339(&req.now)
         .map_err(|_| ApiError::invalid("now", "now must be an RFC 3339 instant"))?
         .with_timezone(&chrono::Utc);
-    clock.set(now).map_err(|_| {
+    let set = if req.frozen.unwrap_or(false) {
+        clock.freeze(now)
+    } else {
+        clock.set(now)
+    };
+    set.map_err(|_| {
         ApiError::new(
             StatusCode::FORBIDDEN,
             "clock_not_simulated",
             "this service runs on the system clock",
         )
     })?;
-    Ok(axum::Json(serde_json::json!({ "now": now })))
+    Ok(axum::Json(ClockState::of(&clock)))
 }
 
-async fn get_clock(
+/// The service's clock now.
+#[utoipa::path(get, path = "/v1/ops/clock",
+    responses((status = 200, body = ClockState), (status = 401, body = ErrorBody)))]
+pub async fn get_clock(
     axum::extract::State(clock): axum::extract::State<crate::clock::Clock>,
-) -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "now": clock.now(), "simulated": clock.is_simulated() }))
+) -> axum::Json<ClockState> {
+    axum::Json(ClockState::of(&clock))
+}
+
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(put_clock, get_clock), components(schemas(ErrorBody)))]
+struct ClockApi;
+
+/// The clock routes' part of a service's OpenAPI document.
+pub fn clock_openapi() -> utoipa::openapi::OpenApi {
+    <ClockApi as utoipa::OpenApi>::openapi()
+}
+
+async fn no_route() -> ApiError {
+    ApiError::not_found("not_found", "no such endpoint")
+}
+
+async fn no_method() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take this method",
+    )
 }
 
 /// Wraps a service's API routes with what every service serves (`/openapi.json`, `/health`,
-/// `/metrics`) and the request metrics layer.
+/// `/metrics`), JSON errors for unknown routes and methods, and the request metrics layer.
 pub fn service(
     api: axum::Router,
     pool: deadpool_postgres::Pool,
@@ -307,5 +370,7 @@ pub fn service(
             }),
         )
         .route("/metrics", axum::routing::get(metrics))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
         .layer(axum::middleware::from_fn(observe))
 }

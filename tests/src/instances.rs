@@ -53,7 +53,7 @@ impl CommandProcess {
             child,
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
-            clock: Clock::simulated(crate::default_now()),
+            clock: Clock::frozen(crate::default_now()),
         };
         let health = format!("{}/health", p.base);
         wait_until("mmf-command to answer", Duration::from_secs(120), || {
@@ -67,17 +67,18 @@ impl CommandProcess {
         p
     }
 
-    /// Sets the instance's simulated clock (and the clock this side signs with).
+    /// Sets the instance's simulated clock and stops it there (and the clock this side signs
+    /// with), so that both agree to the second.
     pub async fn set_now(&self, rfc3339: &str) {
         let (s, b) = self
             .ops(
                 Method::PUT,
                 "/v1/ops/clock",
-                serde_json::json!({ "now": rfc3339 }),
+                serde_json::json!({ "now": rfc3339, "frozen": true }),
             )
             .await;
         assert!(s.is_success(), "set clock: {s} {b}");
-        self.clock.set(at(rfc3339)).expect("simulated");
+        self.clock.freeze(at(rfc3339)).expect("simulated");
     }
 }
 

@@ -251,7 +251,7 @@ pub fn test_config(db: &TestDb) -> Config {
     }
 }
 
-/// Starts the command service on port 0 with a simulated clock at [`default_now`].
+/// Starts the command service on port 0 with a simulated clock frozen at [`default_now`].
 pub async fn spawn_command() -> TestApp {
     init_logs();
     let db = fresh_db().await;
@@ -259,7 +259,7 @@ pub async fn spawn_command() -> TestApp {
 }
 
 pub async fn spawn_command_on(db: TestDb, config: impl FnOnce(&TestDb) -> Config) -> TestApp {
-    let clock = Clock::simulated(default_now());
+    let clock = Clock::frozen(default_now());
     let state = AppState::new(config(&db), clock.clone())
         .await
         .expect("start command service");
@@ -397,9 +397,10 @@ impl Api for TestApp {
 }
 
 impl TestApp {
-    /// Moves the simulated clock (the service and the request signatures follow it).
+    /// Moves the simulated clock and stops it there (the service and the request signatures
+    /// follow it), so that a scenario is exact to the second.
     pub fn set_now(&self, rfc3339: &str) {
-        self.clock.set(at(rfc3339)).unwrap();
+        self.clock.freeze(at(rfc3339)).unwrap();
     }
 
     pub async fn pg(&self) -> deadpool_postgres::Object {

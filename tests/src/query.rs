@@ -40,6 +40,7 @@ pub async fn spawn_query(app: &TestApp) -> QueryApp {
         },
         addr: "127.0.0.1:0".into(),
         statement_max_days: 366,
+        cursor_key: mmf_query::DEV_CURSOR_KEY.into(),
     };
     let state = AppState::new(config, app.clock.clone()).expect("query state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -167,7 +167,7 @@ async fn check_policy(app: &TestApp, policy: IncomePolicy, fund: &str, rng: &mut
     let mut capped = 0;
     for (n, day) in [d1, d2].into_iter().enumerate() {
         publish_for(app, fund, &day.to_string(), &per10k[n].to_string()).await;
-        let dist = income::distribute(pool, fund, day, batching, &|_, _| {})
+        let dist = income::distribute(pool, fund, day, batching, app.clock.now(), &|_, _| {})
             .await
             .unwrap();
         assert!(dist.batches > 10, "{dist:?}");

@@ -10,7 +10,6 @@ use mmf_command::cycle::{self, Event, Settings};
 use mmf_command::income::{self, Batching};
 use mmf_command::reference::Reference;
 use mmf_command::{reconcile, retention};
-use mmf_shared::calendar::business_date;
 use mmf_shared::config::{self, Common};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -97,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Income { fund, date, per10k } => {
             let p = income::parse_per10k(&per10k)
                 .context("per10k is a decimal with at most 4 decimals")?;
-            let day = income::publish(&pool, &fund, date, p)
+            let day = income::publish(&pool, &fund, date, p, Utc::now())
                 .await
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?;
             println!("{}", serde_json::to_string_pretty(&day)?);
@@ -211,9 +210,17 @@ async fn main() -> anyhow::Result<()> {
             hour,
         } => {
             let bytes = std::fs::read(&file).with_context(|| format!("reading {file:?}"))?;
-            match reconcile::import_requests(&pool, &settings.ta_code, &partner, date, hour, &bytes)
-                .await
-                .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?
+            match reconcile::import_requests(
+                &pool,
+                &settings.ta_code,
+                &partner,
+                date,
+                hour,
+                &bytes,
+                Utc::now(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", e.code, e.message))?
             {
                 Ok(report) => println!("{}", serde_json::to_string_pretty(&report)?),
                 Err(m) => bail!("malformed file: {}", m.0),
@@ -227,7 +234,7 @@ async fn main() -> anyhow::Result<()> {
             let report = retention::run(
                 &pool,
                 &ch,
-                business_date(Utc::now()),
+                Utc::now(),
                 window.unwrap_or(settings.retention_days),
                 verify_only,
             )
