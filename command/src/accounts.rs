@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::post;
 use axum::{Extension, Router};
 use mmf_shared::auth::PartnerId;
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Json};
 use mmf_shared::idcard;
 use serde::Deserialize;
@@ -74,8 +75,8 @@ fn validate(req: OpenAccountRequest) -> Result<Validated, ApiError> {
         (5..=20).contains(&id_number.len()) && id_number.bytes().all(|b| b.is_ascii_alphanumeric())
     };
     if !id_ok {
-        return Err(ApiError::unprocessable(
-            "invalid_id_number",
+        return Err(ApiError::new(
+            ErrorCode::InvalidIdNumber,
             "id_number is not a valid identity number",
         )
         .with_field("id_number"));
@@ -165,8 +166,8 @@ async fn try_open(
             if row.get::<_, String>("id_type") != v.id_type
                 || row.get::<_, String>("id_number") != v.id_number
             {
-                return Err(ApiError::conflict(
-                    "customer_identity_mismatch",
+                return Err(ApiError::new(
+                    ErrorCode::CustomerIdentityMismatch,
                     "this customer_id already has an account with another identity",
                 )
                 .with_field("id_number"));

@@ -9,13 +9,13 @@ use crate::clearing::{self, Confirmed, Settlement};
 use crate::income::{self, Batching, Distribution};
 use crate::{reconcile, retention};
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::routing::{post, put};
 use axum::Router;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use mmf_shared::calendar::{business_date, Calendar};
 use mmf_shared::config;
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, OptionalJson, Path};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -89,12 +89,12 @@ impl From<CycleError> for ApiError {
     fn from(e: CycleError) -> ApiError {
         match e {
             CycleError::TradeDateOpen(_) => {
-                ApiError::conflict("trade_date_open", &e.to_string()).with_field("trade_date")
+                ApiError::new(ErrorCode::TradeDateOpen, &e.to_string()).with_field("trade_date")
             }
             CycleError::NotTradingDay(_) => {
-                ApiError::unprocessable("not_trading_day", &e.to_string()).with_field("trade_date")
+                ApiError::new(ErrorCode::NotTradingDay, &e.to_string()).with_field("trade_date")
             }
-            CycleError::Running => ApiError::conflict("cycle_running", &e.to_string()),
+            CycleError::Running => ApiError::new(ErrorCode::CycleRunning, &e.to_string()),
             CycleError::Failed(e) => ApiError::from(e),
         }
     }
@@ -380,7 +380,7 @@ pub async fn get_income(
     income::income_day(&state.pool, &code, day)
         .await?
         .map(axum::Json)
-        .ok_or_else(|| ApiError::not_found("income_not_published", "no income for this day"))
+        .ok_or_else(|| ApiError::new(ErrorCode::IncomeNotPublished, "no income for this day"))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -448,8 +448,7 @@ pub async fn get_cycle(
         .map(axum::Json)
         .ok_or_else(|| {
             ApiError::new(
-                StatusCode::NOT_FOUND,
-                "cycle_not_run",
+                ErrorCode::CycleNotRun,
                 "no cycle has run for this trade date",
             )
         })

@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 use mmf_shared::http::ApiError;
+use mmf_shared::http::ErrorCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -43,8 +44,8 @@ pub fn fingerprint(kind: &str, fields: &[&str]) -> String {
 /// What a stored record means for a request with fingerprint `hash`.
 pub fn replay(hash: &str, stored_hash: &str, status: i16, body: Value) -> Result<Reply, ApiError> {
     if hash != stored_hash {
-        return Err(ApiError::conflict(
-            "request_id_reused",
+        return Err(ApiError::new(
+            ErrorCode::RequestIdReused,
             "request_id was already used with a different request",
         )
         .with_field("request_id"));

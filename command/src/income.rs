@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::Pool;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use mmf_domain::income::{Allocation, Allocator, Cutoff, IncomePolicy};
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Json, Path};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -90,7 +91,7 @@ pub async fn publish(
         .query_opt("SELECT 1 FROM funds WHERE fund_code = $1", &[&fund])
         .await?;
     if exists.is_none() {
-        return Err(ApiError::not_found("unknown_fund", "no such fund").with_field("fund_code"));
+        return Err(ApiError::new(ErrorCode::FundNotFound, "no such fund").with_field("fund_code"));
     }
     // Publishing the value already stored changes nothing, before or after distribution.
     let same = tx
@@ -110,9 +111,7 @@ pub async fn publish(
         )
         .await?;
     if run.is_some() {
-        return Err(ApiError::conflict(
-            "income_already_distributed",
-            "income for this day or a later one has been distributed; this day can no longer change",
+        return Err(ApiError::new(ErrorCode::IncomeAlreadyDistributed, "income for this day or a later one has been distributed; this day can no longer change",
         )
         .with_field("day"));
     }

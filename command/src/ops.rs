@@ -7,6 +7,7 @@ use axum::routing::put;
 use axum::Router;
 use chrono::{Datelike, NaiveDate};
 use mmf_domain::income::IncomePolicy;
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Json, Path};
 use mmf_shared::money::Money;
 use rust_decimal::Decimal;
@@ -69,7 +70,7 @@ pub struct FundRequest {
 
 fn money(field: &str, v: &str) -> Result<Money, ApiError> {
     Money::parse(v).map_err(|e| {
-        ApiError::bad_request("invalid_amount", &format!("{field} {e}")).with_field(field)
+        ApiError::new(ErrorCode::InvalidAmount, &format!("{field} {e}")).with_field(field)
     })
 }
 

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Router};
 use mmf_shared::auth::PartnerId;
 use mmf_shared::calendar::business_date;
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Json, Path, Query};
 use mmf_shared::money::{Money, MoneyError};
 use serde::Deserialize;
@@ -30,10 +31,10 @@ pub fn router() -> Router<AppState> {
 fn amount(field: &str, v: &str) -> Result<Money, ApiError> {
     Money::parse_positive(v).map_err(|e| {
         let code = match e {
-            MoneyError::TooLarge => "amount_too_large",
-            _ => "invalid_amount",
+            MoneyError::TooLarge => ErrorCode::AmountTooLarge,
+            _ => ErrorCode::InvalidAmount,
         };
-        ApiError::bad_request(code, &format!("{field} {e}")).with_field(field)
+        ApiError::new(code, format!("{field} {e}")).with_field(field)
     })
 }
 
@@ -232,7 +233,7 @@ pub async fn cancel(
         .await?;
     drop(client);
     let Some(row) = row else {
-        return Err(ApiError::not_found("order_not_found", "no such order").with_field("order_id"));
+        return Err(ApiError::new(ErrorCode::OrderNotFound, "no such order").with_field("order_id"));
     };
     let now = state.clock.now();
     let cmd = Command::Cancel(Cancel {
@@ -272,7 +273,7 @@ pub async fn lookup(
         )
         .await?;
     row.map(|r| axum::Json(r.get(0))).ok_or_else(|| {
-        ApiError::not_found("order_not_found", "no order for this request_id")
+        ApiError::new(ErrorCode::OrderNotFound, "no order for this request_id")
             .with_field("request_id")
     })
 }
@@ -294,6 +295,6 @@ pub async fn get_order(
         )
         .await?;
     row.map(|r| axum::Json(r.get(0))).ok_or_else(|| {
-        ApiError::not_found("order_not_found", "no such order").with_field("order_id")
+        ApiError::new(ErrorCode::OrderNotFound, "no such order").with_field("order_id")
     })
 }

@@ -15,6 +15,7 @@ use axum::Router;
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Asia::Shanghai;
 use deadpool_postgres::Pool;
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query, RawBody};
 use ofd::{Header, ParsedValue, Value};
 use rust_decimal::Decimal;
@@ -61,8 +62,8 @@ pub const REQUEST_FIELDS: &[&str] = &[
 
 fn code_fits(partner: &str) -> Result<(), ApiError> {
     if partner.len() > 8 {
-        return Err(ApiError::unprocessable(
-            "partner_code_too_long",
+        return Err(ApiError::new(
+            ErrorCode::PartnerCodeTooLong,
             "OFD sender and recipient codes are at most 8 characters",
         )
         .with_field("partner"));
@@ -76,7 +77,7 @@ async fn partner_exists(pool: &Pool, partner: &str) -> Result<(), ApiError> {
         .query_opt("SELECT 1 FROM partners WHERE partner_id = $1", &[&partner])
         .await?
         .ok_or_else(|| {
-            ApiError::not_found("unknown_partner", "no such partner").with_field("partner")
+            ApiError::new(ErrorCode::UnknownPartner, "no such partner").with_field("partner")
         })?;
     Ok(())
 }
@@ -100,8 +101,8 @@ pub async fn confirmation_file(
         )
         .await?;
     if confirmed.is_none() {
-        return Err(ApiError::conflict(
-            "trade_date_not_confirmed",
+        return Err(ApiError::new(
+            ErrorCode::TradeDateNotConfirmed,
             "the daily cycle has not confirmed this trade date yet",
         )
         .with_field("date"));
@@ -737,7 +738,12 @@ pub async fn get_discrepancies(
     latest_report(&state.pool, &partner, day, hour)
         .await?
         .map(axum::Json)
-        .ok_or_else(|| ApiError::not_found("no_import", "no request file imported for this date"))
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NoImport,
+                "no request file imported for this date",
+            )
+        })
 }
 
 /// Request files of a busy partner run to tens of megabytes.

@@ -7,6 +7,7 @@ use axum::Extension;
 use chrono::{Days, NaiveDate};
 use mmf_shared::auth::PartnerId;
 use mmf_shared::calendar::business_date;
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -75,7 +76,7 @@ pub async fn get_balance(
     Query(q): Query<BalanceQuery>,
 ) -> Result<axum::Json<Balance>, ApiError> {
     let fund = q.fund_code.ok_or_else(|| {
-        ApiError::bad_request("missing_parameter", "fund_code is required").with_field("fund_code")
+        ApiError::new(ErrorCode::MissingParameter, "fund_code is required").with_field("fund_code")
     })?;
     check_fund_code(&fund)?;
     if !is_account_id(&account) {
@@ -89,7 +90,7 @@ pub async fn get_balance(
         return Err(account_not_found());
     }
     if !row.get::<_, bool>("fund_known") {
-        return Err(ApiError::not_found("unknown_fund", "no such fund").with_field("fund_code"));
+        return Err(ApiError::new(ErrorCode::FundNotFound, "no such fund").with_field("fund_code"));
     }
     let zero = Decimal::ZERO;
     let available: Option<Decimal> = row.get("units");

@@ -15,6 +15,7 @@ use deadpool_postgres::Pool;
 use mmf_shared::auth::{require_ops, require_partner, PartnerAuth, PartnerId, Partners};
 use mmf_shared::clock::Clock;
 use mmf_shared::config::{self, Common};
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{document_errors, ApiError, Caller};
 use std::ops::Deref;
 use std::sync::Arc;
@@ -98,8 +99,8 @@ pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ApiError> {
         .flatten()
         .filter(|d| (1970..=2105).contains(&chrono::Datelike::year(d)))
         .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_date",
+            ApiError::new(
+                ErrorCode::InvalidDate,
                 &format!("{field} must be a YYYY-MM-DD date"),
             )
             .with_field(field)
@@ -113,18 +114,18 @@ pub fn date_range(
     max_days: i64,
 ) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let required = |f: &str| {
-        ApiError::bad_request("missing_parameter", &format!("{f} is required")).with_field(f)
+        ApiError::new(ErrorCode::MissingParameter, &format!("{f} is required")).with_field(f)
     };
     let from = parse_date("from", from.ok_or_else(|| required("from"))?)?;
     let to = parse_date("to", to.ok_or_else(|| required("to"))?)?;
     if from > to {
         return Err(
-            ApiError::bad_request("invalid_range", "from must not be after to").with_field("from"),
+            ApiError::new(ErrorCode::InvalidRange, "from must not be after to").with_field("from"),
         );
     }
     if (to - from).num_days() >= max_days {
-        return Err(ApiError::bad_request(
-            "range_too_large",
+        return Err(ApiError::new(
+            ErrorCode::RangeTooLarge,
             &format!("the range may span at most {max_days} days"),
         )
         .with_field("to"));
@@ -175,7 +176,7 @@ pub fn is_account_id(account: &str) -> bool {
 }
 
 pub fn account_not_found() -> ApiError {
-    ApiError::not_found("account_not_found", "no such account")
+    ApiError::new(ErrorCode::AccountNotFound, "no such account")
 }
 
 /// The partner that signed the request.

@@ -4,6 +4,7 @@
 
 use crate::{parse_date, AppState};
 use axum::extract::State;
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -92,10 +93,10 @@ pub async fn get_report(
     Query(q): Query<ReportQuery>,
 ) -> Result<axum::Json<ReportBody>, ApiError> {
     let report = find(&name).ok_or_else(|| {
-        ApiError::not_found("unknown_report", "no such report").with_field("name")
+        ApiError::new(ErrorCode::UnknownReport, "no such report").with_field("name")
     })?;
     let date = q.date.ok_or_else(|| {
-        ApiError::bad_request("missing_parameter", "date is required").with_field("date")
+        ApiError::new(ErrorCode::MissingParameter, "date is required").with_field("date")
     })?;
     let day = parse_date("date", &date)?;
     let bytes = state

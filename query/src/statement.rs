@@ -10,6 +10,7 @@ use axum::Extension;
 use chrono::{Days, NaiveDate};
 use hmac::{Hmac, Mac};
 use mmf_shared::auth::PartnerId;
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -112,8 +113,11 @@ impl Cursor {
 
     fn decode(s: &str, key: &str, r: &Request<'_>) -> Result<Cursor, ApiError> {
         let bad = || {
-            ApiError::bad_request("invalid_cursor", "cursor is not one this service issued")
-                .with_field("cursor")
+            ApiError::new(
+                ErrorCode::InvalidCursor,
+                "cursor is not one this service issued",
+            )
+            .with_field("cursor")
         };
         let bytes = hex::decode(s).map_err(|_| bad())?;
         if bytes.len() <= MAC_LEN {
@@ -448,7 +452,7 @@ mod tests {
         ] {
             let e = Cursor::decode(cursor, key, req).unwrap_err();
             assert_eq!(
-                (e.code, e.field.as_deref()),
+                (e.code.as_str(), e.field.as_deref()),
                 ("invalid_cursor", Some("cursor"))
             );
         }

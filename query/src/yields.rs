@@ -3,6 +3,7 @@
 use crate::{check_fund_code, date_range, AppState};
 use axum::extract::State;
 use chrono::NaiveDate;
+use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -68,7 +69,7 @@ pub async fn get_yields(
         .await?
         .is_some();
     if !known {
-        return Err(ApiError::not_found("unknown_fund", "no such fund").with_field("fund_code"));
+        return Err(ApiError::new(ErrorCode::FundNotFound, "no such fund").with_field("fund_code"));
     }
     let rows: Vec<Row> = state
         .ch

@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::http::ApiError;
+use crate::http::ErrorCode;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -114,8 +115,11 @@ fn header<'a>(req: &'a Request, name: &'static str) -> Result<&'a str, ApiError>
         .get(name)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
-            ApiError::unauthorized("missing_auth", &format!("header {name} is required"))
-                .with_field(name)
+            ApiError::new(
+                ErrorCode::MissingAuth,
+                &format!("header {name} is required"),
+            )
+            .with_field(name)
         })
 }
 
@@ -127,25 +131,21 @@ pub async fn require_partner(
 ) -> Result<Response, ApiError> {
     let partner = header(&req, "x-partner-id")?.to_string();
     let ts: i64 = header(&req, "x-timestamp")?.parse().map_err(|_| {
-        ApiError::unauthorized("bad_timestamp", "X-Timestamp must be unix seconds")
+        ApiError::new(ErrorCode::BadTimestamp, "X-Timestamp must be unix seconds")
             .with_field("X-Timestamp")
     })?;
     let sig = header(&req, "x-signature")?.to_string();
     if (auth.clock.now().timestamp() - ts).abs() > TIMESTAMP_WINDOW_SECS {
-        return Err(ApiError::unauthorized(
-            "stale_timestamp",
+        return Err(ApiError::new(
+            ErrorCode::StaleTimestamp,
             "X-Timestamp is outside the ±300 s window",
         )
         .with_field("X-Timestamp"));
     }
     let (parts, body) = req.into_parts();
-    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| {
-        ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "request body is too large",
-        )
-    })?;
+    let bytes = to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::BodyTooLarge, "request body is too large"))?;
     let pq = parts
         .uri
         .path_and_query()
@@ -155,7 +155,7 @@ pub async fn require_partner(
     let ok = secret.is_some_and(|s| verify(&s, parts.method.as_str(), pq, ts, &bytes, &sig));
     if !ok {
         return Err(
-            ApiError::unauthorized("bad_signature", "unknown partner or bad signature")
+            ApiError::new(ErrorCode::BadSignature, "unknown partner or bad signature")
                 .with_field("X-Signature"),
         );
     }
@@ -179,9 +179,10 @@ pub async fn require_ops(
     let digest = |s: &str| sign(&token, "", s, 0, b"");
     match given {
         Some(g) if digest(g) == digest(&token) => Ok(next.run(req).await),
-        _ => Err(
-            ApiError::unauthorized("bad_ops_token", "a valid ops bearer token is required")
-                .with_field("Authorization"),
-        ),
+        _ => Err(ApiError::new(
+            ErrorCode::BadOpsToken,
+            "a valid ops bearer token is required",
+        )
+        .with_field("Authorization")),
     }
 }

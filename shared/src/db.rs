@@ -1,8 +1,74 @@
-//! Postgres pool and migrations.
+//! Postgres: the connection pool of the typed data layer (diesel on diesel-async), how its
+//! errors are told apart, and migrations (refinery).
 
 use anyhow::Context;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::pooled_connection::deadpool as dp;
+use diesel_async::pooled_connection::AsyncDieselConnectionManager;
+use diesel_async::AsyncPgConnection;
 use tokio_postgres::NoTls;
+
+/// Pool of typed connections.
+pub type DbPool = dp::Pool<AsyncPgConnection>;
+/// A connection checked out of [`DbPool`].
+pub type DbConn = dp::Object<AsyncPgConnection>;
+pub type PoolError = dp::PoolError;
+
+/// A pool of `size` connections to `url`. Checking out waits at most 5 s (then the caller
+/// answers 503). A connection is checked for an open transaction when it comes back; one
+/// whose server session ended fails its next statement (503) and is then replaced, so the pool
+/// recovers by itself without a round trip per checkout.
+pub fn db_pool(url: &str, size: usize) -> anyhow::Result<DbPool> {
+    let mut config = diesel_async::pooled_connection::ManagerConfig::default();
+    config.recycling_method = diesel_async::pooled_connection::RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url, config);
+    dp::Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(std::time::Duration::from_secs(5)))
+        .create_timeout(Some(std::time::Duration::from_secs(5)))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .context("building Postgres pool")
+}
+
+/// Messages of the errors Postgres sends when it ends a session (SQLSTATE 57P01..57P03), which
+/// diesel-async reports without their code.
+const SESSION_ENDED: [&str; 2] = ["terminating connection", "the database system is"];
+
+/// True when the database could not be reached or the session was lost: the same work may
+/// succeed once it is back.
+pub fn is_connection_lost(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            SESSION_ENDED.iter().any(|m| info.message().starts_with(m))
+        }
+        _ => false,
+    }
+}
+
+/// True when a transaction lost a race with another one (serialization failure, deadlock) and
+/// running it again may succeed.
+pub fn is_conflict(e: &DieselError) -> bool {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        DieselError::DatabaseError(DatabaseErrorKind::Unknown, info) => {
+            info.message().starts_with("deadlock detected")
+        }
+        _ => false,
+    }
+}
+
+pub fn is_unique_violation(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
 
 /// Session advisory lock held while migrating ("mmf_mig").
 const MIGRATION_LOCK: i64 = 0x006d_6d66_5f6d_6967;

@@ -3,170 +3,24 @@
 //! every operation documents, request metrics, `/health` + `/metrics`, the simulated clock's
 //! routes and the JSON answers for unknown routes and methods.
 
+mod error;
 mod extract;
 mod openapi;
 
+pub use error::{ApiError, ErrorBody, ErrorCode};
 pub use extract::{Json, OptionalJson, Path, Query, RawBody};
 pub use openapi::{document_errors, Caller};
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 use serde::Serialize;
-use std::error::Error as StdError;
 use std::sync::LazyLock;
 use std::time::Instant;
-
-/// Seconds a client is asked to wait before retrying a `503 unavailable`.
-const RETRY_AFTER_SECS: u32 = 1;
-
-/// A user-facing error: HTTP status, a stable machine-readable `code`, a message and, when one
-/// input field is to blame, its name. Internal causes are logged, never returned.
-#[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub field: Option<String>,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    /// Stable error code, e.g. `insufficient_units`.
-    pub code: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
-
-impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: &str) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.to_string(),
-            field: None,
-        }
-    }
-    pub fn with_field(mut self, field: &str) -> ApiError {
-        self.field = Some(field.to_string());
-        self
-    }
-    pub fn bad_request(code: &'static str, message: &str) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, code, message)
-    }
-    /// Invalid value of one input field.
-    pub fn invalid(field: &str, message: &str) -> ApiError {
-        ApiError::bad_request("invalid_field", message).with_field(field)
-    }
-    pub fn unprocessable(code: &'static str, message: &str) -> ApiError {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-    }
-    pub fn not_found(code: &'static str, message: &str) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, code, message)
-    }
-    pub fn conflict(code: &'static str, message: &str) -> ApiError {
-        ApiError::new(StatusCode::CONFLICT, code, message)
-    }
-    pub fn unauthorized(code: &'static str, message: &str) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, code, message)
-    }
-    pub fn unavailable(message: &str) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
-    }
-    /// An unexpected failure: the cause is logged here, the client sees only `internal`.
-    pub fn internal(cause: impl std::fmt::Debug) -> ApiError {
-        tracing::error!(?cause, "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let retry = self.status == StatusCode::SERVICE_UNAVAILABLE;
-        let body = ErrorBody {
-            code: self.code.to_string(),
-            message: self.message,
-            field: self.field,
-        };
-        let mut resp = (self.status, axum::Json(body)).into_response();
-        if retry {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-        }
-        resp
-    }
-}
-
-/// True when `e` means a store could not be reached or the connection to it was lost (the
-/// server shut the session down, the socket failed, the pool timed out), so the same request
-/// may succeed once it is back; any other failure is a bug or a broken invariant.
-fn is_connection_lost(e: &(dyn StdError + 'static)) -> bool {
-    if let Some(e) = e.downcast_ref::<tokio_postgres::Error>() {
-        // Class 08: connection exceptions; 57P01..03: admin/crash shutdown, cannot connect now.
-        let code = e.code().map(|c| c.code()).unwrap_or("");
-        return e.is_closed()
-            || code.starts_with("08")
-            || matches!(code, "57P01" | "57P02" | "57P03")
-            || e.source().is_some_and(|s| s.is::<std::io::Error>());
-    }
-    if e.is::<deadpool_postgres::PoolError>() {
-        return true;
-    }
-    if let Some(e) = e.downcast_ref::<clickhouse::error::Error>() {
-        return matches!(
-            e,
-            clickhouse::error::Error::Network(_) | clickhouse::error::Error::TimedOut
-        );
-    }
-    false
-}
-
-/// `503 unavailable` when any error in the chain is a lost connection, else `500 internal`.
-fn from_chain<'a>(
-    mut chain: impl Iterator<Item = &'a (dyn StdError + 'static)>,
-    cause: impl std::fmt::Debug,
-) -> ApiError {
-    if chain.any(is_connection_lost) {
-        tracing::warn!(?cause, "store unavailable");
-        ApiError::unavailable("temporarily unavailable; retry")
-    } else {
-        ApiError::internal(cause)
-    }
-}
-
-impl From<tokio_postgres::Error> for ApiError {
-    fn from(e: tokio_postgres::Error) -> ApiError {
-        from_chain(std::iter::once(&e as &(dyn StdError + 'static)), &e)
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for ApiError {
-    fn from(e: deadpool_postgres::PoolError) -> ApiError {
-        tracing::warn!(error = %e, "database pool exhausted or unreachable");
-        ApiError::unavailable("database temporarily unavailable")
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(e: anyhow::Error) -> ApiError {
-        from_chain(e.chain(), &e)
-    }
-}
-
-impl From<clickhouse::error::Error> for ApiError {
-    fn from(e: clickhouse::error::Error) -> ApiError {
-        from_chain(std::iter::once(&e as &(dyn StdError + 'static)), &e)
-    }
-}
 
 pub static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
@@ -311,8 +165,7 @@ pub async fn put_clock(
     };
     set.map_err(|_| {
         ApiError::new(
-            StatusCode::FORBIDDEN,
-            "clock_not_simulated",
+            ErrorCode::ClockNotSimulated,
             "this service runs on the system clock",
         )
     })?;
@@ -338,13 +191,12 @@ pub fn clock_openapi() -> utoipa::openapi::OpenApi {
 }
 
 async fn no_route() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint")
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
 async fn no_method() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this endpoint does not take this method",
     )
 }

@@ -224,7 +224,7 @@ async fn bad_input_is_a_clear_4xx() {
         (
             format!("/v1/accounts/{a}/balance?fund_code=999999"),
             StatusCode::NOT_FOUND,
-            "unknown_fund",
+            "fund_not_found",
         ),
         (
             "/v1/accounts/1%27%20OR%20%271%27=%271/balance?fund_code=000001".into(),
@@ -304,7 +304,7 @@ async fn bad_input_is_a_clear_4xx() {
         (
             "/v1/funds/999999/yields?from=2026-11-01&to=2026-12-01".to_string(),
             StatusCode::NOT_FOUND,
-            "unknown_fund",
+            "fund_not_found",
         ),
         (
             format!("/v1/funds/{FUND}/yields?from=2026-11-01"),

@@ -8,6 +8,7 @@ use crate::idempotency::{replay, Reply};
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use mmf_shared::http::ApiError;
+use mmf_shared::http::ErrorCode;
 use prometheus::{Histogram, HistogramOpts};
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -259,7 +260,7 @@ async fn alone(conn: &mut Conn, job: Job) {
             }
             Err(e) if is_unique_violation(&e) => {
                 break Err(
-                    ApiError::conflict("request_id_reused", "request_id was already used")
+                    ApiError::new(ErrorCode::RequestIdReused, "request_id was already used")
                         .with_field("request_id"),
                 )
             }
@@ -512,8 +513,8 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
             let min: Decimal = row.get("min_subscription");
             if c.amount < min {
                 return refuse(
-                    ApiError::unprocessable(
-                        "amount_below_minimum",
+                    ApiError::new(
+                        ErrorCode::AmountBelowMinimum,
                         "amount is below the fund's minimum subscription",
                     )
                     .with_field("amount"),
@@ -522,8 +523,8 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
             let per_order: Decimal = row.get("max_subscription_per_order");
             if c.amount > per_order {
                 return refuse(
-                    ApiError::unprocessable(
-                        "amount_above_order_limit",
+                    ApiError::new(
+                        ErrorCode::AmountAboveOrderLimit,
                         "amount exceeds the fund's per-order limit",
                     )
                     .with_field("amount"),
@@ -533,8 +534,8 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
             let day_limit: Decimal = row.get("day_limit");
             if used + c.amount > day_limit {
                 return refuse(
-                    ApiError::unprocessable(
-                        "subscription_day_limit_exceeded",
+                    ApiError::new(
+                        ErrorCode::SubscriptionDayLimitExceeded,
                         "amount exceeds the fund's per-day subscription limit",
                     )
                     .with_field("amount"),
@@ -552,8 +553,8 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
             let units: Option<Decimal> = row.get("units");
             if units.unwrap_or_default() < c.units {
                 return refuse(
-                    ApiError::unprocessable(
-                        "insufficient_units",
+                    ApiError::new(
+                        ErrorCode::InsufficientUnits,
                         "units exceed the available units",
                     )
                     .with_field("units"),
@@ -563,8 +564,8 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
             let cap: Option<Decimal> = row.get("cap");
             if cap.is_some_and(|cap| used + c.units > cap) {
                 return refuse(
-                    ApiError::unprocessable(
-                        "fast_withdrawal_cap_exceeded",
+                    ApiError::new(
+                        ErrorCode::FastWithdrawalCapExceeded,
                         "fast withdrawals today would exceed the daily cap",
                     )
                     .with_field("units"),
@@ -578,18 +579,18 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
             let trade_date: Option<NaiveDate> = row.get("order_trade_date");
             match (status.as_deref(), kind.as_deref(), trade_date) {
                 (None, _, _) => refuse(
-                    ApiError::not_found("order_not_found", "no such order").with_field("order_id"),
+                    ApiError::new(ErrorCode::OrderNotFound, "no such order").with_field("order_id"),
                 ),
-                (_, Some("fast_redemption"), _) => refuse(ApiError::conflict(
-                    "order_not_cancellable",
+                (_, Some("fast_redemption"), _) => refuse(ApiError::new(
+                    ErrorCode::OrderNotCancellable,
                     "fast redemptions are paid at once and cannot be cancelled",
                 )),
-                (Some(s), _, _) if s != "accepted" => refuse(ApiError::conflict(
-                    "order_not_cancellable",
+                (Some(s), _, _) if s != "accepted" => refuse(ApiError::new(
+                    ErrorCode::OrderNotCancellable,
                     &format!("the order is {s}"),
                 )),
-                (_, _, Some(t)) if t < c.open_from => refuse(ApiError::conflict(
-                    "cut_off_passed",
+                (_, _, Some(t)) if t < c.open_from => refuse(ApiError::new(
+                    ErrorCode::CutOffPassed,
                     "the cut-off of the order's trade date has passed",
                 )),
                 _ => Outcome::Retry,
@@ -599,12 +600,15 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
 }
 
 fn account_not_found() -> ApiError {
-    ApiError::not_found("account_not_found", "no such account for this partner")
-        .with_field("account_id")
+    ApiError::new(
+        ErrorCode::AccountNotFound,
+        "no such account for this partner",
+    )
+    .with_field("account_id")
 }
 
 fn unknown_fund() -> ApiError {
-    ApiError::unprocessable("unknown_fund", "no such fund").with_field("fund_code")
+    ApiError::new(ErrorCode::UnknownFund, "no such fund").with_field("fund_code")
 }
 
 // Each statement applies all of its batch's orders at once. `chk` reads, per order and by key

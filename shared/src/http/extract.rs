@@ -4,6 +4,7 @@
 //! sees it.
 
 use super::ApiError;
+use crate::http::ErrorCode;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, RawPathParams, Request};
@@ -112,7 +113,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::bad_request("invalid_field", &e.body_text()))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidField, &e.body_text()))?;
         let mut seen = HashSet::new();
         for (key, value) in &pairs.0 {
             refuse_control(key, key)?;
@@ -128,9 +129,9 @@ where
             Ok(axum::extract::Query(v)) => Ok(Query(v)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
                 let text = e.body_text();
-                Err(ApiError::bad_request("invalid_field", &text).with_field(&field_of(&text)))
+                Err(ApiError::new(ErrorCode::InvalidField, &text).with_field(&field_of(&text)))
             }
-            Err(e) => Err(ApiError::bad_request("invalid_field", &e.body_text())),
+            Err(e) => Err(ApiError::new(ErrorCode::InvalidField, &e.body_text())),
         }
     }
 }
@@ -154,21 +155,16 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 fn bad_content_type() -> ApiError {
     ApiError::new(
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "bad_content_type",
+        ErrorCode::BadContentType,
         "Content-Type must be application/json",
     )
 }
 
 fn body_rejection(e: BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            "request body is too large",
-        )
+        ApiError::new(ErrorCode::BodyTooLarge, "request body is too large")
     } else {
-        ApiError::bad_request("bad_body", &e.body_text())
+        ApiError::new(ErrorCode::BadBody, &e.body_text())
     }
 }
 
@@ -192,8 +188,8 @@ fn path_rejection(e: PathRejection) -> ApiError {
 /// Parses a JSON body: syntax first, then control characters in any string, then the type.
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::bad_request(
-            "bad_json",
+        ApiError::new(
+            ErrorCode::BadJson,
             &format!("Failed to parse the request body as JSON: {e}"),
         )
     })?;
@@ -202,9 +198,9 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         Ok(axum::Json(v)) => Ok(v),
         Err(JsonRejection::JsonDataError(e)) => {
             let text = e.body_text();
-            Err(ApiError::bad_request("invalid_field", &text).with_field(&field_of(&text)))
+            Err(ApiError::new(ErrorCode::InvalidField, &text).with_field(&field_of(&text)))
         }
-        Err(e) => Err(ApiError::bad_request("bad_json", &e.body_text())),
+        Err(e) => Err(ApiError::new(ErrorCode::BadJson, &e.body_text())),
     }
 }
 
@@ -264,7 +260,7 @@ mod tests {
     fn control_characters_are_refused_with_their_field() {
         let err = refuse_control_in(&json!({"name": "a\u{0}b"}), "").unwrap_err();
         assert_eq!(
-            (err.code, err.field.as_deref()),
+            (err.code.as_str(), err.field.as_deref()),
             ("invalid_field", Some("name"))
         );
         let err = refuse_control_in(&json!({"holidays": ["2026-01-01", "x\ny"]}), "").unwrap_err();
