@@ -89,12 +89,12 @@ impl From<CycleError> for ApiError {
     fn from(e: CycleError) -> ApiError {
         match e {
             CycleError::TradeDateOpen(_) => {
-                ApiError::new(ErrorCode::TradeDateOpen, &e.to_string()).with_field("trade_date")
+                ApiError::new(ErrorCode::TradeDateOpen, e.to_string()).with_field("trade_date")
             }
             CycleError::NotTradingDay(_) => {
-                ApiError::new(ErrorCode::NotTradingDay, &e.to_string()).with_field("trade_date")
+                ApiError::new(ErrorCode::NotTradingDay, e.to_string()).with_field("trade_date")
             }
-            CycleError::Running => ApiError::new(ErrorCode::CycleRunning, &e.to_string()),
+            CycleError::Running => ApiError::new(ErrorCode::CycleRunning, e.to_string()),
             CycleError::Failed(e) => ApiError::from(e),
         }
     }

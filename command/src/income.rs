@@ -155,7 +155,7 @@ pub async fn income_day(
 
 pub fn parse_day(field: &str, s: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .map_err(|_| ApiError::invalid(field, &format!("{field} must be a YYYY-MM-DD date")))
+        .map_err(|_| ApiError::invalid(field, format!("{field} must be a YYYY-MM-DD date")))
 }
 
 /// Publishes a fund's income per 10,000 units for one calendar day.

@@ -70,7 +70,7 @@ pub struct FundRequest {
 
 fn money(field: &str, v: &str) -> Result<Money, ApiError> {
     Money::parse(v).map_err(|e| {
-        ApiError::new(ErrorCode::InvalidAmount, &format!("{field} {e}")).with_field(field)
+        ApiError::new(ErrorCode::InvalidAmount, format!("{field} {e}")).with_field(field)
     })
 }
 
@@ -179,12 +179,12 @@ pub async fn put_calendar(
     let mut days = Vec::with_capacity(req.holidays.len());
     for s in &req.holidays {
         let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| {
-            ApiError::invalid("holidays", &format!("{s:?} is not a YYYY-MM-DD date"))
+            ApiError::invalid("holidays", format!("{s:?} is not a YYYY-MM-DD date"))
         })?;
         if d.year() != year {
             return Err(ApiError::invalid(
                 "holidays",
-                &format!("{s} is not in {year}"),
+                format!("{s} is not in {year}"),
             ));
         }
         days.push(d);

@@ -101,7 +101,7 @@ pub fn parse_date(field: &str, value: &str) -> Result<NaiveDate, ApiError> {
         .ok_or_else(|| {
             ApiError::new(
                 ErrorCode::InvalidDate,
-                &format!("{field} must be a YYYY-MM-DD date"),
+                format!("{field} must be a YYYY-MM-DD date"),
             )
             .with_field(field)
         })
@@ -114,7 +114,7 @@ pub fn date_range(
     max_days: i64,
 ) -> Result<(NaiveDate, NaiveDate), ApiError> {
     let required = |f: &str| {
-        ApiError::new(ErrorCode::MissingParameter, &format!("{f} is required")).with_field(f)
+        ApiError::new(ErrorCode::MissingParameter, format!("{f} is required")).with_field(f)
     };
     let from = parse_date("from", from.ok_or_else(|| required("from"))?)?;
     let to = parse_date("to", to.ok_or_else(|| required("to"))?)?;
@@ -126,7 +126,7 @@ pub fn date_range(
     if (to - from).num_days() >= max_days {
         return Err(ApiError::new(
             ErrorCode::RangeTooLarge,
-            &format!("the range may span at most {max_days} days"),
+            format!("the range may span at most {max_days} days"),
         )
         .with_field("to"));
     }

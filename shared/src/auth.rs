@@ -115,11 +115,8 @@ fn header<'a>(req: &'a Request, name: &'static str) -> Result<&'a str, ApiError>
         .get(name)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::MissingAuth,
-                &format!("header {name} is required"),
-            )
-            .with_field(name)
+            ApiError::new(ErrorCode::MissingAuth, format!("header {name} is required"))
+                .with_field(name)
         })
 }
 

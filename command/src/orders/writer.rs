@@ -587,7 +587,7 @@ fn outcome(cmd: &Command, row: &Row) -> Outcome {
                 )),
                 (Some(s), _, _) if s != "accepted" => refuse(ApiError::new(
                     ErrorCode::OrderNotCancellable,
-                    &format!("the order is {s}"),
+                    format!("the order is {s}"),
                 )),
                 (_, _, Some(t)) if t < c.open_from => refuse(ApiError::new(
                     ErrorCode::CutOffPassed,

@@ -91,7 +91,7 @@ where
         // Parsed, so every parameter is there and valid UTF-8.
         let raw = RawPathParams::from_request_parts(parts, state)
             .await
-            .map_err(|e| ApiError::invalid("path", &e.body_text()))?;
+            .map_err(|e| ApiError::invalid("path", e.body_text()))?;
         for (key, value) in &raw {
             refuse_control(key, value)?;
         }
@@ -113,7 +113,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
-            .map_err(|e| ApiError::new(ErrorCode::InvalidField, &e.body_text()))?;
+            .map_err(|e| ApiError::new(ErrorCode::InvalidField, e.body_text()))?;
         let mut seen = HashSet::new();
         for (key, value) in &pairs.0 {
             refuse_control(key, key)?;
@@ -121,7 +121,7 @@ where
             if !seen.insert(key.as_str()) {
                 return Err(ApiError::invalid(
                     key,
-                    &format!("query parameter {key} is given more than once"),
+                    format!("query parameter {key} is given more than once"),
                 ));
             }
         }
@@ -131,7 +131,7 @@ where
                 let text = e.body_text();
                 Err(ApiError::new(ErrorCode::InvalidField, &text).with_field(&field_of(&text)))
             }
-            Err(e) => Err(ApiError::new(ErrorCode::InvalidField, &e.body_text())),
+            Err(e) => Err(ApiError::new(ErrorCode::InvalidField, e.body_text())),
         }
     }
 }
@@ -164,7 +164,7 @@ fn body_rejection(e: BytesRejection) -> ApiError {
     if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
         ApiError::new(ErrorCode::BodyTooLarge, "request body is too large")
     } else {
-        ApiError::new(ErrorCode::BadBody, &e.body_text())
+        ApiError::new(ErrorCode::BadBody, e.body_text())
     }
 }
 
@@ -182,7 +182,7 @@ fn path_rejection(e: PathRejection) -> ApiError {
         }
         _ => "path".to_string(),
     };
-    ApiError::invalid(&field, &e.body_text())
+    ApiError::invalid(&field, e.body_text())
 }
 
 /// Parses a JSON body: syntax first, then control characters in any string, then the type.
@@ -190,7 +190,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         ApiError::new(
             ErrorCode::BadJson,
-            &format!("Failed to parse the request body as JSON: {e}"),
+            format!("Failed to parse the request body as JSON: {e}"),
         )
     })?;
     refuse_control_in(&value, "")?;
@@ -200,7 +200,7 @@ fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             let text = e.body_text();
             Err(ApiError::new(ErrorCode::InvalidField, &text).with_field(&field_of(&text)))
         }
-        Err(e) => Err(ApiError::new(ErrorCode::BadJson, &e.body_text())),
+        Err(e) => Err(ApiError::new(ErrorCode::BadJson, e.body_text())),
     }
 }
 
@@ -229,7 +229,7 @@ fn refuse_control(field: &str, value: &str) -> Result<(), ApiError> {
         let shown = field.escape_default().to_string();
         return Err(ApiError::invalid(
             &shown,
-            &format!("{shown} must not contain control characters"),
+            format!("{shown} must not contain control characters"),
         ));
     }
     Ok(())
