@@ -149,28 +149,72 @@ pub fn statement(sql: &'static str) -> Prepared {
     Prepared(sql)
 }
 
+/// A statement with one more bind value (of SQL type `ST`) than `Q`.
+#[derive(Clone, Copy, Debug)]
+#[must_use = "a statement runs only when loaded or executed"]
+pub struct Bound<Q, V, ST> {
+    query: Q,
+    value: V,
+    sql_type: std::marker::PhantomData<ST>,
+}
+
 impl Prepared {
-    pub fn bind<ST, V>(self, value: V) -> diesel::query_builder::UncheckedBind<Self, V, ST> {
-        diesel::query_builder::UncheckedBind::new(self, value)
+    pub fn bind<ST, V>(self, value: V) -> Bound<Self, V, ST> {
+        Bound {
+            query: self,
+            value,
+            sql_type: std::marker::PhantomData,
+        }
     }
 }
 
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for Prepared {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
-    ) -> diesel::QueryResult<()> {
+impl<Q, V, ST> Bound<Q, V, ST> {
+    pub fn bind<ST2, V2>(self, value: V2) -> Bound<Self, V2, ST2> {
+        Bound {
+            query: self,
+            value,
+            sql_type: std::marker::PhantomData,
+        }
+    }
+}
+
+use diesel::pg::Pg;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+
+impl QueryFragment<Pg> for Prepared {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
         out.push_sql(self.0);
         Ok(())
     }
 }
 
-impl diesel::query_builder::QueryId for Prepared {
+impl<Q, V, ST> QueryFragment<Pg> for Bound<Q, V, ST>
+where
+    Pg: diesel::sql_types::HasSqlType<ST>,
+    Q: QueryFragment<Pg>,
+    V: diesel::serialize::ToSql<ST, Pg>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> diesel::QueryResult<()> {
+        self.query.walk_ast(out.reborrow())?;
+        out.push_bind_param_value_only(&self.value)
+    }
+}
+
+// Cached by their text, which is fixed: no static query id, and never marked unsafe to cache.
+impl QueryId for Prepared {
     type QueryId = ();
-    // Cached by its text, which is fixed.
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl diesel::query_builder::Query for Prepared {
+impl<Q, V, ST> QueryId for Bound<Q, V, ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for Prepared {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<Q, V, ST> Query for Bound<Q, V, ST> {
     type SqlType = diesel::sql_types::Untyped;
 }
