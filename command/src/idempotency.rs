@@ -3,8 +3,10 @@
 //! `request_id` with another body is a 409.
 
 use axum::http::StatusCode;
-use mmf_shared::http::ApiError;
-use mmf_shared::http::ErrorCode;
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mmf_shared::http::{ApiError, ErrorCode};
+use mmf_shared::schema::idempotency;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -13,6 +15,14 @@ use sha2::{Digest, Sha256};
 pub struct Reply {
     pub status: StatusCode,
     pub body: Value,
+}
+
+/// An earlier write's record: what it asked for (fingerprint) and what it was answered.
+#[derive(Debug, Clone, Queryable)]
+pub struct Stored {
+    pub request_hash: String,
+    pub response_status: i16,
+    pub response_body: Value,
 }
 
 pub fn validate_request_id(id: &str) -> Result<(), ApiError> {
@@ -42,32 +52,38 @@ pub fn fingerprint(kind: &str, fields: &[&str]) -> String {
 }
 
 /// What a stored record means for a request with fingerprint `hash`.
-pub fn replay(hash: &str, stored_hash: &str, status: i16, body: Value) -> Result<Reply, ApiError> {
-    if hash != stored_hash {
+pub fn replay(hash: &str, stored: &Stored) -> Result<Reply, ApiError> {
+    if hash != stored.request_hash {
         return Err(ApiError::new(
             ErrorCode::RequestIdReused,
             "request_id was already used with a different request",
         )
         .with_field("request_id"));
     }
-    let status = u16::try_from(status)
+    let status = u16::try_from(stored.response_status)
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::OK);
-    Ok(Reply { status, body })
+    Ok(Reply {
+        status,
+        body: stored.response_body.clone(),
+    })
 }
 
-/// Looks up a stored response for (partner, request_id).
+/// The stored record of (partner, request_id), if any.
 pub async fn stored(
-    client: &impl deadpool_postgres::GenericClient,
+    c: &mut AsyncPgConnection,
     partner: &str,
     request_id: &str,
-) -> Result<Option<(String, i16, Value)>, ApiError> {
-    let row = client
-        .query_opt(
-            "SELECT request_hash, response_status, response_body FROM idempotency WHERE partner_id = $1 AND request_id = $2",
-            &[&partner, &request_id],
-        )
-        .await?;
-    Ok(row.map(|r| (r.get(0), r.get(1), r.get(2))))
+) -> QueryResult<Option<Stored>> {
+    idempotency::table
+        .find((partner, request_id))
+        .select((
+            idempotency::request_hash,
+            idempotency::response_status,
+            idempotency::response_body,
+        ))
+        .first(c)
+        .await
+        .optional()
 }

@@ -8,7 +8,10 @@ use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use deadpool_postgres::Pool;
+use crate::db::DbPool;
+use crate::schema::partners;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashMap;
@@ -49,12 +52,12 @@ fn verify(secret: &str, method: &str, pq: &str, ts: i64, body: &[u8], sig_hex: &
 /// Partner secrets, read from Postgres and cached; a miss reloads once.
 #[derive(Clone)]
 pub struct Partners {
-    pool: Pool,
+    pool: DbPool,
     cache: Arc<RwLock<HashMap<String, String>>>,
 }
 
 impl Partners {
-    pub fn new(pool: Pool) -> Partners {
+    pub fn new(pool: DbPool) -> Partners {
         Partners {
             pool,
             cache: Arc::default(),
@@ -65,14 +68,13 @@ impl Partners {
         if let Some(s) = self.cache.read().expect("cache lock").get(partner) {
             return Ok(Some(s.clone()));
         }
-        let client = self.pool.get().await?;
-        let row = client
-            .query_opt(
-                "SELECT secret FROM partners WHERE partner_id = $1",
-                &[&partner],
-            )
-            .await?;
-        let secret: Option<String> = row.map(|r| r.get(0));
+        let mut conn = self.pool.get().await?;
+        let secret: Option<String> = partners::table
+            .find(partner)
+            .select(partners::secret)
+            .first(&mut conn)
+            .await
+            .optional()?;
         if let Some(s) = &secret {
             self.cache
                 .write()
@@ -84,8 +86,8 @@ impl Partners {
 }
 
 /// Upserts partners from `id:secret` pairs separated by commas (config `MMF_PARTNERS`).
-pub async fn seed_partners(pool: &Pool, spec: &str) -> anyhow::Result<()> {
-    let client = pool.get().await?;
+pub async fn seed_partners(pool: &DbPool, spec: &str) -> anyhow::Result<()> {
+    let mut conn = pool.get().await?;
     for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (id, secret) = pair.split_once(':').ok_or_else(|| {
             anyhow::anyhow!(
@@ -93,12 +95,16 @@ pub async fn seed_partners(pool: &Pool, spec: &str) -> anyhow::Result<()> {
                 id = pair.split(':').next()
             )
         })?;
-        client
-            .execute(
-                "INSERT INTO partners (partner_id, name, secret) VALUES ($1, $1, $2)
-                 ON CONFLICT (partner_id) DO UPDATE SET secret = EXCLUDED.secret",
-                &[&id, &secret],
-            )
+        diesel::insert_into(partners::table)
+            .values((
+                partners::partner_id.eq(id),
+                partners::name.eq(id),
+                partners::secret.eq(secret),
+            ))
+            .on_conflict(partners::partner_id)
+            .do_update()
+            .set(partners::secret.eq(secret))
+            .execute(&mut conn)
             .await?;
     }
     Ok(())
@@ -156,6 +162,7 @@ pub async fn require_partner(
                 .with_field("X-Signature"),
         );
     }
+    tracing::Span::current().record("partner_id", partner.as_str());
     let mut req = Request::from_parts(parts, Body::from(bytes));
     req.extensions_mut().insert(PartnerId(partner));
     Ok(next.run(req).await)

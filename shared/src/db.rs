@@ -32,6 +32,24 @@ pub fn db_pool(url: &str, size: usize) -> anyhow::Result<DbPool> {
         .context("building Postgres pool")
 }
 
+/// What can go wrong reaching or querying the database (jobs wrap it in their own errors).
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Query(#[from] DieselError),
+    #[error(transparent)]
+    Pool(#[from] PoolError),
+}
+
+impl From<DbError> for crate::http::ApiError {
+    fn from(e: DbError) -> crate::http::ApiError {
+        match e {
+            DbError::Query(e) => e.into(),
+            DbError::Pool(e) => e.into(),
+        }
+    }
+}
+
 /// Messages of the errors Postgres sends when it ends a session (SQLSTATE 57P01..57P03), which
 /// diesel-async reports without their code.
 const SESSION_ENDED: [&str; 2] = ["terminating connection", "the database system is"];

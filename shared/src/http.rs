@@ -57,8 +57,18 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let start = Instant::now();
-    let span = tracing::info_span!("request", %method, %route);
-    let resp = tracing::Instrument::instrument(next.run(req), span).await;
+    let span = tracing::info_span!(
+        "request",
+        %method,
+        %route,
+        status = tracing::field::Empty,
+        partner_id = tracing::field::Empty,
+        request_id = tracing::field::Empty,
+        order_id = tracing::field::Empty,
+    );
+    let resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    span.record("status", resp.status().as_u16());
+    tracing::info!(parent: &span, elapsed_ms = start.elapsed().as_secs_f64() * 1e3, "request done");
     HTTP_LATENCY
         .with_label_values(&[&route, &method])
         .observe(start.elapsed().as_secs_f64());
@@ -66,6 +76,19 @@ pub async fn observe(req: Request, next: Next) -> Response {
         .with_label_values(&[&route, &method, resp.status().as_str()])
         .inc();
     resp
+}
+
+/// Names what the current request is about in its span (and so in every log line under it):
+/// the partner's `request_id` and the order it concerns. Identity numbers and names are never
+/// recorded.
+pub fn record_request(request_id: Option<&str>, order_id: Option<i64>) {
+    let span = tracing::Span::current();
+    if let Some(r) = request_id {
+        span.record("request_id", r);
+    }
+    if let Some(o) = order_id {
+        span.record("order_id", o);
+    }
 }
 
 /// Prometheus text exposition of everything registered in [`REGISTRY`].
@@ -87,9 +110,10 @@ pub async fn metrics() -> Response {
 }
 
 /// Readiness: the database answers.
-pub async fn health(pool: &deadpool_postgres::Pool) -> Response {
+pub async fn health(pool: &crate::db::DbPool) -> Response {
+    use diesel_async::SimpleAsyncConnection;
     let ok = match pool.get().await {
-        Ok(c) => c.simple_query("SELECT 1").await.is_ok(),
+        Ok(mut c) => c.batch_execute("SELECT 1").await.is_ok(),
         Err(_) => false,
     };
     let status = if ok {
@@ -205,7 +229,7 @@ async fn no_method() -> ApiError {
 /// `/metrics`), JSON errors for unknown routes and methods, and the request metrics layer.
 pub fn service(
     api: axum::Router,
-    pool: deadpool_postgres::Pool,
+    pool: crate::db::DbPool,
     openapi: utoipa::openapi::OpenApi,
 ) -> axum::Router {
     axum::Router::new()

@@ -8,5 +8,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod idcard;
+pub mod json;
 pub mod money;
+pub mod schema;
 pub mod telemetry;

@@ -130,9 +130,14 @@ impl<'de> Deserialize<'de> for Money {
 /// Serializes a `Decimal` as a two-decimal string (for amounts computed by the system).
 pub mod as_str2 {
     use rust_decimal::Decimal;
-    use serde::Serializer;
+    use serde::{Deserialize, Deserializer, Serializer};
     pub fn serialize<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::fmt2(*d))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
     }
 }
 

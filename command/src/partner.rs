@@ -1,0 +1,67 @@
+//! The partner API: open an account, subscribe, redeem, cancel, look an order up. Requests are
+//! signed by the partner (`mmf_shared::auth`); handlers validate into domain values, compute
+//! trade dates and hand orders to the [`crate::writer`].
+
+mod cancel;
+mod lookup;
+mod open_account;
+mod redeem;
+mod subscribe;
+
+pub use cancel::{cancel, CancelRequest};
+pub use lookup::{get_order, lookup, LookupQuery, Order};
+pub use open_account::{open_account, Account, OpenAccountRequest};
+pub use redeem::{redeem, RedeemRequest};
+pub use subscribe::{subscribe, SubscribeRequest};
+
+use crate::idempotency::Reply;
+use crate::state::AppState;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use mmf_shared::http::{ApiError, ErrorCode};
+use mmf_shared::money::{Money, MoneyError};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/accounts", post(open_account))
+        .route("/v1/subscriptions", post(subscribe))
+        .route("/v1/redemptions", post(redeem))
+        .route("/v1/orders/{order_id}/cancel", post(cancel))
+        .route("/v1/orders", get(lookup))
+        .route("/v1/orders/{order_id}", get(get_order))
+}
+
+/// A positive amount or number of units with at most two decimals.
+fn amount(field: &str, v: &str) -> Result<Money, ApiError> {
+    Money::parse_positive(v).map_err(|e| {
+        let code = match e {
+            MoneyError::TooLarge => ErrorCode::AmountTooLarge,
+            _ => ErrorCode::InvalidAmount,
+        };
+        ApiError::new(code, format!("{field} {e}")).with_field(field)
+    })
+}
+
+fn account_id(v: &str) -> Result<(), ApiError> {
+    if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "account_id",
+            "account_id is the 12-digit fund account number",
+        ))
+    }
+}
+
+fn order_id(v: &str) -> Result<i64, ApiError> {
+    v.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::invalid("order_id", "order_id is a positive integer"))
+}
+
+/// The answer to a write: its stored response, replayed verbatim to retries.
+fn respond(reply: Reply) -> impl IntoResponse {
+    (reply.status, axum::Json(reply.body))
+}

@@ -1,0 +1,62 @@
+//! `POST /v1/orders/{order_id}/cancel`: withdraws a subscription or normal redemption before
+//! the cut-off of its trade date.
+
+use super::{order_id, respond};
+use crate::idempotency::{self, fingerprint};
+use crate::state::AppState;
+use crate::writer::{Cancel, Command};
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::Extension;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use mmf_shared::auth::PartnerId;
+use mmf_shared::http::{ApiError, ErrorCode, Json, Path};
+use mmf_shared::schema::orders;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    request_id: String,
+}
+
+/// Cancels a subscription or normal redemption before the cut-off of its trade date.
+#[utoipa::path(post, path = "/v1/orders/{order_id}/cancel", request_body = CancelRequest,
+    responses((status = 200, body = super::Order, description = "order cancelled"),
+              (status = 404, body = mmf_shared::http::ErrorBody), (status = 409, body = mmf_shared::http::ErrorBody)))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    Extension(PartnerId(partner)): Extension<PartnerId>,
+    Path(id): Path<String>,
+    Json(req): Json<CancelRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    idempotency::validate_request_id(&req.request_id)?;
+    let order_id = order_id(&id)?;
+    mmf_shared::http::record_request(Some(&req.request_id), Some(order_id));
+    // The order's account picks the writer shard, so the cancel is ordered with its other orders.
+    let account: Option<String> = orders::table
+        .find(order_id)
+        .filter(orders::partner_id.eq(&partner))
+        .select(orders::account_id)
+        .first(&mut state.conn().await?)
+        .await
+        .optional()?;
+    let Some(account_id) = account else {
+        return Err(
+            ApiError::new(ErrorCode::OrderNotFound, "no such order").with_field("order_id"),
+        );
+    };
+    let now = state.clock.now();
+    let cmd = Command::Cancel(Cancel {
+        partner,
+        hash: fingerprint("cancel", &[&order_id.to_string()]),
+        request_id: req.request_id,
+        account_id,
+        order_id,
+        open_from: state.reference.calendar().trade_date(now),
+        now,
+    });
+    Ok(respond(state.writer.submit(cmd).await?))
+}

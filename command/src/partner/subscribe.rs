@@ -1,0 +1,61 @@
+//! `POST /v1/subscriptions`: a subscription of cash into a fund, accepted at once and confirmed
+//! (units credited) by the daily cycle of its trade date.
+
+use super::{account_id, amount, respond};
+use crate::idempotency::{self, fingerprint};
+use crate::state::AppState;
+use crate::writer::{Command, Subscribe};
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::Extension;
+use mmf_shared::auth::PartnerId;
+use mmf_shared::calendar::business_date;
+use mmf_shared::http::{ApiError, Json};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubscribeRequest {
+    request_id: String,
+    account_id: String,
+    fund_code: String,
+    /// Yuan, e.g. `"100.00"`.
+    amount: String,
+}
+
+/// Accepts a subscription; units are credited when the trade date is confirmed.
+#[utoipa::path(post, path = "/v1/subscriptions", request_body = SubscribeRequest,
+    responses((status = 201, body = super::Order, description = "order accepted"),
+              (status = 404, body = mmf_shared::http::ErrorBody), (status = 409, body = mmf_shared::http::ErrorBody),
+              (status = 422, body = mmf_shared::http::ErrorBody)))]
+pub async fn subscribe(
+    State(state): State<AppState>,
+    Extension(PartnerId(partner)): Extension<PartnerId>,
+    Json(req): Json<SubscribeRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    mmf_shared::http::record_request(Some(&req.request_id), None);
+    idempotency::validate_request_id(&req.request_id)?;
+    account_id(&req.account_id)?;
+    let amount = amount("amount", &req.amount)?;
+    // The fund's existence and limits are checked by the order statement, against the funds
+    // table as it is when the order is applied (any instance may have just changed it).
+    let now = state.clock.now();
+    let hash = fingerprint(
+        "subscription",
+        &[&req.account_id, &req.fund_code, &amount.to_string()],
+    );
+    let cmd = Command::Subscribe(Subscribe {
+        partner,
+        request_id: req.request_id,
+        hash,
+        account_id: req.account_id,
+        fund_code: req.fund_code,
+        amount: amount.decimal(),
+        trade_date: state.reference.calendar().trade_date(now),
+        day: business_date(now),
+        now,
+    });
+    Ok(respond(state.writer.submit(cmd).await?))
+}
+
