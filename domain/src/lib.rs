@@ -2,10 +2,12 @@
 //! ClickHouse, so that they are tested on their own and the set-based SQL that applies them
 //! at scale is checked against them.
 
+pub mod calendar;
 pub mod ids;
 pub mod income;
 pub mod money;
 
+pub use calendar::{Calendar, TradeDate};
 pub use ids::{AccountId, FundCode, IdError, PartnerId, RequestId};
 pub use income::IncomePolicy;
 pub use money::{Amount, MoneyError, Per10k, Units};
