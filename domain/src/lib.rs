@@ -6,8 +6,10 @@ pub mod calendar;
 pub mod ids;
 pub mod income;
 pub mod money;
+pub mod orders;
 
 pub use calendar::{Calendar, TradeDate};
 pub use ids::{AccountId, FundCode, IdError, PartnerId, RequestId};
 pub use income::IncomePolicy;
 pub use money::{Amount, MoneyError, Per10k, Units};
+pub use orders::{Order, OrderKind, OrderStatus, Purpose, RedemptionMode, Refusal};
