@@ -7,6 +7,7 @@ pub mod ids;
 pub mod income;
 pub mod money;
 pub mod orders;
+pub mod settlement;
 
 pub use calendar::{Calendar, TradeDate};
 pub use ids::{AccountId, FundCode, IdError, PartnerId, RequestId};
