@@ -3,6 +3,7 @@
 //! at scale is checked against them.
 
 pub mod calendar;
+pub mod confirm;
 pub mod ids;
 pub mod income;
 pub mod money;
