@@ -8,6 +8,7 @@ pub mod ids;
 pub mod income;
 pub mod money;
 pub mod orders;
+pub mod reconcile;
 pub mod settlement;
 
 pub use calendar::{Calendar, TradeDate};
