@@ -16,9 +16,15 @@
 //! Exact amounts are integers here: eligible units in fen times per10k in units of 0.0001 is
 //! the exact income in units of 10⁻¹⁰ yuan (`TENTHS`), so truncation and remainders are
 //! integer division, with no rounding anywhere.
+//!
+//! The 7-day annualized yield of a published day ([`yield_7d`], [`yields`]) is computed here
+//! too, from the per-10k income of the seven calendar days ending on it.
 
+use crate::money::Per10k;
+use chrono::{Days, NaiveDate};
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 /// Units of 10⁻¹⁰ yuan in one fen.
 const PER_FEN: i128 = 100_000_000;
@@ -280,6 +286,88 @@ pub fn distribute(
     (allocation, payouts)
 }
 
+/// Largest yield a fund's income table stores (numeric(18,3)): |yield| < 10^15 %.
+const YIELD_LIMIT: Decimal = Decimal::from_parts(0xA4C6_8000, 0x38D7E, 0, false, 0); // 1e15
+
+/// The 7-day annualized yield in percent of the seven consecutive calendar days `week` (oldest
+/// first): ((Π (1 + per10k/10,000))^(365/7) − 1) × 100, rounded half away from zero (half-up
+/// for the usual positive yields) to 3 decimals. `None` unless exactly seven days are given,
+/// and for a yield beyond ±10^15 % (which no fund publishes and the database cannot store).
+///
+/// Computed in `Decimal` (28 significant digits): the product is rounded once per factor
+/// (relative error < 10⁻²⁷), its seventh root is found by Newton's method to the last digit,
+/// and raised to the 365th power by squaring, so the yield before rounding is within 10⁻²⁰ %
+/// of the exact value. It therefore rounds as the exact value does, unless that lies within
+/// 10⁻²⁰ of a rounding midpoint, which (Π^(365/7) being irrational but for trivial weeks)
+/// does not happen for any published income.
+pub fn yield_7d(week: &[Per10k]) -> Option<Decimal> {
+    if week.len() != 7 {
+        return None;
+    }
+    let mut product = Decimal::ONE;
+    for p in week {
+        product = product.checked_mul(Decimal::ONE + p.per_unit())?;
+    }
+    let annual = pow(seventh_root(product), 365)?;
+    let mut y = (annual - Decimal::ONE)
+        .checked_mul(Decimal::ONE_HUNDRED)?
+        .round_dp_with_strategy(3, RoundingStrategy::MidpointAwayFromZero);
+    y.rescale(3);
+    (y.abs() < YIELD_LIMIT).then_some(y)
+}
+
+/// The positive seventh root of `x` ≥ 0, to the precision of `Decimal`. Newton's iteration
+/// y ← (6y + x / y⁶) / 7 decreases monotonically toward the root from any start above it.
+fn seventh_root(x: Decimal) -> Decimal {
+    if x.is_zero() {
+        return x;
+    }
+    let mut y = x.max(Decimal::ONE);
+    for _ in 0..400 {
+        let y2 = y * y;
+        let y6 = y2 * y2 * y2;
+        if y6.is_zero() {
+            break;
+        }
+        let next = (Decimal::from(6) * y + x / y6) / Decimal::from(7);
+        if next >= y {
+            break;
+        }
+        y = next;
+    }
+    y
+}
+
+/// `x` to the power `n` by squaring; `None` on overflow.
+fn pow(x: Decimal, mut n: u32) -> Option<Decimal> {
+    let (mut base, mut acc) = (x, Decimal::ONE);
+    while n > 0 {
+        if n & 1 == 1 {
+            acc = acc.checked_mul(base)?;
+        }
+        n >>= 1;
+        if n > 0 {
+            base = base.checked_mul(base)?;
+        }
+    }
+    Some(acc)
+}
+
+/// The 7-day yield of every published day of a fund: present for a day when it and the six
+/// calendar days before it are all published.
+pub fn yields(published: &BTreeMap<NaiveDate, Per10k>) -> BTreeMap<NaiveDate, Option<Decimal>> {
+    published
+        .keys()
+        .map(|&day| {
+            let week: Option<Vec<Per10k>> = (0..7)
+                .rev()
+                .map(|back| published.get(&(day - Days::new(back))).copied())
+                .collect();
+            (day, week.and_then(|w| yield_7d(&w)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,12 +460,12 @@ mod tests {
 
     /// Positions as the generators make them: fen holdings from zero to a million yuan (many
     /// below a yuan, so that income is sub-fen), units held now sometimes below eligible
-    /// (redeemed since), carry from earlier days.
+    /// (redeemed since: a third, or a few fen), carry from earlier days.
     fn holdings() -> impl Strategy<Value = Vec<Holding>> {
         let one = (
             prop_oneof![0i64..100, 0i64..10_000, 0i64..100_000_000],
             prop_oneof![Just(0i64), -99_999_999i64..99_999_999],
-            prop::bool::weighted(0.1),
+            prop_oneof![8 => Just(0usize), 1 => Just(1usize), 1 => Just(2usize)],
         );
         prop::collection::vec(one, 1..300).prop_map(|v| {
             v.into_iter()
@@ -386,18 +474,21 @@ mod tests {
                     account_id: format!("8{:011}", (i * 7919) % 1000),
                     eligible: Decimal::new(e, 2),
                     carry: Decimal::new(carry, 10),
-                    units: if redeemed {
-                        Decimal::new(e / 3, 2)
-                    } else {
-                        Decimal::new(e, 2)
-                    },
+                    units: Decimal::new([e, e / 3, e % 7][redeemed], 2),
                 })
                 .collect::<Vec<_>>()
         })
     }
 
+    /// Per-10k income of either sign, sometimes sub-fen on most holdings, sometimes a loss
+    /// large enough to exceed what a mostly redeemed position still holds.
     fn per10k() -> impl Strategy<Value = Decimal> {
-        prop_oneof![-20_000i64..20_000, -100i64..100].prop_map(|n| Decimal::new(n, 4))
+        prop_oneof![
+            4 => -20_000i64..20_000,
+            4 => -100i64..100,
+            1 => -99_999_999i64..-100_000,
+        ]
+        .prop_map(|n| Decimal::new(n, 4))
     }
 
     fn unique(mut h: Vec<Holding>) -> Vec<Holding> {
@@ -406,7 +497,112 @@ mod tests {
         h
     }
 
+    fn p10k(s: &str) -> Per10k {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn yields_of_the_worked_scenario() {
+        // tests/tests/cycle_scenario.rs: 0.65 from 11-20 to 11-26, then the days below.
+        let mut published = BTreeMap::new();
+        let day0: NaiveDate = "2026-11-20".parse().unwrap();
+        for n in 0..7 {
+            published.insert(day0 + Days::new(n), p10k("0.6500"));
+        }
+        for (n, v) in ["0.7000", "0.6800", "-0.1500", "0.6200", "0.6600", "0.6400"]
+            .into_iter()
+            .enumerate()
+        {
+            published.insert(day0 + Days::new(7 + n as u64), p10k(v));
+        }
+        let y = yields(&published);
+        let at = |s: &str| y[&s.parse::<NaiveDate>().unwrap()].map(|d| d.to_string());
+        assert_eq!(at("2026-11-25"), None, "six days published");
+        for (day, expect) in [
+            ("2026-11-26", "2.401"),
+            ("2026-11-27", "2.427"),
+            ("2026-11-28", "2.444"),
+            ("2026-11-29", "2.017"),
+            ("2026-11-30", "2.001"),
+            ("2026-12-01", "2.006"),
+            ("2026-12-02", "2.001"),
+        ] {
+            assert_eq!(at(day).as_deref(), Some(expect), "{day}");
+        }
+        // A gap makes the seven days after it absent.
+        published.remove(&"2026-11-28".parse().unwrap());
+        let y = yields(&published);
+        assert_eq!(y[&"2026-12-02".parse().unwrap()], None);
+        assert!(y[&"2026-11-27".parse().unwrap()].is_some());
+    }
+
+    #[test]
+    fn yield_edges() {
+        let week = |v: &str| vec![p10k(v); 7];
+        assert_eq!(yield_7d(&week("0")), Some(dec!(0.000)));
+        assert_eq!(yield_7d(&week("0.65")[..6]), None);
+        assert_eq!(yield_7d(&[week("0.65"), week("0.65")].concat()), None);
+        // (1.0001)^365 = 1.037172411…: 3.717
+        assert_eq!(yield_7d(&week("1")), Some(dec!(3.717)));
+        assert_eq!(yield_7d(&week("-1")), Some(dec!(-3.584)));
+        // Nearly everything lost every day: −100 %.
+        assert_eq!(yield_7d(&week("-9999.9999")), Some(dec!(-100.000)));
+        // 0.08 a day: 1.08^365 ≈ 1.6e12, still storable; 0.5 a day is not.
+        assert_eq!(yield_7d(&week("800")), Some(dec!(158369210882599.869)));
+        // Exact in the third decimal even this far out: (1.07^365 − 1) × 100 =
+        // 5309808459697.07296… (Postgres' exp(Σ ln) gives …697.072 here).
+        assert_eq!(yield_7d(&week("700")), Some(dec!(5309808459697.073)));
+        assert_eq!(yield_7d(&week("5000")), None);
+    }
+
+    fn week() -> impl Strategy<Value = Vec<Per10k>> {
+        let day = prop_oneof![
+            4 => -30_000i64..30_000,
+            1 => -99_999_999i64..99_999_999,
+            1 => -8_000_000i64..8_000_000,
+        ];
+        prop::collection::vec(day.prop_map(|n| Per10k::from_scaled(n).unwrap()), 7)
+    }
+
     proptest! {
+        #[test]
+        fn yield_signs_and_absence(w in week(), short in 0usize..7) {
+            prop_assert_eq!(yield_7d(&w[..short]), None);
+            let Some(y) = yield_7d(&w) else { return Ok(()) };
+            let product: Decimal = w.iter().map(|p| Decimal::ONE + p.per_unit()).product();
+            if w.iter().all(|p| p.decimal() > Decimal::ZERO) {
+                prop_assert!(y > Decimal::ZERO, "{y}");
+            }
+            prop_assert!(product >= Decimal::ONE || y <= Decimal::ZERO);
+            prop_assert!(product <= Decimal::ONE || y >= Decimal::ZERO);
+            prop_assert!(y >= dec!(-100));
+            prop_assert_eq!(y.scale(), 3);
+        }
+
+        #[test]
+        fn yield_rises_with_any_day_and_ignores_their_order(w in week(), i in 0usize..7, up in 1i64..1000) {
+            let mut better = w.clone();
+            if let Ok(p) = Per10k::from_scaled(better[i].decimal().mantissa() as i64 + up) {
+                better[i] = p;
+                if let (Some(a), Some(b)) = (yield_7d(&w), yield_7d(&better)) {
+                    prop_assert!(b >= a, "{a} → {b}");
+                }
+            }
+            let mut rev = w.clone();
+            rev.reverse();
+            prop_assert_eq!(yield_7d(&rev), yield_7d(&w));
+        }
+
+        #[test]
+        fn yield_agrees_with_a_float_estimate(w in week()) {
+            // A sanity bound only: floats never compute money here.
+            let Some(y) = yield_7d(&w) else { return Ok(()) };
+            let ln: f64 = w.iter().map(|p| (1.0 + p.per_unit().to_string().parse::<f64>().unwrap()).ln()).sum();
+            let f = ((ln * 365.0 / 7.0).exp() - 1.0) * 100.0;
+            let y: f64 = y.to_string().parse().unwrap();
+            prop_assert!((y - f).abs() <= 0.0005 + f.abs() * 1e-9, "{y} vs {f}");
+        }
+
         #[test]
         fn redistribute_pays_exactly_the_fund_income(h in holdings(), p in per10k()) {
             let h = unique(h);
@@ -450,6 +646,14 @@ mod tests {
                     if policy == IncomePolicy::CarryForward {
                         // What is carried is less than a fen, unless a cap left it there.
                         prop_assert!(x.carry_after.abs() < dec!(0.01) || x.paid == -held);
+                    }
+                    if policy != IncomePolicy::Redistribute && x.paid != -held {
+                        // Whole fen toward zero: never more than accrued, never the other sign,
+                        // less than a fen left.
+                        let accrued = carry_before + x.income;
+                        prop_assert!(x.paid.abs() <= accrued.abs(), "{} of {}", x.paid, accrued);
+                        prop_assert!(x.paid.is_zero() || x.paid.is_sign_negative() == accrued.is_sign_negative());
+                        prop_assert!((accrued - x.paid).abs() < dec!(0.01));
                     }
                 }
             }
