@@ -18,7 +18,9 @@ use bytes::Bytes;
 use chrono::{NaiveDate, TimeZone, Utc};
 use futures::SinkExt;
 use hdrhistogram::Histogram;
-use mmf_command::{build_app, clearing, income, AppState};
+use mmf_command::cycle::confirm;
+use mmf_command::cycle::distribute::{self, Batching, Distribution};
+use mmf_command::{build_app, income, AppState};
 use mmf_shared::calendar::Calendar;
 use mmf_shared::clock::Clock;
 use mmf_sync::snapshots::STREAM;
@@ -202,12 +204,15 @@ fn seconds(s: Option<f64>) -> String {
     s.map_or("not within 15 min".into(), |s| format!("{s:.1} s"))
 }
 
-async fn timed<T>(
+async fn timed<T, E: Into<anyhow::Error>>(
     label: &str,
-    f: impl std::future::Future<Output = anyhow::Result<T>>,
+    f: impl std::future::Future<Output = Result<T, E>>,
 ) -> anyhow::Result<(T, f64)> {
     let t = Instant::now();
-    let v = f.await.with_context(|| label.to_string())?;
+    let v = f
+        .await
+        .map_err(Into::into)
+        .with_context(|| label.to_string())?;
     let s = t.elapsed().as_secs_f64();
     println!("{label}: {s:.1} s");
     Ok((v, s))
@@ -220,7 +225,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let positions = opt(args, "positions", 10_000_000);
     let orders = opt(args, "orders", 1_000_000).min(positions);
     let clients = opt(args, "clients", 4);
-    let batching = income::Batching {
+    let batching = Batching {
         batch_size: opt(args, "batch", 20_000) as usize,
         parallel: opt(args, "parallel", 2) as usize,
     };
@@ -309,10 +314,8 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
          FROM generate_series(1, {LOAD_ACCOUNTS}) i;"
     ))
     .await?;
-    let pool = mmf_shared::db::pool(&url, 8)?;
-    income::publish(&pool, FUND, day, "0.6500".parse()?, Utc::now())
-        .await
-        .map_err(|e| anyhow::anyhow!("publish: {}", e.message))?;
+    let pool = mmf_shared::db::db_pool(&url, 8)?;
+    income::publish(&pool, FUND, day, "0.6500".parse()?, Utc::now()).await?;
     let vacuum = || async {
         // One statement per call: VACUUM refuses to run in a multi-statement batch.
         for stmt in [
@@ -349,7 +352,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             "confirmation of {orders} orders (batches of {})",
             batching.batch_size
         ),
-        clearing::confirm(
+        confirm::confirm(
             &pool,
             trade_date,
             effective,
@@ -423,9 +426,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         seed.execute("UPDATE funds SET income_policy = $1", &[&policy])
             .await?;
         if k > 0 {
-            income::publish(&pool, FUND, day, "0.6431".parse()?, clock.now())
-                .await
-                .map_err(|e| anyhow::anyhow!("publish: {}", e.message))?;
+            income::publish(&pool, FUND, day, "0.6431".parse()?, clock.now()).await?;
             timed("vacuum + checkpoint", vacuum()).await?;
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -435,7 +436,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
                 "income distribution ({policy}) of {positions} positions (batches of {}, {} in parallel)",
                 batching.batch_size, batching.parallel
             ),
-            income::distribute(&pool, FUND, day, batching, clock.now(), &|_, _| {}),
+            distribute::distribute(&pool, FUND, day, batching, clock.now(), &|_, _| {}),
         )
         .await?;
         let finished = Instant::now();
@@ -488,7 +489,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
 /// The invariants every distribution keeps, checked against Postgres: Σ eligible = Σ movements
 /// effective on or before the day; paid + carry change + to_fund = accrued exactly; under
 /// `redistribute`, Σ paid = F (less any negative payment capped at the units held).
-async fn check_distribution(seed: &Client, dist: &income::Distribution) -> anyhow::Result<()> {
+async fn check_distribution(seed: &Client, dist: &Distribution) -> anyhow::Result<()> {
     let t = &dist.totals;
     let expected_eligible: Decimal = seed
         .query_one(

@@ -88,7 +88,7 @@ pub async fn seed_holders(
     partners: &str,
     accounts: u64,
 ) -> anyhow::Result<()> {
-    mmf_shared::auth::seed_partners(&mmf_shared::db::pool(url, 1)?, partners).await?;
+    mmf_shared::auth::seed_partners(&mmf_shared::db::db_pool(url, 1)?, partners).await?;
     let fund = mmf_tests::FUND;
     pg.batch_execute(&format!(
         "INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)

@@ -3,62 +3,65 @@
 //! recorded when it completes; a run after a crash skips completed steps and the unfinished
 //! step resumes where its committed batches end. Orders keep flowing meanwhile: every write is
 //! a short batch transaction, and the order writer has connections of its own.
+//!
+//! The steps are jobs of their own ([`confirm`], [`distribute`], [`settle`]), as are the
+//! partner reconciliation ([`reconcile`]) and the retention of old rows ([`retention`]). Each
+//! takes a pool and returns its own error; the HTTP layer (`crate::ops`) maps them.
 
-use crate::app::AppState;
-use crate::clearing::{self, Confirmed, Settlement};
-use crate::income::{self, Batching, Distribution};
-use crate::{reconcile, retention};
-use axum::extract::State;
-use axum::routing::{post, put};
-use axum::Router;
+pub mod confirm;
+pub mod distribute;
+pub mod reconcile;
+pub mod retention;
+pub mod settle;
+
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use deadpool_postgres::Pool;
-use mmf_shared::calendar::{business_date, Calendar};
-use mmf_shared::config;
-use mmf_shared::http::ErrorCode;
-use mmf_shared::http::{ApiError, OptionalJson, Path};
+use confirm::Confirmed;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Date, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use distribute::{Batching, Distribution};
+use mmf_domain::calendar::{business_date, Calendar};
+use mmf_shared::db::{statement, DbError, DbPool, PoolError};
+use mmf_shared::http::{ApiError, ErrorCode};
+use mmf_shared::schema::{cycle_runs, cycle_steps, fund_income, funds, income_runs, orders};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::Arc;
+use settle::Settlement;
 use utoipa::ToSchema;
 
-/// Daily-cycle settings (environment, with defaults).
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// `MMF_CYCLE_BATCH`: positions or orders per batch transaction, default 20000.
-    pub batch_size: usize,
-    /// `MMF_CYCLE_PARALLEL`: income batches in flight at once, default 2.
-    pub parallel: usize,
-    /// `MMF_TA_CODE`: this transfer agent's code in OFD files (at most 8 characters), default `MMFTA`.
-    pub ta_code: String,
-    /// `MMF_RETENTION_DAYS`: days of journal Postgres keeps, default 7.
-    pub retention_days: u32,
+/// What stops a job of the cycle.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("income of {fund} for {day} is not published")]
+    NotPublished { fund: String, day: NaiveDate },
+    /// A check a job makes of its own writes failed: a bug, never expected.
+    #[error("{0}")]
+    Inconsistent(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("history store: {0}")]
+    History(#[from] clickhouse::error::Error),
 }
 
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            batch_size: 20_000,
-            parallel: 2,
-            ta_code: "MMFTA".into(),
-            retention_days: 7,
-        }
+impl From<diesel::result::Error> for JobError {
+    fn from(e: diesel::result::Error) -> JobError {
+        JobError::Db(e.into())
     }
 }
 
-impl Settings {
-    pub fn from_environment() -> anyhow::Result<Settings> {
-        let d = Settings::default();
-        let s = Settings {
-            batch_size: config::parsed("MMF_CYCLE_BATCH", d.batch_size)?,
-            parallel: config::parsed("MMF_CYCLE_PARALLEL", d.parallel)?,
-            ta_code: config::or_default("MMF_TA_CODE", &d.ta_code),
-            retention_days: config::parsed("MMF_RETENTION_DAYS", d.retention_days)?,
-        };
-        if s.ta_code.is_empty() || s.ta_code.len() > 8 || !s.ta_code.is_ascii() {
-            anyhow::bail!("MMF_TA_CODE must be 1 to 8 ASCII characters");
+impl From<PoolError> for JobError {
+    fn from(e: PoolError) -> JobError {
+        JobError::Db(e.into())
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(e: JobError) -> ApiError {
+        match e {
+            JobError::Db(e) => e.into(),
+            JobError::History(e) => e.into(),
+            e => ApiError::internal(e),
         }
-        Ok(s)
     }
 }
 
@@ -82,7 +85,19 @@ pub enum CycleError {
     #[error("another daily cycle is running")]
     Running,
     #[error(transparent)]
-    Failed(#[from] anyhow::Error),
+    Job(#[from] JobError),
+}
+
+impl From<diesel::result::Error> for CycleError {
+    fn from(e: diesel::result::Error) -> CycleError {
+        CycleError::Job(e.into())
+    }
+}
+
+impl From<PoolError> for CycleError {
+    fn from(e: PoolError) -> CycleError {
+        CycleError::Job(e.into())
+    }
 }
 
 impl From<CycleError> for ApiError {
@@ -95,20 +110,8 @@ impl From<CycleError> for ApiError {
                 ApiError::new(ErrorCode::NotTradingDay, e.to_string()).with_field("trade_date")
             }
             CycleError::Running => ApiError::new(ErrorCode::CycleRunning, e.to_string()),
-            CycleError::Failed(e) => ApiError::from(e),
+            CycleError::Job(e) => e.into(),
         }
-    }
-}
-
-impl From<tokio_postgres::Error> for CycleError {
-    fn from(e: tokio_postgres::Error) -> CycleError {
-        CycleError::Failed(e.into())
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for CycleError {
-    fn from(e: deadpool_postgres::PoolError) -> CycleError {
-        CycleError::Failed(e.into())
     }
 }
 
@@ -126,11 +129,19 @@ pub struct CycleSummary {
     pub settlements: Option<Vec<Settlement>>,
 }
 
-const LOCK_KEY: i64 = 0x6d6d_6663_7963; // one cycle at a time, across processes
+/// One cycle at a time, across processes.
+const LOCK_KEY: i64 = 0x6d6d_6663_7963;
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
 
 /// Runs (or resumes) the daily cycle for `trade_date` at instant `now`.
+#[tracing::instrument(skip(pool, calendar, progress), err)]
 pub async fn run(
-    pool: &Pool,
+    pool: &DbPool,
     calendar: &Calendar,
     now: DateTime<Utc>,
     trade_date: NaiveDate,
@@ -140,35 +151,39 @@ pub async fn run(
     if !calendar.is_trading_day(trade_date) {
         return Err(CycleError::NotTradingDay(trade_date));
     }
-    if calendar.trade_date(now) <= trade_date {
+    if calendar.trade_date(now).date() <= trade_date {
         return Err(CycleError::TradeDateOpen(trade_date));
     }
     // A connection of its own, closed (releasing the session lock) when this run ends however
     // it ends.
-    let lock = deadpool_postgres::Object::take(pool.get().await?);
-    let got: bool = lock
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
-        .await?
-        .get(0);
-    if !got {
+    let mut lock = deadpool::managed::Object::take(pool.get().await?);
+    let got: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+        .bind::<BigInt, _>(LOCK_KEY)
+        .get_result(&mut lock)
+        .await?;
+    if !got.locked {
         return Err(CycleError::Running);
     }
     let today = business_date(now);
-    lock.execute(
+    statement(
         "INSERT INTO cycle_runs (trade_date, business_date, started_at) VALUES ($1, $2, $3)
          ON CONFLICT (trade_date) DO UPDATE SET attempts = cycle_runs.attempts + 1
          WHERE cycle_runs.finished_at IS NULL",
-        &[&trade_date, &today, &now],
     )
+    .bind::<Date, _>(trade_date)
+    .bind::<Date, _>(today)
+    .bind::<Timestamptz, _>(now)
+    .execute(&mut lock)
     .await?;
-    let done = steps(&lock, trade_date).await?;
+    let done = steps(&mut lock, trade_date).await?;
+    let step = |name: &str| done.iter().any(|(s, _)| s == name);
 
-    if done.iter().any(|(s, _)| s == "confirm") {
+    if step("confirm") {
         progress(Event::StepSkipped("confirm"));
     } else {
         progress(Event::StepStarted("confirm"));
         let effective = calendar.next_trading_day(trade_date);
-        let c = clearing::confirm(
+        let c = confirm::confirm(
             pool,
             trade_date,
             effective,
@@ -177,173 +192,161 @@ pub async fn run(
             &|n| progress(Event::Confirmed(n)),
         )
         .await?;
-        record(&lock, trade_date, "confirm", &c, now).await?;
+        record(&mut lock, trade_date, "confirm", &c, now).await?;
         progress(Event::StepFinished("confirm"));
     }
 
-    if done.iter().any(|(s, _)| s == "distribute") {
+    if step("distribute") {
         progress(Event::StepSkipped("distribute"));
     } else {
         progress(Event::StepStarted("distribute"));
         let mut all = Vec::new();
-        for (fund, day) in days_to_distribute(&lock, calendar, today).await? {
+        for (fund, day) in days_to_distribute(&mut lock, calendar, today).await? {
             progress(Event::DistributionStarted {
                 fund: fund.clone(),
                 day,
             });
-            let d = income::distribute(pool, &fund, day, batching, now, &|done, total| {
+            let d = distribute::distribute(pool, &fund, day, batching, now, &|done, total| {
                 progress(Event::Batch { done, total })
             })
             .await?;
             all.push(d);
         }
-        record(&lock, trade_date, "distribute", &all, now).await?;
+        record(&mut lock, trade_date, "distribute", &all, now).await?;
         progress(Event::StepFinished("distribute"));
     }
 
-    if done.iter().any(|(s, _)| s == "settle") {
+    if step("settle") {
         progress(Event::StepSkipped("settle"));
     } else {
         progress(Event::StepStarted("settle"));
-        let s = clearing::settle(pool, trade_date, now).await?;
-        record(&lock, trade_date, "settle", &s, now).await?;
+        let s = settle::settle(pool, trade_date, now).await?;
+        record(&mut lock, trade_date, "settle", &s, now).await?;
         progress(Event::StepFinished("settle"));
     }
-    lock.execute(
-        "UPDATE cycle_runs SET finished_at = coalesce(finished_at, $2) WHERE trade_date = $1",
-        &[&trade_date, &now],
-    )
-    .await?;
-    let summary = summary(&lock, trade_date).await?;
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+    diesel::update(cycle_runs::table.find(trade_date))
+        .filter(cycle_runs::finished_at.is_null())
+        .set(cycle_runs::finished_at.eq(now))
+        .execute(&mut lock)
+        .await?;
+    let summary = summary(&mut lock, trade_date).await?;
+    diesel::sql_query("SELECT pg_advisory_unlock($1) AS locked")
+        .bind::<BigInt, _>(LOCK_KEY)
+        .get_result::<Locked>(&mut lock)
         .await?;
     Ok(summary.expect("cycle run recorded above"))
 }
 
 async fn steps(
-    client: &tokio_postgres::Client,
+    conn: &mut AsyncPgConnection,
     trade_date: NaiveDate,
-) -> Result<Vec<(String, Value)>, CycleError> {
-    Ok(client
-        .query(
-            "SELECT step, detail FROM cycle_steps WHERE trade_date = $1",
-            &[&trade_date],
-        )
-        .await?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect())
+) -> QueryResult<Vec<(String, Value)>> {
+    cycle_steps::table
+        .filter(cycle_steps::trade_date.eq(trade_date))
+        .select((cycle_steps::step, cycle_steps::detail))
+        .load(conn)
+        .await
 }
 
 async fn record(
-    client: &tokio_postgres::Client,
+    conn: &mut AsyncPgConnection,
     trade_date: NaiveDate,
     step: &str,
     detail: &impl Serialize,
     now: DateTime<Utc>,
 ) -> Result<(), CycleError> {
-    let detail = serde_json::to_value(detail).map_err(anyhow::Error::from)?;
-    client
-        .execute(
-            "INSERT INTO cycle_steps (trade_date, step, detail, finished_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (trade_date, step) DO NOTHING",
-            &[&trade_date, &step, &detail, &now],
-        )
+    let detail = serde_json::to_value(detail)
+        .map_err(|e| JobError::Inconsistent(format!("step detail: {e}")))?;
+    diesel::insert_into(cycle_steps::table)
+        .values((
+            cycle_steps::trade_date.eq(trade_date),
+            cycle_steps::step.eq(step),
+            cycle_steps::detail.eq(detail),
+            cycle_steps::finished_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
         .await?;
     Ok(())
 }
 
 /// The recorded state of the cycle for `trade_date`, if it ever started.
 pub async fn summary(
-    client: &tokio_postgres::Client,
+    conn: &mut AsyncPgConnection,
     trade_date: NaiveDate,
-) -> Result<Option<CycleSummary>, CycleError> {
-    let Some(run) = client
-        .query_opt(
-            "SELECT attempts, finished_at IS NOT NULL, business_date FROM cycle_runs WHERE trade_date = $1",
-            &[&trade_date],
-        )
-        .await?
-    else {
+) -> Result<Option<CycleSummary>, JobError> {
+    let run: Option<(i32, Option<DateTime<Utc>>, NaiveDate)> = cycle_runs::table
+        .find(trade_date)
+        .select((
+            cycle_runs::attempts,
+            cycle_runs::finished_at,
+            cycle_runs::business_date,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((attempts, finished_at, business_date)) = run else {
         return Ok(None);
     };
-    let steps = steps(client, trade_date).await?;
-    let get = |name: &str| {
-        steps
-            .iter()
-            .find(|(s, _)| s == name)
-            .map(|(_, v)| v.clone())
-    };
+    let steps = steps(conn, trade_date).await?;
+    let get = |name: &str| steps.iter().find(|(s, _)| s == name).map(|(_, v)| v);
     Ok(Some(CycleSummary {
         trade_date,
-        business_date: run.get(2),
-        status: if run.get::<_, bool>(1) {
+        business_date,
+        status: if finished_at.is_some() {
             "completed"
         } else {
             "incomplete"
         }
         .into(),
-        attempts: run.get(0),
+        attempts,
         confirmed: parse(get("confirm"))?,
         distributions: parse(get("distribute"))?,
         settlements: parse(get("settle"))?,
     }))
 }
 
-fn parse<T: serde::de::DeserializeOwned>(v: Option<Value>) -> Result<Option<T>, CycleError> {
-    Ok(match v {
-        Some(v) => Some(serde_json::from_value(v).map_err(anyhow::Error::from)?),
-        None => None,
-    })
+fn parse<T: serde::de::DeserializeOwned>(v: Option<&Value>) -> Result<Option<T>, JobError> {
+    v.map(|v| T::deserialize(v).map_err(|e| JobError::Inconsistent(format!("recorded step: {e}"))))
+        .transpose()
 }
 
 /// For every fund, the days whose income can be distributed now, in order: from the day after
 /// the last distributed one (or the first published day), while the day is published, is
 /// before today, and no subscription that would be effective by then is still unconfirmed.
 async fn days_to_distribute(
-    client: &tokio_postgres::Client,
+    conn: &mut AsyncPgConnection,
     calendar: &Calendar,
     today: NaiveDate,
-) -> Result<Vec<(String, NaiveDate)>, CycleError> {
-    let open: Option<NaiveDate> = client
-        .query_one(
-            "SELECT min(trade_date) FROM orders WHERE status = 'accepted' AND kind = 'subscription'",
-            &[],
-        )
-        .await?
-        .get(0);
+) -> QueryResult<Vec<(String, NaiveDate)>> {
+    let open: Option<NaiveDate> = orders::table
+        .filter(orders::status.eq("accepted"))
+        .filter(orders::kind.eq("subscription"))
+        .select(diesel::dsl::min(orders::trade_date))
+        .first(conn)
+        .await?;
     let limit = match open {
         Some(t) => today.min(calendar.next_trading_day(t)),
         None => today,
     };
-    let funds = client
-        .query(
-            "SELECT f.fund_code,
-                    (SELECT r.day + CASE WHEN r.finished_at IS NULL THEN 0 ELSE 1 END
-                     FROM income_runs r WHERE r.fund_code = f.fund_code ORDER BY r.day DESC LIMIT 1),
-                    (SELECT min(day) FROM fund_income i WHERE i.fund_code = f.fund_code)
-             FROM funds f ORDER BY f.fund_code",
-            &[],
-        )
+    let codes: Vec<String> = funds::table
+        .order(funds::fund_code)
+        .select(funds::fund_code)
+        .load(conn)
         .await?;
     let mut out = Vec::new();
-    for f in funds {
-        let fund: String = f.get(0);
-        let Some(mut day) = f
-            .get::<_, Option<NaiveDate>>(1)
-            .or(f.get::<_, Option<NaiveDate>>(2))
-        else {
+    for fund in codes {
+        let Some(mut day) = next_day(conn, &fund).await? else {
             continue;
         };
-        let published: Vec<NaiveDate> = client
-            .query(
-                "SELECT day FROM fund_income WHERE fund_code = $1 AND day >= $2 AND day < $3 ORDER BY day",
-                &[&fund, &day, &limit],
-            )
-            .await?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+        let published: Vec<NaiveDate> = fund_income::table
+            .filter(fund_income::fund_code.eq(&fund))
+            .filter(fund_income::day.ge(day))
+            .filter(fund_income::day.lt(limit))
+            .order(fund_income::day)
+            .select(fund_income::day)
+            .load(conn)
+            .await?;
         for p in published {
             if p != day {
                 break;
@@ -355,101 +358,25 @@ async fn days_to_distribute(
     Ok(out)
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/ops/funds/{code}/income/{date}",
-            put(income::put_income).get(get_income),
-        )
-        .route(
-            "/v1/ops/cycles/{trade_date}",
-            post(post_cycle).get(get_cycle),
-        )
-        .merge(reconcile::router())
-        .merge(retention::router())
-}
-
-/// A fund's published income for one day.
-#[utoipa::path(get, path = "/v1/ops/funds/{code}/income/{date}",
-    responses((status = 200, body = income::IncomeDay), (status = 404, body = mmf_shared::http::ErrorBody)))]
-pub async fn get_income(
-    State(state): State<AppState>,
-    Path((code, date)): Path<(String, String)>,
-) -> Result<axum::Json<income::IncomeDay>, ApiError> {
-    let day = income::parse_day("date", &date)?;
-    income::income_day(&state.pool, &code, day)
-        .await?
-        .map(axum::Json)
-        .ok_or_else(|| ApiError::new(ErrorCode::IncomeNotPublished, "no income for this day"))
-}
-
-#[derive(Deserialize, ToSchema, Default)]
-#[serde(deny_unknown_fields)]
-pub struct CycleRequest {
-    /// Positions or orders per batch; defaults to `MMF_CYCLE_BATCH`.
-    batch_size: Option<usize>,
-    /// Income batches in flight; defaults to `MMF_CYCLE_PARALLEL`.
-    parallel: Option<usize>,
-}
-
-/// Runs or resumes the daily cycle for a trade date and returns its summary. The run goes on
-/// to completion even if the caller disconnects; calling again afterwards returns the summary.
-#[utoipa::path(post, path = "/v1/ops/cycles/{trade_date}", request_body = CycleRequest,
-    responses((status = 200, body = CycleSummary), (status = 409, body = mmf_shared::http::ErrorBody),
-              (status = 422, body = mmf_shared::http::ErrorBody)))]
-pub async fn post_cycle(
-    State(state): State<AppState>,
-    Path(date): Path<String>,
-    OptionalJson(req): OptionalJson<CycleRequest>,
-) -> Result<axum::Json<CycleSummary>, ApiError> {
-    let trade_date = income::parse_day("trade_date", &date)?;
-    let req = req.unwrap_or_default();
-    let batching = Batching {
-        batch_size: req
-            .batch_size
-            .unwrap_or(state.config.cycle.batch_size)
-            .clamp(1, 1_000_000),
-        parallel: req
-            .parallel
-            .unwrap_or(state.config.cycle.parallel)
-            .clamp(1, 16),
-    };
-    let calendar: Arc<Calendar> = state.reference.calendar();
-    let now = state.clock.now();
-    let pool = state.pool.clone();
-    let task = tokio::spawn(async move {
-        run(
-            &pool,
-            &calendar,
-            now,
-            trade_date,
-            batching,
-            &|e| tracing::info!(event = ?e, "daily cycle"),
-        )
+/// The first day of `fund` not distributed yet: the day of an unfinished run, the day after
+/// the last finished one, or the first published day.
+async fn next_day(conn: &mut AsyncPgConnection, fund: &str) -> QueryResult<Option<NaiveDate>> {
+    let last: Option<(NaiveDate, Option<DateTime<Utc>>)> = income_runs::table
+        .filter(income_runs::fund_code.eq(fund))
+        .order(income_runs::day.desc())
+        .select((income_runs::day, income_runs::finished_at))
+        .first(conn)
         .await
-    });
-    let summary = task
+        .optional()?;
+    if let Some((day, finished)) = last {
+        return Ok(Some(match finished {
+            Some(_) => day + Days::new(1),
+            None => day,
+        }));
+    }
+    fund_income::table
+        .filter(fund_income::fund_code.eq(fund))
+        .select(diesel::dsl::min(fund_income::day))
+        .first(conn)
         .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("cycle task: {e}")))??;
-    Ok(axum::Json(summary))
-}
-
-/// The recorded state of a trade date's cycle.
-#[utoipa::path(get, path = "/v1/ops/cycles/{trade_date}",
-    responses((status = 200, body = CycleSummary), (status = 404, body = mmf_shared::http::ErrorBody)))]
-pub async fn get_cycle(
-    State(state): State<AppState>,
-    Path(date): Path<String>,
-) -> Result<axum::Json<CycleSummary>, ApiError> {
-    let trade_date = income::parse_day("trade_date", &date)?;
-    let client = state.pool.get().await?;
-    summary(&client, trade_date)
-        .await?
-        .map(axum::Json)
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::CycleNotRun,
-                "no cycle has run for this trade date",
-            )
-        })
 }

@@ -31,7 +31,9 @@ pub struct IncomeDay {
 pub enum IncomeError {
     #[error("no such fund")]
     FundNotFound,
-    #[error("income for this day or a later one has been distributed; this day can no longer change")]
+    #[error(
+        "income for this day or a later one has been distributed; this day can no longer change"
+    )]
     AlreadyDistributed,
     #[error(transparent)]
     Db(#[from] DbError),
@@ -105,7 +107,9 @@ pub async fn publish(
     let mut conn = pool.get().await.map_err(DbError::from)?;
     conn.transaction(async |c| store(c, fund, day, per10k, now).await)
         .await?;
-    Ok(income_day(pool, fund, day).await?.expect("row written above"))
+    Ok(income_day(pool, fund, day)
+        .await?
+        .expect("row written above"))
 }
 
 async fn store(

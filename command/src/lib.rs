@@ -1,15 +1,19 @@
-//! The command side: partner orders and account opening, operations, and the daily cycle.
+//! The command side: the partner API (account opening and orders), the operations API, the
+//! order writer, and the daily cycle's jobs.
 
-pub mod accounts;
 pub mod app;
-pub mod clearing;
+pub mod cli;
+pub mod config;
 pub mod cycle;
+pub mod demo;
 pub mod idempotency;
 pub mod income;
 pub mod ops;
-pub mod orders;
-pub mod reconcile;
+pub mod partner;
 pub mod reference;
-pub mod retention;
+pub mod state;
+pub mod writer;
 
-pub use app::{build_app, AppState, Config};
+pub use app::build_app;
+pub use config::{Config, CycleSettings};
+pub use state::AppState;

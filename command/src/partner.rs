@@ -2,17 +2,13 @@
 //! signed by the partner (`mmf_shared::auth`); handlers validate into domain values, compute
 //! trade dates and hand orders to the [`crate::writer`].
 
-mod cancel;
-mod lookup;
-mod open_account;
-mod redeem;
-mod subscribe;
+pub mod cancel;
+pub mod lookup;
+pub mod open_account;
+pub mod redeem;
+pub mod subscribe;
 
-pub use cancel::{cancel, CancelRequest};
-pub use lookup::{get_order, lookup, LookupQuery, Order};
-pub use open_account::{open_account, Account, OpenAccountRequest};
-pub use redeem::{redeem, RedeemRequest};
-pub use subscribe::{subscribe, SubscribeRequest};
+pub use lookup::Order;
 
 use crate::idempotency::Reply;
 use crate::state::AppState;
@@ -24,12 +20,12 @@ use mmf_shared::money::{Money, MoneyError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/accounts", post(open_account))
-        .route("/v1/subscriptions", post(subscribe))
-        .route("/v1/redemptions", post(redeem))
-        .route("/v1/orders/{order_id}/cancel", post(cancel))
-        .route("/v1/orders", get(lookup))
-        .route("/v1/orders/{order_id}", get(get_order))
+        .route("/v1/accounts", post(open_account::open_account))
+        .route("/v1/subscriptions", post(subscribe::subscribe))
+        .route("/v1/redemptions", post(redeem::redeem))
+        .route("/v1/orders/{order_id}/cancel", post(cancel::cancel))
+        .route("/v1/orders", get(lookup::lookup))
+        .route("/v1/orders/{order_id}", get(lookup::get_order))
 }
 
 /// A positive amount or number of units with at most two decimals.

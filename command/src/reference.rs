@@ -4,8 +4,11 @@
 //! a poll period. Fund limits are not cached: the order statements read them from `funds`.
 
 use chrono::NaiveDate;
-use deadpool_postgres::Pool;
-use mmf_shared::calendar::Calendar;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use mmf_domain::calendar::Calendar;
+use mmf_shared::db::DbPool;
+use mmf_shared::schema::{holidays, reference_version};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -18,36 +21,36 @@ pub struct Reference {
 }
 
 impl Reference {
-    pub async fn load(pool: &Pool) -> anyhow::Result<Reference> {
+    pub async fn load(pool: &DbPool) -> anyhow::Result<Reference> {
         let r = Reference::default();
         r.reload(pool).await?;
         Ok(r)
     }
 
     /// Reloads the calendar (and the version it belongs to, read in the same snapshot).
-    pub async fn reload(&self, pool: &Pool) -> anyhow::Result<()> {
-        let mut client = pool.get().await?;
-        let tx = client
+    pub async fn reload(&self, pool: &DbPool) -> anyhow::Result<()> {
+        let mut conn = pool.get().await?;
+        let (version, days) = conn
             .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+            .repeatable_read()
+            .read_only()
+            .run(async |c| {
+                let version: i64 = reference_version::table
+                    .select(reference_version::version)
+                    .first(c)
+                    .await?;
+                let days: Vec<NaiveDate> = holidays::table.select(holidays::day).load(c).await?;
+                Ok::<_, diesel::result::Error>((version, days))
+            })
             .await?;
-        let version: i64 = tx
-            .query_one("SELECT version FROM reference_version", &[])
-            .await?
-            .get(0);
-        let holidays = tx.query("SELECT day FROM holidays", &[]).await?;
-        tx.commit().await?;
-        let cal = Calendar::new(holidays.iter().map(|r| r.get::<_, NaiveDate>(0)));
-        *self.calendar.write().expect("lock") = Arc::new(cal);
+        *self.calendar.write().expect("lock") = Arc::new(Calendar::new(days));
         self.version.store(version, Ordering::SeqCst);
         Ok(())
     }
 
     /// Polls `reference_version` every `period` and reloads when another instance (or this
     /// one) changed the reference data.
-    pub fn watch(&self, pool: Pool, period: Duration) {
+    pub fn watch(&self, pool: DbPool, period: Duration) {
         let this = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(period);
@@ -61,14 +64,12 @@ impl Reference {
         });
     }
 
-    async fn reload_if_changed(&self, pool: &Pool) -> anyhow::Result<()> {
-        let client = pool.get().await?;
-        let version: i64 = client
-            .query_one("SELECT version FROM reference_version", &[])
-            .await?
-            .get(0);
-        drop(client);
-        if version != self.version.load(Ordering::SeqCst) {
+    async fn reload_if_changed(&self, pool: &DbPool) -> anyhow::Result<()> {
+        let version: i64 = reference_version::table
+            .select(reference_version::version)
+            .first(&mut pool.get().await?)
+            .await?;
+        if version != AtomicI64::load(&self.version, Ordering::SeqCst) {
             self.reload(pool).await?;
         }
         Ok(())

@@ -5,8 +5,12 @@ use crate::{account_not_found, check_fund_code, is_account_id, AppState, Partner
 use axum::extract::State;
 use axum::Extension;
 use chrono::{Days, NaiveDate};
+use diesel::sql_types::{Bool, Date, Nullable, Numeric, Text};
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use mmf_domain::calendar::business_date;
 use mmf_shared::auth::PartnerId;
-use mmf_shared::calendar::business_date;
+use mmf_shared::db::statement;
 use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query};
 use rust_decimal::Decimal;
@@ -65,6 +69,27 @@ SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1 AND partner_id = $3)
 FROM (SELECT 1) one
 LEFT JOIN positions p ON p.account_id = $1 AND p.fund_code = $2";
 
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct BalanceRow {
+    #[diesel(sql_type = Bool)]
+    owned: bool,
+    #[diesel(sql_type = Bool)]
+    fund_known: bool,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    units: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pending_subscription: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    cum_income: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    last_income: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Date>)]
+    last_income_date: Option<NaiveDate>,
+    #[diesel(sql_type = Numeric)]
+    pending_redemption: Decimal,
+}
+
 /// An account's balance in one fund.
 #[utoipa::path(get, path = "/v1/accounts/{id}/balance", params(("id" = String, Path), BalanceQuery),
     responses((status = 200, body = Balance), (status = 400, body = mmf_shared::http::ErrorBody),
@@ -82,21 +107,23 @@ pub async fn get_balance(
     if !is_account_id(&account) {
         return Err(account_not_found());
     }
-    let client = state.pool.get().await?;
-    let row = client
-        .query_one(BALANCE_SQL, &[&account, &fund, &partner])
+    let row: BalanceRow = statement(BALANCE_SQL)
+        .bind::<Text, _>(&account)
+        .bind::<Text, _>(&fund)
+        .bind::<Text, _>(&partner)
+        .get_result(&mut state.pool.get().await?)
         .await?;
-    if !row.get::<_, bool>("owned") {
+    if !row.owned {
         return Err(account_not_found());
     }
-    if !row.get::<_, bool>("fund_known") {
+    if !row.fund_known {
         return Err(ApiError::new(ErrorCode::FundNotFound, "no such fund").with_field("fund_code"));
     }
     let zero = Decimal::ZERO;
-    let available: Option<Decimal> = row.get("units");
-    let pending_redemption: Decimal = row.get("pending_redemption");
-    let last_income: Option<Decimal> = row.get("last_income");
-    let last_income_date: Option<NaiveDate> = row.get("last_income_date");
+    let available = row.units;
+    let pending_redemption = row.pending_redemption;
+    let last_income = row.last_income;
+    let last_income_date = row.last_income_date;
     let yesterday = business_date(state.clock.now()) - Days::new(1);
     let yesterday_income = if last_income_date == Some(yesterday) {
         last_income.unwrap_or(zero)
@@ -110,12 +137,10 @@ pub async fn get_balance(
         units: available + pending_redemption,
         available_units: available,
         pending_redemption,
-        pending_subscription: row
-            .get::<_, Option<Decimal>>("pending_subscription")
-            .unwrap_or(zero),
+        pending_subscription: row.pending_subscription.unwrap_or(zero),
         yesterday_income,
         yesterday,
-        cumulative_income: row.get::<_, Option<Decimal>>("cum_income").unwrap_or(zero),
+        cumulative_income: row.cum_income.unwrap_or(zero),
         last_income_date,
     }))
 }

@@ -11,12 +11,15 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use axum::Router;
 use chrono::NaiveDate;
-use deadpool_postgres::Pool;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 use mmf_shared::auth::{require_ops, require_partner, PartnerAuth, PartnerId, Partners};
 use mmf_shared::clock::Clock;
 use mmf_shared::config::{self, Common};
+use mmf_shared::db::DbPool;
 use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{document_errors, ApiError, Caller};
+use mmf_shared::schema::accounts;
 use std::ops::Deref;
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -49,7 +52,7 @@ impl Config {
 
 pub struct Inner {
     pub config: Config,
-    pub pool: Pool,
+    pub pool: DbPool,
     pub ch: clickhouse::Client,
     pub clock: Clock,
     pub partners: Partners,
@@ -70,7 +73,7 @@ impl AppState {
     /// Connects to Postgres (partners, accounts, positions) and ClickHouse (history). Schema
     /// migrations are the caller's.
     pub fn new(config: Config, clock: Clock) -> anyhow::Result<AppState> {
-        let pool = mmf_shared::db::pool(&config.common.database_url, config.common.db_pool)?;
+        let pool = mmf_shared::db::db_pool(&config.common.database_url, config.common.db_pool)?;
         let ch =
             mmf_shared::ch::client_for(&config.common.clickhouse_url, &config.common.clickhouse_db);
         let partners = Partners::new(pool.clone());
@@ -155,15 +158,14 @@ pub async fn own_account(state: &AppState, partner: &str, account: &str) -> Resu
     if !is_account_id(account) {
         return Err(account_not_found());
     }
-    let client = state.pool.get().await?;
-    let owned = client
-        .query_opt(
-            "SELECT 1 FROM accounts WHERE account_id = $1 AND partner_id = $2",
-            &[&account, &partner],
-        )
-        .await?
-        .is_some();
-    if owned {
+    let owned: Option<String> = accounts::table
+        .find(account)
+        .filter(accounts::partner_id.eq(partner))
+        .select(accounts::account_id)
+        .first(&mut state.pool.get().await?)
+        .await
+        .optional()?;
+    if owned.is_some() {
         Ok(())
     } else {
         Err(account_not_found())

@@ -3,8 +3,11 @@
 use crate::{check_fund_code, date_range, AppState};
 use axum::extract::State;
 use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query};
+use mmf_shared::schema::funds;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -61,14 +64,13 @@ pub async fn get_yields(
 ) -> Result<axum::Json<Yields>, ApiError> {
     check_fund_code(&code)?;
     let (from, to) = date_range(q.from.as_deref(), q.to.as_deref(), MAX_DAYS)?;
-    let known = state
-        .pool
-        .get()
-        .await?
-        .query_opt("SELECT 1 FROM funds WHERE fund_code = $1", &[&code])
-        .await?
-        .is_some();
-    if !known {
+    let known: Option<String> = funds::table
+        .find(&code)
+        .select(funds::fund_code)
+        .first(&mut state.pool.get().await?)
+        .await
+        .optional()?;
+    if known.is_none() {
         return Err(ApiError::new(ErrorCode::FundNotFound, "no such fund").with_field("fund_code"));
     }
     let rows: Vec<Row> = state

@@ -2,14 +2,14 @@
 //! the ops bearer token. Both services use the same middleware.
 
 use crate::clock::Clock;
+use crate::db::DbPool;
 use crate::http::ApiError;
 use crate::http::ErrorCode;
+use crate::schema::partners;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use crate::db::DbPool;
-use crate::schema::partners;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use hmac::{Hmac, Mac};

@@ -58,6 +58,9 @@ const SESSION_ENDED: [&str; 2] = ["terminating connection", "the database system
 /// succeed once it is back.
 pub fn is_connection_lost(e: &DieselError) -> bool {
     match e {
+        // The session ended inside a transaction, so it could not even be rolled back.
+        DieselError::BrokenTransactionManager => true,
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => is_connection_lost(commit_error),
         DieselError::DatabaseError(
             DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
             _,

@@ -253,7 +253,7 @@ pub async fn confirmation_file(
     app: &TestApp,
     partner: &str,
     trade_date: &str,
-) -> (String, mmf_command::reconcile::ofd::Parsed) {
+) -> (String, mmf_command::cycle::reconcile::ofd::Parsed) {
     let resp = app
         .http
         .get(format!(
@@ -277,13 +277,13 @@ pub async fn confirmation_file(
         .trim_end_matches('"')
         .to_string();
     let bytes = resp.bytes().await.unwrap();
-    let parsed = mmf_command::reconcile::ofd::parse(&bytes).expect("well-formed OFD file");
+    let parsed = mmf_command::cycle::reconcile::ofd::parse(&bytes).expect("well-formed OFD file");
     (name, parsed)
 }
 
 /// Totals of a confirmation file: (Σ 122 confirmed, Σ 124 normal, Σ 124 fast).
-pub fn file_totals(p: &mmf_command::reconcile::ofd::Parsed) -> (Decimal, Decimal, Decimal) {
-    use mmf_command::reconcile::ofd::ParsedValue;
+pub fn file_totals(p: &mmf_command::cycle::reconcile::ofd::Parsed) -> (Decimal, Decimal, Decimal) {
+    use mmf_command::cycle::reconcile::ofd::ParsedValue;
     let mut t = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
     for (_, r) in &p.records {
         let text = |n: &str| match p.get(r, n) {

@@ -227,6 +227,26 @@ pub struct TestApp {
     pub state: AppState,
     pub clock: Clock,
     pub http: reqwest::Client,
+    /// The test's own connections, for seeding and checking rows directly.
+    pub checks: deadpool_postgres::Pool,
+}
+
+/// A small pool of plain connections to `url`, for tests and benchmarks that write or read
+/// rows directly (the services' own pools are typed).
+pub fn pg_pool(url: &str, size: usize) -> deadpool_postgres::Pool {
+    let cfg: tokio_postgres::Config = url.parse().expect("database URL");
+    let mgr = deadpool_postgres::Manager::from_config(
+        cfg,
+        NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    deadpool_postgres::Pool::builder(mgr)
+        .max_size(size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .expect("test pool")
 }
 
 pub fn test_config(db: &TestDb) -> Config {
@@ -270,6 +290,7 @@ pub async fn spawn_command_on(db: TestDb, config: impl FnOnce(&TestDb) -> Config
     TestApp {
         base: format!("http://{addr}"),
         addr,
+        checks: pg_pool(&db.url, 4),
         db,
         state,
         clock,
@@ -404,7 +425,7 @@ impl TestApp {
     }
 
     pub async fn pg(&self) -> deadpool_postgres::Object {
-        self.state.pool.get().await.unwrap()
+        self.checks.get().await.unwrap()
     }
 
     /// Sets a position's units directly, for tests that start from a holding.

@@ -1,4 +1,4 @@
-//! The confirmation statement (`mmf_command::clearing::confirm`, CONFIRM_SQL) against its Rust
+//! The confirmation statement (`mmf_command::cycle::confirm::confirm`, CONFIRM_SQL) against its Rust
 //! twin (`mmf_domain::confirm`) on thousands of random orders over many accounts and two
 //! funds: subscriptions and normal redemptions of several trade dates, some cancelled or
 //! already confirmed, fast redemptions among them. Trade dates include a Friday before a
@@ -184,10 +184,16 @@ async fn check(
 ) -> Confirmation {
     let expect = confirm(cal, t, orders.iter());
     let effective = cal.next_trading_day(t.date());
-    let got =
-        mmf_command::clearing::confirm(&app.state.pool, t.date(), effective, now, batch, &|_| {})
-            .await
-            .unwrap();
+    let got = mmf_command::cycle::confirm::confirm(
+        &app.state.db,
+        t.date(),
+        effective,
+        now,
+        batch,
+        &|_| {},
+    )
+    .await
+    .unwrap();
     let what = format!("trade date {t}");
     let e = &expect.totals;
     assert_eq!(

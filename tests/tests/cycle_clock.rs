@@ -3,7 +3,7 @@
 //! reference data changes at the simulated instants.
 
 use chrono::{DateTime, Utc};
-use mmf_command::reconcile::ofd::{self, Header, Value};
+use mmf_command::cycle::reconcile::ofd::{self, Header, Value};
 use mmf_tests::cycle::{cycle, publish, subscribe};
 use mmf_tests::query::{ship, spawn_query};
 use mmf_tests::*;

@@ -2,7 +2,7 @@
 //! partner's request file (OFD 02): happy path, each discrepancy kind, hourly files, and
 //! malformed files rejected with their line number and nothing stored.
 
-use mmf_command::reconcile::ofd::{self, Header, ParsedValue, Value};
+use mmf_command::cycle::reconcile::ofd::{self, Header, ParsedValue, Value};
 use mmf_tests::cycle::*;
 use mmf_tests::*;
 use reqwest::StatusCode;

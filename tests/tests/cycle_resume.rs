@@ -177,7 +177,7 @@ async fn killed_then_resumed(policy: &str) {
     assert!(status.is_server_error(), "killed run fails: {status}");
     blocker.batch_execute("ROLLBACK").await.unwrap();
     // The killed connection may sit idle in the pool before its closing is noticed.
-    app.state.pool.retain(|_, _| false);
+    app.state.db.retain(|_, _| false);
     let c = app.pg().await;
 
     let done: i64 = c

@@ -1,11 +1,11 @@
-//! The set-based distribution SQL (`mmf_command::income`) against its Rust twin
+//! The set-based distribution SQL (`mmf_command::cycle::distribute`) against its Rust twin
 //! (`mmf_domain::income`) on random funds: 10,000 positions per policy, two days in a row (the
 //! second distributes the first's income), holdings from zero through sub-fen to millions,
 //! carry from earlier days, future redemptions that leave fewer units held than eligible (so
 //! that negative days hit the cap), future credits, and per-10k income of either sign.
 
 use chrono::{Days, NaiveDate};
-use mmf_command::income::{self, Batching};
+use mmf_command::cycle::distribute::{self, Batching};
 use mmf_domain::income::{distribute, Holding, IncomePolicy};
 use mmf_tests::cycle::publish_for;
 use mmf_tests::*;
@@ -153,7 +153,7 @@ async fn check_policy(app: &TestApp, policy: IncomePolicy, fund: &str, rng: &mut
     let d2 = d1 + Days::new(1);
     let seeded = seed(app, fund, d1, policy == IncomePolicy::CarryForward, rng).await;
     let mut holdings = seeded.holdings;
-    let pool = &app.state.pool;
+    let pool = &app.state.db;
     let batching = Batching {
         batch_size: 777,
         parallel: 3,
@@ -167,7 +167,7 @@ async fn check_policy(app: &TestApp, policy: IncomePolicy, fund: &str, rng: &mut
     let mut capped = 0;
     for (n, day) in [d1, d2].into_iter().enumerate() {
         publish_for(app, fund, &day.to_string(), &per10k[n].to_string()).await;
-        let dist = income::distribute(pool, fund, day, batching, app.clock.now(), &|_, _| {})
+        let dist = distribute::distribute(pool, fund, day, batching, app.clock.now(), &|_, _| {})
             .await
             .unwrap();
         assert!(dist.batches > 10, "{dist:?}");

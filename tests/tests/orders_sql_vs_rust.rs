@@ -565,8 +565,8 @@ async fn confirm_past(app: &TestApp, w: &mut World) {
     };
     let t = TradeDate::new(&w.cal, t).unwrap();
     let expect = confirm(&w.cal, t, &w.orders);
-    let got = mmf_command::clearing::confirm(
-        &app.state.pool,
+    let got = mmf_command::cycle::confirm::confirm(
+        &app.state.db,
         t.date(),
         w.cal.next_trading_day(t.date()),
         now,

@@ -9,7 +9,7 @@
 mod sql_twins;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use mmf_command::reconcile::ofd::{self, Header, ParsedValue, Value};
+use mmf_command::cycle::reconcile::ofd::{self, Header, ParsedValue, Value};
 use mmf_domain::calendar::start_of;
 use mmf_domain::orders::{Order, OrderKind, OrderStatus, Purpose};
 use mmf_domain::reconcile::{compare, request_of, Comparison, Request};

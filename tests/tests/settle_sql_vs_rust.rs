@@ -1,4 +1,4 @@
-//! The settlement statement (`mmf_command::clearing::settle`) against its Rust twin
+//! The settlement statement (`mmf_command::cycle::settle::settle`) against its Rust twin
 //! (`mmf_domain::settlement::settle`) on random orders of several partners and funds: every
 //! kind, every status, the trade date and its neighbours. The returned rows and the stored
 //! `settlements` rows must equal the Rust result; recomputing after more orders are confirmed
@@ -65,7 +65,7 @@ fn random_order(rng: &mut StdRng, id: i64, accounts: &[Vec<AccountId>]) -> (Orde
 
 async fn check(app: &TestApp, t: NaiveDate, orders: &[Order]) -> Vec<Settlement> {
     let expect = settle(t, orders);
-    let got: Vec<Settlement> = mmf_command::clearing::settle(&app.state.pool, t, app.now())
+    let got: Vec<Settlement> = mmf_command::cycle::settle::settle(&app.state.db, t, app.now())
         .await
         .unwrap()
         .iter()

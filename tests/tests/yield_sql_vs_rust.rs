@@ -51,7 +51,7 @@ async fn check_fund(app: &TestApp, fund: &str, negative_bias: bool, rng: &mut St
     for d in order {
         let p = per10k(rng, negative_bias);
         published.insert(d, p);
-        let got = mmf_command::income::publish(&app.state.pool, fund, d, p.decimal(), app.now())
+        let got = mmf_command::income::publish(&app.state.db, fund, d, p.decimal(), app.now())
             .await
             .unwrap();
         let expect = yields(&published)[&d];

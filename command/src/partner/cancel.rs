@@ -44,9 +44,7 @@ pub async fn cancel(
         .await
         .optional()?;
     let Some(account_id) = account else {
-        return Err(
-            ApiError::new(ErrorCode::OrderNotFound, "no such order").with_field("order_id"),
-        );
+        return Err(ApiError::new(ErrorCode::OrderNotFound, "no such order").with_field("order_id"));
     };
     let now = state.clock.now();
     let cmd = Command::Cancel(Cancel {
@@ -55,7 +53,7 @@ pub async fn cancel(
         request_id: req.request_id,
         account_id,
         order_id,
-        open_from: state.reference.calendar().trade_date(now),
+        open_from: state.reference.calendar().trade_date(now).date(),
         now,
     });
     Ok(respond(state.writer.submit(cmd).await?))

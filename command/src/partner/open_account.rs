@@ -206,18 +206,22 @@ async fn try_open(
     let (status, (account_id, opened_at)) = match inserted {
         Some(row) => (StatusCode::CREATED, row),
         None => {
-            let (account_id, opened_at, id_type, id_number): (String, DateTime<Utc>, String, String) =
-                accounts::table
-                    .filter(accounts::partner_id.eq(partner))
-                    .filter(accounts::customer_id.eq(&v.customer_id))
-                    .select((
-                        accounts::account_id,
-                        accounts::opened_at,
-                        accounts::id_type,
-                        accounts::id_number,
-                    ))
-                    .first(c)
-                    .await?;
+            let (account_id, opened_at, id_type, id_number): (
+                String,
+                DateTime<Utc>,
+                String,
+                String,
+            ) = accounts::table
+                .filter(accounts::partner_id.eq(partner))
+                .filter(accounts::customer_id.eq(&v.customer_id))
+                .select((
+                    accounts::account_id,
+                    accounts::opened_at,
+                    accounts::id_type,
+                    accounts::id_number,
+                ))
+                .first(c)
+                .await?;
             if id_type != v.id_type || id_number != v.id_number {
                 return Err(ApiError::new(
                     ErrorCode::CustomerIdentityMismatch,

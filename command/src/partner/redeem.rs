@@ -8,8 +8,8 @@ use crate::writer::{Command, Redeem};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Extension;
+use mmf_domain::calendar::business_date;
 use mmf_shared::auth::PartnerId;
-use mmf_shared::calendar::business_date;
 use mmf_shared::http::{ApiError, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -44,7 +44,7 @@ pub async fn redeem(
     let units = amount("units", &req.units)?;
     let now = state.clock.now();
     let calendar = state.reference.calendar();
-    let trade_date = calendar.trade_date(now);
+    let trade_date = calendar.trade_date(now).date();
     let today = business_date(now);
     // Redeemed units keep earning until the next trading day after the trade date (the day a
     // subscription of the same trade date starts earning); fast redemptions stop at once.
@@ -112,4 +112,3 @@ pub async fn redeem(
     });
     Ok(respond(state.writer.submit(cmd).await?))
 }
-

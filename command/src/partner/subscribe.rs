@@ -8,8 +8,8 @@ use crate::writer::{Command, Subscribe};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Extension;
+use mmf_domain::calendar::business_date;
 use mmf_shared::auth::PartnerId;
-use mmf_shared::calendar::business_date;
 use mmf_shared::http::{ApiError, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -52,10 +52,9 @@ pub async fn subscribe(
         account_id: req.account_id,
         fund_code: req.fund_code,
         amount: amount.decimal(),
-        trade_date: state.reference.calendar().trade_date(now),
+        trade_date: state.reference.calendar().trade_date(now).date(),
         day: business_date(now),
         now,
     });
     Ok(respond(state.writer.submit(cmd).await?))
 }
-

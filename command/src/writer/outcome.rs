@@ -18,7 +18,12 @@ pub enum Outcome {
 }
 
 /// A new order's stored response, or the replay of an earlier use of the request_id.
-fn written(created: Option<Value>, status: StatusCode, prior: Prior, hash: &str) -> Option<Outcome> {
+fn written(
+    created: Option<Value>,
+    status: StatusCode,
+    prior: Prior,
+    hash: &str,
+) -> Option<Outcome> {
     if let Some(body) = created {
         return Some(Outcome::Done(Ok(Reply { status, body })));
     }
@@ -128,10 +133,9 @@ pub fn outcome_of_cancel(c: &Cancel, row: CancelRow) -> Outcome {
             ErrorCode::OrderNotCancellable,
             "fast redemptions are paid at once and cannot be cancelled",
         ),
-        (Some(s), _, _) if s != "accepted" => conflict(
-            ErrorCode::OrderNotCancellable,
-            &format!("the order is {s}"),
-        ),
+        (Some(s), _, _) if s != "accepted" => {
+            conflict(ErrorCode::OrderNotCancellable, &format!("the order is {s}"))
+        }
         (_, _, Some(t)) if t < c.open_from => conflict(
             ErrorCode::CutOffPassed,
             "the cut-off of the order's trade date has passed",

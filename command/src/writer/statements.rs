@@ -5,7 +5,9 @@ use super::outcome::{outcome_of_cancel, outcome_of_redeem, outcome_of_subscribe,
 use super::{Cancel, Command, Job, Redeem, Subscribe};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::pg::Pg;
-use diesel::sql_types::{Array, Bool, Date, Int4, Int8, Jsonb, Nullable, Numeric, SmallInt, Text, Timestamptz};
+use diesel::sql_types::{
+    Array, Bool, Date, Int4, Int8, Jsonb, Nullable, Numeric, SmallInt, Text, Timestamptz,
+};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use mmf_shared::db::statement;
@@ -34,25 +36,27 @@ pub async fn apply(
         .transaction(async |tx| {
             // Issued together, the (at most three) statements are pipelined on the connection.
             let tx: &AsyncPgConnection = tx;
-            futures::try_join!(
-                subscribe(tx, &subs),
-                redeem(tx, &reds),
-                cancel(tx, &cans)
-            )
+            futures::try_join!(subscribe(tx, &subs), redeem(tx, &reds), cancel(tx, &cans))
         })
         .await?;
     let mut outcomes: Vec<Option<Outcome>> = batch.iter().map(|_| None).collect();
     let mut set = |ord: i32, o: Outcome| outcomes[ord as usize] = Some(o);
     for row in s {
-        let Command::Subscribe(c) = &batch[row.ord as usize].cmd else { unreachable!() };
+        let Command::Subscribe(c) = &batch[row.ord as usize].cmd else {
+            unreachable!()
+        };
         set(row.ord, outcome_of_subscribe(c, row));
     }
     for row in r {
-        let Command::Redeem(c) = &batch[row.ord as usize].cmd else { unreachable!() };
+        let Command::Redeem(c) = &batch[row.ord as usize].cmd else {
+            unreachable!()
+        };
         set(row.ord, outcome_of_redeem(c, row));
     }
     for row in c {
-        let Command::Cancel(c) = &batch[row.ord as usize].cmd else { unreachable!() };
+        let Command::Cancel(c) = &batch[row.ord as usize].cmd else {
+            unreachable!()
+        };
         set(row.ord, outcome_of_cancel(c, row));
     }
     Ok(outcomes
@@ -297,7 +301,6 @@ impl<'a> CancelArgs<'a> {
         self.open_from.push(c.open_from);
     }
 }
-
 
 // Each statement applies all of its batch's orders at once. `chk` reads, per order and by key
 // (lateral and scalar subqueries, so a plan made on small tables still probes indexes), what the

@@ -1,0 +1,241 @@
+//! Retention of unit movements in Postgres (DESIGN §1, §3): journal rows and income payments
+//! older than the window are deleted only after ClickHouse is verified to hold the same
+//! movements, as counts and sums per effective date. Any difference refuses the whole run and reports every day compared.
+//! What was deleted is recorded per day in `retained_days`.
+
+use super::JobError;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Numeric, Timestamptz};
+use diesel::QueryableByName;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use mmf_domain::calendar::business_date;
+use mmf_shared::db::{statement, DbPool};
+use mmf_shared::schema::{fund_income, income_runs};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use utoipa::ToSchema;
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct DayCheck {
+    pub effective_date: NaiveDate,
+    pub postgres_rows: i64,
+    #[schema(value_type = String)]
+    pub postgres_units: Decimal,
+    pub clickhouse_rows: i64,
+    #[schema(value_type = String)]
+    pub clickhouse_units: Decimal,
+    pub matches: bool,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RetentionReport {
+    /// Movements effective before this date are beyond the window.
+    pub cutoff: NaiveDate,
+    pub dry_run: bool,
+    /// True when Postgres and ClickHouse differ for some day: nothing was deleted.
+    pub refused: bool,
+    pub days: Vec<DayCheck>,
+    pub deleted_rows: i64,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct ChDay {
+    day: String,
+    rows: u64,
+    units: String,
+}
+
+#[derive(QueryableByName)]
+struct PgDay {
+    #[diesel(sql_type = Date)]
+    effective_date: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    rows: i64,
+    #[diesel(sql_type = Numeric)]
+    units: Decimal,
+}
+
+/// Compares every effective date before `cutoff` still held in Postgres (journal rows and
+/// income payment entries) with ClickHouse's `unit_journal` (read with FINAL, so replayed rows
+/// count once).
+pub async fn verify(
+    pool: &DbPool,
+    ch: &clickhouse::Client,
+    cutoff: NaiveDate,
+) -> Result<Vec<DayCheck>, JobError> {
+    let pg: Vec<PgDay> = statement(
+        "SELECT effective_date, count(*) AS rows, coalesce(sum(units), 0) AS units
+         FROM unit_movements WHERE effective_date < $1 GROUP BY effective_date ORDER BY effective_date",
+    )
+    .bind::<Date, _>(cutoff)
+    .load(&mut pool.get().await?)
+    .await?;
+    let Some(first) = <[PgDay]>::first(&pg).map(|d| d.effective_date) else {
+        return Ok(Vec::new());
+    };
+    let ch_days: Vec<ChDay> = ch
+        .query(
+            "SELECT toString(effective_date) AS day, count() AS rows, toString(sum(units)) AS units
+             FROM unit_journal FINAL
+             WHERE effective_date >= toDate(?) AND effective_date < toDate(?)
+             GROUP BY effective_date",
+        )
+        .bind(first.to_string())
+        .bind(cutoff.to_string())
+        .fetch_all()
+        .await?;
+    let mut ch_by_day = BTreeMap::new();
+    for d in ch_days {
+        let bad =
+            |what: &str| JobError::Inconsistent(format!("ClickHouse {what} {d:?}", d = d.day));
+        let day = NaiveDate::from_str(&d.day).map_err(|_| bad("date"))?;
+        let units = Decimal::from_str(&d.units).map_err(|_| bad("sum of"))?;
+        ch_by_day.insert(day, (d.rows as i64, units));
+    }
+    Ok(pg
+        .into_iter()
+        .map(|d| {
+            let (ch_rows, ch_units) = ch_by_day
+                .get(&d.effective_date)
+                .copied()
+                .unwrap_or_default();
+            DayCheck {
+                effective_date: d.effective_date,
+                postgres_rows: d.rows,
+                postgres_units: d.units,
+                clickhouse_rows: ch_rows,
+                clickhouse_units: ch_units,
+                matches: d.rows == ch_rows && d.units == ch_units,
+            }
+        })
+        .collect())
+}
+
+#[derive(QueryableByName)]
+struct Deleted {
+    #[diesel(sql_type = BigInt)]
+    rows: i64,
+    #[diesel(sql_type = Numeric)]
+    units: Decimal,
+}
+
+/// Verifies, then (unless `dry_run`, and only if every day matches) deletes the movements
+/// effective before `today − window_days` (today: the business date of `now`, the instant
+/// the deletions are recorded at), one transaction per day. A row arriving for a day
+/// between verification and deletion makes that day's deleted totals differ from the verified
+/// ones: the day's transaction is rolled back and the run reports the day as refused.
+#[tracing::instrument(skip(pool, ch), err)]
+pub async fn run(
+    pool: &DbPool,
+    ch: &clickhouse::Client,
+    now: DateTime<Utc>,
+    window_days: u32,
+    dry_run: bool,
+) -> Result<RetentionReport, JobError> {
+    let mut cutoff = business_date(now) - Days::new(window_days as u64);
+    // Distributing day D reads the movements effective after D: keep those of every day
+    // still to distribute.
+    let pending: Option<NaiveDate> = fund_income::table
+        .left_join(
+            income_runs::table.on(income_runs::fund_code
+                .eq(fund_income::fund_code)
+                .and(income_runs::day.eq(fund_income::day))),
+        )
+        .filter(income_runs::finished_at.is_null())
+        .select(diesel::dsl::min(fund_income::day))
+        .first(&mut pool.get().await?)
+        .await?;
+    if let Some(d) = pending {
+        cutoff = cutoff.min(d + Days::new(1));
+    }
+    let mut days = verify(pool, ch, cutoff).await?;
+    let refused = days.iter().any(|d| !d.matches);
+    let mut deleted_rows = 0;
+    if !refused && !dry_run {
+        let mut conn = pool.get().await?;
+        for d in days.iter_mut() {
+            let (rows, units) = (d.postgres_rows, d.postgres_units);
+            let day = d.effective_date;
+            let outcome = conn
+                .transaction(async |c| delete_day(c, day, rows, units, now).await)
+                .await;
+            match outcome {
+                Ok(n) => deleted_rows += n,
+                Err(DeleteError::Changed(found)) => {
+                    d.matches = false;
+                    d.postgres_rows = found.rows;
+                    d.postgres_units = found.units;
+                    return Ok(RetentionReport {
+                        cutoff,
+                        dry_run,
+                        refused: true,
+                        days,
+                        deleted_rows,
+                    });
+                }
+                Err(DeleteError::Db(e)) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(RetentionReport {
+        cutoff,
+        dry_run,
+        refused,
+        days,
+        deleted_rows,
+    })
+}
+
+/// A day's deletion rolled back: it found other rows than were verified, or failed.
+enum DeleteError {
+    Changed(Deleted),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for DeleteError {
+    fn from(e: diesel::result::Error) -> DeleteError {
+        DeleteError::Db(e)
+    }
+}
+
+/// Deletes the movements of one effective date and records them, if they are exactly the
+/// verified ones.
+async fn delete_day(
+    c: &mut AsyncPgConnection,
+    day: NaiveDate,
+    rows: i64,
+    units: Decimal,
+    now: DateTime<Utc>,
+) -> Result<i64, DeleteError> {
+    let gone: Deleted = statement(
+        "WITH journal AS (
+             DELETE FROM unit_journal WHERE effective_date = $1 RETURNING units),
+         income AS (
+             DELETE FROM income_payments WHERE effective_date = $1 RETURNING units),
+         gone AS (
+             SELECT units FROM journal
+             UNION ALL SELECT unnest(units) FROM income)
+         SELECT count(*) AS rows, coalesce(sum(units), 0) AS units FROM gone",
+    )
+    .bind::<Date, _>(day)
+    .get_result(c)
+    .await?;
+    if gone.rows != rows || gone.units != units {
+        return Err(DeleteError::Changed(gone));
+    }
+    statement(
+        "INSERT INTO retained_days (effective_date, rows, units, deleted_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (effective_date) DO UPDATE SET rows = retained_days.rows + EXCLUDED.rows,
+             units = retained_days.units + EXCLUDED.units, deleted_at = EXCLUDED.deleted_at",
+    )
+    .bind::<Date, _>(day)
+    .bind::<BigInt, _>(rows)
+    .bind::<Numeric, _>(units)
+    .bind::<Timestamptz, _>(now)
+    .execute(c)
+    .await?;
+    Ok(rows)
+}
