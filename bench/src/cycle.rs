@@ -21,7 +21,7 @@ use hdrhistogram::Histogram;
 use mmf_command::cycle::confirm;
 use mmf_command::cycle::distribute::{self, Batching, Distribution};
 use mmf_command::{build_app, income, AppState};
-use mmf_shared::calendar::Calendar;
+use mmf_domain::calendar::Calendar;
 use mmf_shared::clock::Clock;
 use mmf_sync::snapshots::STREAM;
 use mmf_tests::sync::CH_URL;

@@ -6,7 +6,7 @@
 //!
 //! The steps are jobs of their own ([`confirm`], [`distribute`], [`settle`]), as are the
 //! partner reconciliation ([`reconcile`]) and the retention of old rows ([`retention`]). Each
-//! takes a pool and returns its own error; the HTTP layer (`crate::ops`) maps them.
+//! takes a pool and returns its own error; the operations API maps them to answers.
 
 pub mod confirm;
 pub mod distribute;

@@ -138,7 +138,7 @@ impl Demo {
 }
 
 fn account_request(i: usize) -> Value {
-    let id = mmf_shared::idcard::with_check_digit(&format!(
+    let id = mmf_domain::idcard::with_check_digit(&format!(
         "{:06}19900101{:03}",
         110101 + (i / 1000),
         i % 1000

@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
 use mmf_shared::http::{ApiError, ErrorCode};
-use mmf_shared::money::{Money, MoneyError};
+use mmf_domain::money::{Amount, MoneyError};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -29,8 +29,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A positive amount or number of units with at most two decimals.
-fn amount(field: &str, v: &str) -> Result<Money, ApiError> {
-    Money::parse_positive(v).map_err(|e| {
+fn amount(field: &str, v: &str) -> Result<Amount, ApiError> {
+    Amount::parse_positive(v).map_err(|e| {
         let code = match e {
             MoneyError::TooLarge => ErrorCode::AmountTooLarge,
             _ => ErrorCode::InvalidAmount,

@@ -4,6 +4,7 @@
 
 pub mod calendar;
 pub mod confirm;
+pub mod idcard;
 pub mod ids;
 pub mod income;
 pub mod money;

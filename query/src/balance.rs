@@ -28,29 +28,29 @@ pub struct Balance {
     pub account_id: String,
     pub fund_code: String,
     /// Units held: available plus units of normal redemptions awaiting confirmation.
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub units: Decimal,
     /// Units that can be redeemed now.
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub available_units: Decimal,
     /// Units of accepted normal redemptions not yet confirmed (still earn until their effective date).
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub pending_redemption: Decimal,
     /// Subscribed cash not yet confirmed into units.
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub pending_subscription: Decimal,
     /// Income for the calendar day before today (Asia/Shanghai); 0.00 until distributed.
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub yesterday_income: Decimal,
     /// The day `yesterday_income` is for.
     pub yesterday: NaiveDate,
     /// Every income paid so far.
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub cumulative_income: Decimal,
     /// The last day income was distributed for, if any.

@@ -49,7 +49,7 @@ pub struct Entry {
     /// subscription, redemption, fast_redemption, cancel or income.
     pub kind: String,
     /// Signed: credits positive, debits negative.
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub units: Decimal,
     /// The order behind the movement (absent for income).
@@ -327,8 +327,8 @@ pub async fn get_statement(
     let ((entries, more), balances) = futures::try_join!(page(&state, &r, after, limit), balances)?;
     let (opening, closing) = match balances {
         Some((o, c)) => (
-            Some(mmf_shared::money::fmt2(o)),
-            Some(mmf_shared::money::fmt2(c)),
+            Some(mmf_domain::money::fmt2(o)),
+            Some(mmf_domain::money::fmt2(c)),
         ),
         None => (None, None),
     };
@@ -369,7 +369,7 @@ async fn csv(
                 e.date,
                 e.fund_code,
                 e.kind,
-                mmf_shared::money::fmt2(e.units),
+                mmf_domain::money::fmt2(e.units),
                 e.order_id.map(|o| o.to_string()).unwrap_or_default(),
                 e.income_date.map(|d| d.to_string()).unwrap_or_default(),
                 e.booked_at,

@@ -41,15 +41,6 @@ pub enum DbError {
     Pool(#[from] PoolError),
 }
 
-impl From<DbError> for crate::http::ApiError {
-    fn from(e: DbError) -> crate::http::ApiError {
-        match e {
-            DbError::Query(e) => e.into(),
-            DbError::Pool(e) => e.into(),
-        }
-    }
-}
-
 /// Messages of the errors Postgres sends when it ends a session (SQLSTATE 57P01..57P03), which
 /// diesel-async reports without their code.
 const SESSION_ENDED: [&str; 2] = ["terminating connection", "the database system is"];

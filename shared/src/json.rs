@@ -1,5 +1,22 @@
 //! JSON forms the contract fixes for values serde has no single form for.
 
+/// A decimal amount (cash or units) as a string with exactly two decimals, `"100.00"`: for
+/// amounts the system computes (sums, balances), which domain types do not wrap.
+pub mod amount {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&mmf_domain::money::fmt2(*d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// An instant in UTC with microseconds, `2026-11-26T02:00:00.000000Z`: the precision Postgres
 /// keeps, written the same way by the services and by the SQL that stores responses
 /// (`order_json`), so a stored answer and a fresh one compare equal.

@@ -1,14 +1,11 @@
 //! Domain types and plumbing shared by the command, sync and query services.
 
 pub mod auth;
-pub mod calendar;
 pub mod ch;
 pub mod clock;
 pub mod config;
 pub mod db;
 pub mod http;
-pub mod idcard;
 pub mod json;
-pub mod money;
 pub mod schema;
 pub mod telemetry;

@@ -448,7 +448,7 @@ pub fn valid_resident_id(seed: &str) -> String {
         .bytes()
         .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64))
         % 1000;
-    mmf_shared::idcard::with_check_digit(&format!("11010519900101{n:03}"))
+    mmf_domain::idcard::with_check_digit(&format!("11010519900101{n:03}"))
 }
 
 /// Row counts and sums of every table a partner write touches; equal before and after a

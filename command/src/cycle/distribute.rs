@@ -194,7 +194,7 @@ struct RunRow {
 impl From<RunRow> for Run {
     fn from(r: RunRow) -> Run {
         let allocation = r.fund_income.map(|f| Allocation {
-            fund_income_fen: mmf_shared::money::to_fen(f),
+            fund_income_fen: mmf_shared::ch::to_fen(f),
             extra_fen: r.extra_fen.unwrap_or(0),
             cutoff: r
                 .cut_key

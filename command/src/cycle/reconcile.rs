@@ -265,7 +265,7 @@ struct Request {
     business_code: String,
     account_id: String,
     fund_code: String,
-    #[serde(serialize_with = "mmf_shared::money::as_str2::serialize")]
+    #[serde(serialize_with = "mmf_shared::json::amount::serialize")]
     amount: Decimal,
     fast: bool,
     cancelled: bool,

@@ -23,20 +23,20 @@ pub struct Settlement {
     pub fund_code: String,
     pub trade_date: NaiveDate,
     pub subscription_count: i64,
-    #[serde(serialize_with = "mmf_shared::money::as_str2::serialize")]
+    #[serde(serialize_with = "mmf_shared::json::amount::serialize")]
     #[schema(value_type = String)]
     pub subscription_amount: Decimal,
     pub redemption_count: i64,
-    #[serde(serialize_with = "mmf_shared::money::as_str2::serialize")]
+    #[serde(serialize_with = "mmf_shared::json::amount::serialize")]
     #[schema(value_type = String)]
     pub redemption_amount: Decimal,
     /// Subscriptions in minus redemptions out: the partner pays the fund when positive.
-    #[serde(serialize_with = "mmf_shared::money::as_str2::serialize")]
+    #[serde(serialize_with = "mmf_shared::json::amount::serialize")]
     #[schema(value_type = String)]
     pub net_amount: Decimal,
     /// Fast redemptions of the trade date, already paid at acceptance (not in the net).
     pub fast_count: i64,
-    #[serde(serialize_with = "mmf_shared::money::as_str2::serialize")]
+    #[serde(serialize_with = "mmf_shared::json::amount::serialize")]
     #[schema(value_type = String)]
     pub fast_amount: Decimal,
 }

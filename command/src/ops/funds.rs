@@ -8,7 +8,7 @@ use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
 use mmf_domain::income::IncomePolicy;
 use mmf_shared::http::{ApiError, ErrorCode, Json, Path};
-use mmf_shared::money::Money;
+use mmf_domain::money::Amount;
 use mmf_shared::schema::funds;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -25,16 +25,16 @@ diesel::define_sql_function! {
 pub struct Fund {
     pub fund_code: String,
     pub name: String,
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub min_subscription: Decimal,
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub max_subscription_per_order: Decimal,
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub max_subscription_per_day: Decimal,
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub fast_withdrawal_daily_cap: Decimal,
     /// `redistribute`, `carry_forward` or `to_fund`.
@@ -55,8 +55,8 @@ pub struct FundRequest {
     income_policy: Option<String>,
 }
 
-fn money(field: &str, v: &str) -> Result<Money, ApiError> {
-    Money::parse(v).map_err(|e| {
+fn money(field: &str, v: &str) -> Result<Amount, ApiError> {
+    Amount::parse(v).map_err(|e| {
         ApiError::new(ErrorCode::InvalidAmount, format!("{field} {e}")).with_field(field)
     })
 }

@@ -30,7 +30,7 @@ pub struct Order {
     /// Fast redemptions: `withdrawal` or `payment`.
     pub purpose: Option<String>,
     /// Cash (subscriptions) or units (redemptions), 2 decimals.
-    #[serde(with = "mmf_shared::money::as_str2")]
+    #[serde(with = "mmf_shared::json::amount")]
     #[schema(value_type = String)]
     pub amount: Decimal,
     /// `accepted`, `confirmed` or `cancelled`.

@@ -13,7 +13,7 @@ use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use mmf_shared::auth::PartnerId;
 use mmf_shared::http::{ApiError, ErrorCode, Json};
-use mmf_shared::idcard;
+use mmf_domain::idcard;
 use mmf_shared::schema::{accounts, idempotency as idem};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

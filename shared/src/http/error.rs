@@ -257,6 +257,15 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> ApiError {
+        match e {
+            crate::db::DbError::Query(e) => e.into(),
+            crate::db::DbError::Pool(e) => e.into(),
+        }
+    }
+}
+
 impl From<crate::db::PoolError> for ApiError {
     fn from(e: crate::db::PoolError) -> ApiError {
         tracing::warn!(error = %e, "database pool exhausted or unreachable");
