@@ -25,21 +25,6 @@ pub struct Stored {
     pub response_body: Value,
 }
 
-pub fn validate_request_id(id: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "request_id",
-            "request_id must be 1 to 64 characters of [A-Za-z0-9-_.:]",
-        ))
-    }
-}
-
 /// Fingerprint of what a request asks for (its meaning, not its bytes: "100" and "100.00" agree).
 pub fn fingerprint(kind: &str, fields: &[&str]) -> String {
     let mut h = Sha256::new();

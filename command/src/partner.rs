@@ -15,8 +15,9 @@ use crate::state::AppState;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
-use mmf_shared::http::{ApiError, ErrorCode};
+use mmf_domain::ids::FundCode;
 use mmf_domain::money::{Amount, MoneyError};
+use mmf_shared::http::{ApiError, ErrorCode};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -39,15 +40,11 @@ fn amount(field: &str, v: &str) -> Result<Amount, ApiError> {
     })
 }
 
-fn account_id(v: &str) -> Result<(), ApiError> {
-    if v.len() == 12 && v.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "account_id",
-            "account_id is the 12-digit fund account number",
-        ))
-    }
+/// A fund code in an order. One that cannot be a fund's is refused as an unknown fund (422),
+/// as the order statement refuses a well-formed code that names no fund.
+fn fund_code(v: String) -> Result<FundCode, ApiError> {
+    FundCode::try_from(v)
+        .map_err(|_| ApiError::new(ErrorCode::UnknownFund, "no such fund").with_field("fund_code"))
 }
 
 fn order_id(v: &str) -> Result<i64, ApiError> {

@@ -11,20 +11,22 @@ mod statements;
 
 use crate::idempotency::Reply;
 use chrono::{DateTime, NaiveDate, Utc};
+use mmf_domain::ids::{AccountId, FundCode, RequestId};
+use mmf_domain::money::{Amount, Units};
+use mmf_domain::orders::Redemption;
 use mmf_shared::http::ApiError;
 use prometheus::{Histogram, HistogramOpts};
-use rust_decimal::Decimal;
 use std::hash::{Hash, Hasher};
 use std::sync::LazyLock;
 use tokio::sync::{mpsc, oneshot};
 
 pub struct Subscribe {
     pub partner: String,
-    pub request_id: String,
+    pub request_id: RequestId,
     pub hash: String,
-    pub account_id: String,
-    pub fund_code: String,
-    pub amount: Decimal,
+    pub account_id: AccountId,
+    pub fund_code: FundCode,
+    pub amount: Amount,
     pub trade_date: NaiveDate,
     /// Calendar day (Shanghai) whose per-day limit the amount counts against.
     pub day: NaiveDate,
@@ -33,28 +35,23 @@ pub struct Subscribe {
 
 pub struct Redeem {
     pub partner: String,
-    pub request_id: String,
+    pub request_id: RequestId,
     pub hash: String,
-    pub account_id: String,
-    pub fund_code: String,
-    /// `redemption` or `fast_redemption`.
-    pub kind: &'static str,
-    pub purpose: Option<&'static str>,
-    pub units: Decimal,
+    pub account_id: AccountId,
+    pub fund_code: FundCode,
+    pub what: Redemption,
+    pub units: Units,
     pub trade_date: NaiveDate,
     pub effective_date: NaiveDate,
-    /// `accepted` (normal) or `confirmed` (fast: paid at once).
-    pub status: &'static str,
     pub day: NaiveDate,
-    /// Counts against the fund's daily fast-withdrawal cap (fast redemptions for withdrawal).
-    pub capped: bool,
     pub now: DateTime<Utc>,
 }
 
 pub struct Cancel {
     pub partner: String,
-    pub request_id: String,
+    pub request_id: RequestId,
     pub hash: String,
+    /// The order's account (it picks the shard).
     pub account_id: String,
     pub order_id: i64,
     /// Orders with this trade date or later are still before their cut-off.
@@ -71,8 +68,8 @@ pub enum Command {
 impl Command {
     fn account_id(&self) -> &str {
         match self {
-            Command::Subscribe(c) => &c.account_id,
-            Command::Redeem(c) => &c.account_id,
+            Command::Subscribe(c) => c.account_id.as_str(),
+            Command::Redeem(c) => c.account_id.as_str(),
             Command::Cancel(c) => &c.account_id,
         }
     }

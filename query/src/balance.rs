@@ -1,7 +1,7 @@
 //! Balances, served from the write side's position row so that every acknowledged write is
 //! visible at once to the partner that made it (read-your-writes), whatever the sync lag.
 
-use crate::{account_not_found, check_fund_code, is_account_id, AppState, Partner};
+use crate::{account_not_found, AppState, Partner};
 use axum::extract::State;
 use axum::Extension;
 use chrono::{Days, NaiveDate};
@@ -9,6 +9,7 @@ use diesel::sql_types::{Bool, Date, Nullable, Numeric, Text};
 use diesel::QueryableByName;
 use diesel_async::RunQueryDsl;
 use mmf_domain::calendar::business_date;
+use mmf_domain::ids::{AccountId, FundCode};
 use mmf_shared::auth::PartnerId;
 use mmf_shared::db::statement;
 use mmf_shared::http::ErrorCode;
@@ -103,8 +104,8 @@ pub async fn get_balance(
     let fund = q.fund_code.ok_or_else(|| {
         ApiError::new(ErrorCode::MissingParameter, "fund_code is required").with_field("fund_code")
     })?;
-    check_fund_code(&fund)?;
-    if !is_account_id(&account) {
+    FundCode::parse(&fund)?;
+    if AccountId::parse(&account).is_err() {
         return Err(account_not_found());
     }
     let row: BalanceRow = statement(BALANCE_SQL)

@@ -13,6 +13,7 @@ use axum::Router;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use mmf_domain::ids::AccountId;
 use mmf_shared::auth::{require_ops, require_partner, PartnerAuth, PartnerId, Partners};
 use mmf_shared::clock::Clock;
 use mmf_shared::config::{self, Common};
@@ -136,26 +137,11 @@ pub fn date_range(
     Ok((from, to))
 }
 
-/// A fund code as the write side stores it: 6 digits or capital letters.
-pub fn check_fund_code(code: &str) -> Result<(), ApiError> {
-    if code.len() == 6
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-    {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "fund_code",
-            "fund code is 6 digits or capital letters",
-        ))
-    }
-}
-
 /// 404 unless `account` exists and belongs to `partner`: a partner cannot tell another
 /// partner's account from a missing one.
 pub async fn own_account(state: &AppState, partner: &str, account: &str) -> Result<(), ApiError> {
-    if !is_account_id(account) {
+    // Anything but a 12-digit number cannot exist.
+    if AccountId::parse(account).is_err() {
         return Err(account_not_found());
     }
     let owned: Option<String> = accounts::table
@@ -170,11 +156,6 @@ pub async fn own_account(state: &AppState, partner: &str, account: &str) -> Resu
     } else {
         Err(account_not_found())
     }
-}
-
-/// Fund account numbers are 12 digits; anything else cannot exist.
-pub fn is_account_id(account: &str) -> bool {
-    account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())
 }
 
 pub fn account_not_found() -> ApiError {

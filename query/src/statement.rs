@@ -2,13 +2,14 @@
 //! redemptions, fast redemptions, cancels) and every day's income in a date range, ordered by
 //! effective date, with an opaque cursor for the next page, or as CSV.
 
-use crate::{check_fund_code, date_range, own_account, AppState, Partner};
+use crate::{date_range, own_account, AppState, Partner};
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use chrono::{Days, NaiveDate};
 use hmac::{Hmac, Mac};
+use mmf_domain::ids::FundCode;
 use mmf_shared::auth::PartnerId;
 use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query};
@@ -288,7 +289,7 @@ pub async fn get_statement(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some(f) = &q.fund_code {
-        check_fund_code(f)?;
+        FundCode::parse(f)?;
     }
     let (from, to) = date_range(
         q.from.as_deref(),

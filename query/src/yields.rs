@@ -1,10 +1,11 @@
 //! Published fund income: income per 10,000 units and the 7-day annualized yield per day.
 
-use crate::{check_fund_code, date_range, AppState};
+use crate::{date_range, AppState};
 use axum::extract::State;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use mmf_domain::ids::FundCode;
 use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query};
 use mmf_shared::schema::funds;
@@ -62,7 +63,7 @@ pub async fn get_yields(
     Path(code): Path<String>,
     Query(q): Query<YieldsQuery>,
 ) -> Result<axum::Json<Yields>, ApiError> {
-    check_fund_code(&code)?;
+    FundCode::parse(&code)?;
     let (from, to) = date_range(q.from.as_deref(), q.to.as_deref(), MAX_DAYS)?;
     let known: Option<String> = funds::table
         .find(&code)

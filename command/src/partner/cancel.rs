@@ -2,7 +2,7 @@
 //! the cut-off of its trade date.
 
 use super::{order_id, respond};
-use crate::idempotency::{self, fingerprint};
+use crate::idempotency::fingerprint;
 use crate::state::AppState;
 use crate::writer::{Cancel, Command};
 use axum::extract::State;
@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::Extension;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use mmf_domain::ids::RequestId;
 use mmf_shared::auth::PartnerId;
 use mmf_shared::http::{ApiError, ErrorCode, Json, Path};
 use mmf_shared::schema::orders;
@@ -32,9 +33,9 @@ pub async fn cancel(
     Path(id): Path<String>,
     Json(req): Json<CancelRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    idempotency::validate_request_id(&req.request_id)?;
+    let request_id = RequestId::try_from(req.request_id)?;
     let order_id = order_id(&id)?;
-    mmf_shared::http::record_request(Some(&req.request_id), Some(order_id));
+    mmf_shared::http::record_request(Some(request_id.as_str()), Some(order_id));
     // The order's account picks the writer shard, so the cancel is ordered with its other orders.
     let account: Option<String> = orders::table
         .find(order_id)
@@ -50,7 +51,7 @@ pub async fn cancel(
     let cmd = Command::Cancel(Cancel {
         partner,
         hash: fingerprint("cancel", &[&order_id.to_string()]),
-        request_id: req.request_id,
+        request_id,
         account_id,
         order_id,
         open_from: state.reference.calendar().trade_date(now).date(),

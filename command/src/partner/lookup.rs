@@ -2,13 +2,13 @@
 //! `GET /v1/orders/{order_id}`: the order as it stands now.
 
 use super::order_id;
-use crate::idempotency;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Extension;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
+use mmf_domain::ids::RequestId;
 use mmf_shared::auth::PartnerId;
 use mmf_shared::http::{ApiError, ErrorCode, Path, Query};
 use mmf_shared::schema::orders;
@@ -69,11 +69,11 @@ pub async fn lookup(
     let request_id = q
         .request_id
         .ok_or_else(|| ApiError::invalid("request_id", "request_id is required"))?;
-    idempotency::validate_request_id(&request_id)?;
-    mmf_shared::http::record_request(Some(&request_id), None);
+    let request_id = RequestId::try_from(request_id)?;
+    mmf_shared::http::record_request(Some(request_id.as_str()), None);
     orders::table
         .filter(orders::partner_id.eq(&partner))
-        .filter(orders::request_id.eq(&request_id))
+        .filter(orders::request_id.eq(request_id.as_str()))
         .select(Order::as_select())
         .first(&mut state.conn().await?)
         .await

@@ -11,9 +11,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use mmf_domain::idcard;
+use mmf_domain::ids::RequestId;
 use mmf_shared::auth::PartnerId;
 use mmf_shared::http::{ApiError, ErrorCode, Json};
-use mmf_domain::idcard;
 use mmf_shared::schema::{accounts, idempotency as idem};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -47,7 +48,7 @@ struct Validated {
 }
 
 fn validate(req: OpenAccountRequest) -> Result<Validated, ApiError> {
-    idempotency::validate_request_id(&req.request_id)?;
+    RequestId::parse(&req.request_id)?;
     let customer_id = req.customer_id.trim().to_string();
     if customer_id.is_empty() || customer_id.len() > 64 || customer_id.chars().any(char::is_control)
     {

@@ -1,14 +1,16 @@
 //! `POST /v1/redemptions`: normal redemptions (units debited at once, cash settled at
 //! confirmation) and fast ones (debited and paid at once).
 
-use super::{account_id, amount, respond};
-use crate::idempotency::{self, fingerprint};
+use super::{amount, fund_code, respond};
+use crate::idempotency::fingerprint;
 use crate::state::AppState;
 use crate::writer::{Command, Redeem};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Extension;
 use mmf_domain::calendar::business_date;
+use mmf_domain::ids::{AccountId, RequestId};
+use mmf_domain::orders::{Purpose, Redemption, RedemptionMode};
 use mmf_shared::auth::PartnerId;
 use mmf_shared::http::{ApiError, Json};
 use serde::Deserialize;
@@ -39,75 +41,51 @@ pub async fn redeem(
     Json(req): Json<RedeemRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     mmf_shared::http::record_request(Some(&req.request_id), None);
-    idempotency::validate_request_id(&req.request_id)?;
-    account_id(&req.account_id)?;
-    let units = amount("units", &req.units)?;
+    let request_id = RequestId::try_from(req.request_id)?;
+    let account_id = AccountId::try_from(req.account_id)?;
+    let units = amount("units", &req.units)?.as_units();
+    let mode = RedemptionMode::parse(&req.mode)
+        .ok_or_else(|| ApiError::invalid("mode", "mode is normal or fast"))?;
+    let purpose = match req.purpose.as_deref() {
+        None => None,
+        Some(p) => Some(
+            Purpose::parse(p)
+                .ok_or_else(|| ApiError::invalid("purpose", "purpose is withdrawal or payment"))?,
+        ),
+    };
+    let what = Redemption::of_request(mode, purpose)
+        .ok_or_else(|| ApiError::invalid("purpose", "purpose applies to fast redemptions only"))?;
+    let fund_code = fund_code(req.fund_code)?;
     let now = state.clock.now();
     let calendar = state.reference.calendar();
     let trade_date = calendar.trade_date(now).date();
     let today = business_date(now);
     // Redeemed units keep earning until the next trading day after the trade date (the day a
     // subscription of the same trade date starts earning); fast redemptions stop at once.
-    let (kind, purpose, capped, effective, status) =
-        match (req.mode.as_str(), req.purpose.as_deref()) {
-            ("normal", None) => (
-                "redemption",
-                None,
-                false,
-                calendar.next_trading_day(trade_date),
-                "accepted",
-            ),
-            ("normal", Some(_)) => {
-                return Err(ApiError::invalid(
-                    "purpose",
-                    "purpose applies to fast redemptions only",
-                ))
-            }
-            ("fast", None | Some("withdrawal")) => (
-                "fast_redemption",
-                Some("withdrawal"),
-                true,
-                today,
-                "confirmed",
-            ),
-            ("fast", Some("payment")) => (
-                "fast_redemption",
-                Some("payment"),
-                false,
-                today,
-                "confirmed",
-            ),
-            ("fast", Some(_)) => {
-                return Err(ApiError::invalid(
-                    "purpose",
-                    "purpose is withdrawal or payment",
-                ))
-            }
-            _ => return Err(ApiError::invalid("mode", "mode is normal or fast")),
-        };
+    let effective_date = match what {
+        Redemption::Normal => calendar.next_trading_day(trade_date),
+        _ => today,
+    };
     let hash = fingerprint(
-        kind,
+        what.kind().as_str(),
         &[
-            &req.account_id,
-            &req.fund_code,
+            account_id.as_str(),
+            fund_code.as_str(),
             &units.to_string(),
-            purpose.unwrap_or(""),
+            what.purpose().map_or("", Purpose::as_str),
         ],
     );
     let cmd = Command::Redeem(Redeem {
         partner,
-        request_id: req.request_id,
+        request_id,
         hash,
-        account_id: req.account_id,
-        fund_code: req.fund_code,
-        kind,
-        purpose,
-        units: units.decimal(),
+        account_id,
+        fund_code,
+        what,
+        units,
         trade_date,
-        effective_date: effective,
-        status,
+        effective_date,
         day: today,
-        capped,
         now,
     });
     Ok(respond(state.writer.submit(cmd).await?))

@@ -1,14 +1,15 @@
 //! `POST /v1/subscriptions`: a subscription of cash into a fund, accepted at once and confirmed
 //! (units credited) by the daily cycle of its trade date.
 
-use super::{account_id, amount, respond};
-use crate::idempotency::{self, fingerprint};
+use super::{amount, fund_code, respond};
+use crate::idempotency::fingerprint;
 use crate::state::AppState;
 use crate::writer::{Command, Subscribe};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::Extension;
 use mmf_domain::calendar::business_date;
+use mmf_domain::ids::{AccountId, RequestId};
 use mmf_shared::auth::PartnerId;
 use mmf_shared::http::{ApiError, Json};
 use serde::Deserialize;
@@ -35,23 +36,24 @@ pub async fn subscribe(
     Json(req): Json<SubscribeRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     mmf_shared::http::record_request(Some(&req.request_id), None);
-    idempotency::validate_request_id(&req.request_id)?;
-    account_id(&req.account_id)?;
+    let request_id = RequestId::try_from(req.request_id)?;
+    let account_id = AccountId::try_from(req.account_id)?;
     let amount = amount("amount", &req.amount)?;
     // The fund's existence and limits are checked by the order statement, against the funds
     // table as it is when the order is applied (any instance may have just changed it).
+    let fund_code = fund_code(req.fund_code)?;
     let now = state.clock.now();
     let hash = fingerprint(
         "subscription",
-        &[&req.account_id, &req.fund_code, &amount.to_string()],
+        &[account_id.as_str(), fund_code.as_str(), &amount.to_string()],
     );
     let cmd = Command::Subscribe(Subscribe {
         partner,
-        request_id: req.request_id,
+        request_id,
         hash,
-        account_id: req.account_id,
-        fund_code: req.fund_code,
-        amount: amount.decimal(),
+        account_id,
+        fund_code,
+        amount,
         trade_date: state.reference.calendar().trade_date(now).date(),
         day: business_date(now),
         now,

@@ -10,6 +10,7 @@ use diesel::sql_types::{
 };
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use mmf_domain::orders::{OrderStatus, Purpose, Redemption};
 use mmf_shared::db::statement;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -77,6 +78,20 @@ pub struct Prior {
     pub prior_body: Option<Value>,
 }
 
+/// The fund's limits as the statement read them; all `None` when there is no such fund.
+#[derive(QueryableByName, Debug)]
+#[diesel(check_for_backend(Pg))]
+pub struct FundRow {
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub min_subscription: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub max_subscription_per_order: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub max_subscription_per_day: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub fast_withdrawal_daily_cap: Option<Decimal>,
+}
+
 /// One subscription's row: its stored response when accepted, else what explains a refusal.
 #[derive(QueryableByName, Debug)]
 #[diesel(check_for_backend(Pg))]
@@ -89,14 +104,8 @@ pub struct SubscribeRow {
     pub prior: Prior,
     #[diesel(sql_type = Bool)]
     pub account_ok: bool,
-    #[diesel(sql_type = Bool)]
-    pub fund_ok: bool,
-    #[diesel(sql_type = Nullable<Numeric>)]
-    pub min_subscription: Option<Decimal>,
-    #[diesel(sql_type = Nullable<Numeric>)]
-    pub max_subscription_per_order: Option<Decimal>,
-    #[diesel(sql_type = Nullable<Numeric>)]
-    pub day_limit: Option<Decimal>,
+    #[diesel(embed)]
+    pub fund: FundRow,
     #[diesel(sql_type = Numeric)]
     pub used: Decimal,
 }
@@ -112,12 +121,10 @@ pub struct RedeemRow {
     pub prior: Prior,
     #[diesel(sql_type = Bool)]
     pub account_ok: bool,
-    #[diesel(sql_type = Bool)]
-    pub fund_ok: bool,
+    #[diesel(embed)]
+    pub fund: FundRow,
     #[diesel(sql_type = Numeric)]
     pub used: Decimal,
-    #[diesel(sql_type = Nullable<Numeric>)]
-    pub cap: Option<Decimal>,
     /// Units held when the statement read the position.
     #[diesel(sql_type = Nullable<Numeric>)]
     pub units: Option<Decimal>,
@@ -229,11 +236,11 @@ impl<'a> SubscribeArgs<'a> {
     pub fn push(&mut self, i: i32, c: &'a Subscribe) {
         self.ord.push(i);
         self.partner.push(&c.partner);
-        self.request_id.push(&c.request_id);
+        self.request_id.push(c.request_id.as_str());
         self.hash.push(&c.hash);
-        self.account.push(&c.account_id);
-        self.fund.push(&c.fund_code);
-        self.amount.push(c.amount);
+        self.account.push(c.account_id.as_str());
+        self.fund.push(c.fund_code.as_str());
+        self.amount.push(c.amount.decimal());
         self.trade_date.push(c.trade_date);
         self.day.push(c.day);
         self.now.push(c.now);
@@ -263,19 +270,24 @@ impl<'a> RedeemArgs<'a> {
     pub fn push(&mut self, i: i32, c: &'a Redeem) {
         self.ord.push(i);
         self.partner.push(&c.partner);
-        self.request_id.push(&c.request_id);
+        self.request_id.push(c.request_id.as_str());
         self.hash.push(&c.hash);
-        self.account.push(&c.account_id);
-        self.fund.push(&c.fund_code);
-        self.kind.push(c.kind);
-        self.purpose.push(c.purpose);
-        self.units.push(c.units);
+        self.account.push(c.account_id.as_str());
+        self.fund.push(c.fund_code.as_str());
+        self.kind.push(c.what.kind().as_str());
+        self.purpose.push(c.what.purpose().map(Purpose::as_str));
+        self.units.push(c.units.decimal());
         self.trade_date.push(c.trade_date);
         self.effective_date.push(c.effective_date);
-        self.status.push(c.status);
+        // Fast redemptions are paid, hence confirmed, at once.
+        let status = match c.what {
+            Redemption::Normal => OrderStatus::Accepted,
+            _ => OrderStatus::Confirmed,
+        };
+        self.status.push(status.as_str());
         self.now.push(c.now);
         self.day.push(c.day);
-        self.capped.push(c.capped);
+        self.capped.push(c.what.capped());
     }
 }
 
@@ -294,7 +306,7 @@ impl<'a> CancelArgs<'a> {
     pub fn push(&mut self, i: i32, c: &'a Cancel) {
         self.ord.push(i);
         self.partner.push(&c.partner);
-        self.request_id.push(&c.request_id);
+        self.request_id.push(c.request_id.as_str());
         self.hash.push(&c.hash);
         self.order_id.push(c.order_id);
         self.now.push(c.now);
@@ -331,19 +343,20 @@ WITH input AS (
            EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = i.account_id AND a.partner_id = i.partner_id)
                AS account_ok,
            f.fund_code IS NOT NULL AS fund_ok, f.min_subscription, f.max_subscription_per_order,
-           f.max_subscription_per_day AS day_limit,
+           f.max_subscription_per_day, f.fast_withdrawal_daily_cap,
            coalesce((SELECT u.amount FROM daily_usage u
                      WHERE u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
                        AND u.kind = 'subscription'), 0) AS used
     FROM input i
     LEFT JOIN LATERAL (SELECT request_hash, response_status, response_body FROM idempotency
                        WHERE partner_id = i.partner_id AND request_id = i.request_id OFFSET 0) pr ON true
-    LEFT JOIN LATERAL (SELECT fund_code, min_subscription, max_subscription_per_order, max_subscription_per_day
+    LEFT JOIN LATERAL (SELECT fund_code, min_subscription, max_subscription_per_order, max_subscription_per_day,
+                              fast_withdrawal_daily_cap
                        FROM funds WHERE fund_code = i.fund_code OFFSET 0) f ON true
 ), go AS (
     SELECT * FROM chk
     WHERE prior_hash IS NULL AND account_ok AND fund_ok AND amount >= min_subscription
-      AND amount <= max_subscription_per_order AND used + amount <= day_limit
+      AND amount <= max_subscription_per_order AND used + amount <= max_subscription_per_day
 ), usage AS (
     INSERT INTO daily_usage AS u (account_id, fund_code, day, kind, amount)
     SELECT account_id, fund_code, day, 'subscription', amount FROM go
@@ -368,8 +381,9 @@ WITH input AS (
     SELECT o.partner_id, o.request_id, ok.request_hash, 201, o.body FROM ord o JOIN ok USING (partner_id, request_id)
     RETURNING partner_id, request_id, response_body
 )
-SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok, c.fund_ok,
-       c.min_subscription, c.max_subscription_per_order, c.day_limit, c.used
+SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok,
+       c.min_subscription, c.max_subscription_per_order, c.max_subscription_per_day, c.fast_withdrawal_daily_cap,
+       c.used
 FROM chk c LEFT JOIN idem i USING (partner_id, request_id)";
 
 const REDEEM_SQL: &str = "
@@ -383,7 +397,8 @@ WITH input AS (
     SELECT i.*, pr.request_hash AS prior_hash, pr.response_status AS prior_status, pr.response_body AS prior_body,
            EXISTS (SELECT 1 FROM accounts a WHERE a.account_id = i.account_id AND a.partner_id = i.partner_id)
                AS account_ok,
-           f.fund_code IS NOT NULL AS fund_ok,
+           f.fund_code IS NOT NULL AS fund_ok, f.min_subscription, f.max_subscription_per_order,
+           f.max_subscription_per_day, f.fast_withdrawal_daily_cap,
            CASE WHEN i.capped THEN f.fast_withdrawal_daily_cap END AS cap,
            coalesce((SELECT u.amount FROM daily_usage u
                      WHERE u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
@@ -393,8 +408,9 @@ WITH input AS (
     FROM input i
     LEFT JOIN LATERAL (SELECT request_hash, response_status, response_body FROM idempotency
                        WHERE partner_id = i.partner_id AND request_id = i.request_id OFFSET 0) pr ON true
-    LEFT JOIN LATERAL (SELECT fund_code, fast_withdrawal_daily_cap FROM funds
-                       WHERE fund_code = i.fund_code OFFSET 0) f ON true
+    LEFT JOIN LATERAL (SELECT fund_code, min_subscription, max_subscription_per_order, max_subscription_per_day,
+                              fast_withdrawal_daily_cap
+                       FROM funds WHERE fund_code = i.fund_code OFFSET 0) f ON true
 ), go AS (
     SELECT * FROM chk WHERE prior_hash IS NULL AND account_ok AND fund_ok AND (cap IS NULL OR used + units <= cap)
 ), pos AS (
@@ -431,8 +447,9 @@ WITH input AS (
     SELECT o.partner_id, o.request_id, ok.request_hash, 201, o.body FROM ord o JOIN ok USING (partner_id, request_id)
     RETURNING partner_id, request_id, response_body
 )
-SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok, c.fund_ok,
-       c.used, c.cap, c.pos_units AS units
+SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok,
+       c.min_subscription, c.max_subscription_per_order, c.max_subscription_per_day, c.fast_withdrawal_daily_cap,
+       c.used, c.pos_units AS units
 FROM chk c CROSS JOIN guard LEFT JOIN idem i USING (partner_id, request_id)";
 
 const CANCEL_SQL: &str = "

@@ -251,6 +251,13 @@ fn from_error(e: &(dyn StdError + 'static)) -> ApiError {
     from_chain(chain.into_iter(), e)
 }
 
+/// A malformed identifier in a request: 400 on its field.
+impl From<mmf_domain::ids::IdError> for ApiError {
+    fn from(e: mmf_domain::ids::IdError) -> ApiError {
+        ApiError::invalid(e.field(), e.message())
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> ApiError {
         from_error(&e)
