@@ -78,20 +78,25 @@ pub fn parse_per10k(s: &str) -> Option<Decimal> {
 }
 
 /// Recomputes the 7-day yield of the seven days from $2: ((Π (1 + per10k/10,000))^(365/7) − 1)
-/// × 100, the product taken as exp(Σ ln) in Postgres numeric (precision far beyond the 3
-/// decimals kept), rounded half away from zero (half-up for the usual positive yields).
+/// × 100, the product taken as exp(Σ ln) in Postgres numeric, rounded half away from zero
+/// (half-up for the usual positive yields) to 3 decimals. The logarithms are taken at 40
+/// decimals: at the default precision a yield of 10^13 % already rounds wrong in its last
+/// decimal. A yield beyond ±10^15 % (none a fund publishes; numeric(18,3) cannot hold it) is
+/// stored as none, as `mmf_domain::income::yield_7d` defines it.
 const YIELDS_SQL: &str = "
-UPDATE fund_income f SET yield_7d = y.v
+UPDATE fund_income f SET yield_7d = CASE WHEN abs(y.v) < 1e15 THEN y.v END
 FROM (
     SELECT d.day,
            CASE WHEN count(w.day) = 7
-                THEN round((exp(sum(ln(1 + w.per10k * 0.0001)) * 365 / 7) - 1) * 100, 3) END AS v
+                THEN round((exp(sum(ln((1 + w.per10k * 0.0001)::numeric(60, 40))) * 365 / 7) - 1) * 100, 3)
+           END AS v
     FROM fund_income d
     JOIN fund_income w ON w.fund_code = d.fund_code AND w.day BETWEEN d.day - 6 AND d.day
     WHERE d.fund_code = $1 AND d.day BETWEEN $2::date AND $2::date + 6
     GROUP BY d.day
 ) y
-WHERE f.fund_code = $1 AND f.day = y.day AND f.yield_7d IS DISTINCT FROM y.v";
+WHERE f.fund_code = $1 AND f.day = y.day
+  AND f.yield_7d IS DISTINCT FROM (CASE WHEN abs(y.v) < 1e15 THEN y.v END)";
 
 /// Stores (or corrects, while undistributed) a day's per-10k income and recomputes the 7-day
 /// yields it enters. Publishing the value already stored changes nothing, before or after

@@ -203,10 +203,10 @@ fn ofd_file(partner: &str, date: NaiveDate, file: &[Request]) -> (Vec<u8>, Vec<R
 /// A discrepancy as (kind, request id, order id, line, note).
 type Listed = (String, String, Option<i64>, Option<usize>, Option<String>);
 
-/// The report's discrepancies, with the orders missing from the file (which the import lists
-/// in no particular order) by order id.
+/// The report's discrepancies in the order it lists them (orders missing from the file last,
+/// by order id, as the Rust rule lists them).
 fn discrepancies(report: &Json) -> Vec<Listed> {
-    let mut v: Vec<_> = report["discrepancies"]
+    report["discrepancies"]
         .as_array()
         .unwrap()
         .iter()
@@ -219,13 +219,7 @@ fn discrepancies(report: &Json) -> Vec<Listed> {
                 d["detail"]["note"].as_str().map(str::to_string),
             )
         })
-        .collect();
-    let tail = v
-        .iter()
-        .position(|d| d.0 == "missing_in_file")
-        .unwrap_or(v.len());
-    v[tail..].sort_by_key(|d| d.2);
-    v
+        .collect()
 }
 
 fn expected(c: &Comparison) -> Vec<Listed> {
