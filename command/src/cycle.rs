@@ -148,14 +148,61 @@ pub async fn run(
     batching: Batching,
     progress: &(dyn Fn(Event) + Sync),
 ) -> Result<CycleSummary, CycleError> {
+    let mut lock = begin(pool, calendar, now, trade_date).await?;
+    let done = steps(&mut lock, trade_date).await?;
+    for step in STEPS {
+        if done.iter().any(|(s, _)| s == step) {
+            progress(Event::StepSkipped(step));
+            continue;
+        }
+        progress(Event::StepStarted(step));
+        let detail = match step {
+            "confirm" => {
+                let effective = calendar.next_trading_day(trade_date);
+                let c = confirm::confirm(
+                    pool,
+                    trade_date,
+                    effective,
+                    now,
+                    batching.batch_size,
+                    &|n| progress(Event::Confirmed(n)),
+                )
+                .await?;
+                json(&c)?
+            }
+            "distribute" => {
+                let today = business_date(now);
+                json(
+                    &distribute_all(pool, &mut lock, calendar, today, batching, now, progress)
+                        .await?,
+                )?
+            }
+            _ => json(&settle::settle(pool, trade_date, now).await?)?,
+        };
+        record(&mut lock, trade_date, step, detail, now).await?;
+        progress(Event::StepFinished(step));
+    }
+    finish(&mut lock, trade_date, now).await
+}
+
+/// The cycle's steps, in the order they run.
+const STEPS: [&str; 3] = ["confirm", "distribute", "settle"];
+
+/// Checks that `trade_date` can be cycled now, takes the cycle lock on a connection of its own
+/// (closed, releasing the session lock, when the run ends however it ends) and records the
+/// run's start or its new attempt.
+async fn begin(
+    pool: &DbPool,
+    calendar: &Calendar,
+    now: DateTime<Utc>,
+    trade_date: NaiveDate,
+) -> Result<AsyncPgConnection, CycleError> {
     if !calendar.is_trading_day(trade_date) {
         return Err(CycleError::NotTradingDay(trade_date));
     }
     if calendar.trade_date(now).date() <= trade_date {
         return Err(CycleError::TradeDateOpen(trade_date));
     }
-    // A connection of its own, closed (releasing the session lock) when this run ends however
-    // it ends.
     let mut lock = deadpool::managed::Object::take(pool.get().await?);
     let got: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
         .bind::<BigInt, _>(LOCK_KEY)
@@ -164,77 +211,66 @@ pub async fn run(
     if !got.locked {
         return Err(CycleError::Running);
     }
-    let today = business_date(now);
     statement(
         "INSERT INTO cycle_runs (trade_date, business_date, started_at) VALUES ($1, $2, $3)
          ON CONFLICT (trade_date) DO UPDATE SET attempts = cycle_runs.attempts + 1
          WHERE cycle_runs.finished_at IS NULL",
     )
     .bind::<Date, _>(trade_date)
-    .bind::<Date, _>(today)
+    .bind::<Date, _>(business_date(now))
     .bind::<Timestamptz, _>(now)
     .execute(&mut lock)
     .await?;
-    let done = steps(&mut lock, trade_date).await?;
-    let step = |name: &str| done.iter().any(|(s, _)| s == name);
+    Ok(lock)
+}
 
-    if step("confirm") {
-        progress(Event::StepSkipped("confirm"));
-    } else {
-        progress(Event::StepStarted("confirm"));
-        let effective = calendar.next_trading_day(trade_date);
-        let c = confirm::confirm(
-            pool,
-            trade_date,
-            effective,
-            now,
-            batching.batch_size,
-            &|n| progress(Event::Confirmed(n)),
-        )
+/// Distributes every published, undistributed day up to `today` (oldest first per fund).
+async fn distribute_all(
+    pool: &DbPool,
+    lock: &mut AsyncPgConnection,
+    calendar: &Calendar,
+    today: NaiveDate,
+    batching: Batching,
+    now: DateTime<Utc>,
+    progress: &(dyn Fn(Event) + Sync),
+) -> Result<Vec<Distribution>, CycleError> {
+    let mut all = Vec::new();
+    for (fund, day) in days_to_distribute(lock, calendar, today).await? {
+        progress(Event::DistributionStarted {
+            fund: fund.clone(),
+            day,
+        });
+        let d = distribute::distribute(pool, &fund, day, batching, now, &|done, total| {
+            progress(Event::Batch { done, total })
+        })
         .await?;
-        record(&mut lock, trade_date, "confirm", &c, now).await?;
-        progress(Event::StepFinished("confirm"));
+        all.push(d);
     }
+    Ok(all)
+}
 
-    if step("distribute") {
-        progress(Event::StepSkipped("distribute"));
-    } else {
-        progress(Event::StepStarted("distribute"));
-        let mut all = Vec::new();
-        for (fund, day) in days_to_distribute(&mut lock, calendar, today).await? {
-            progress(Event::DistributionStarted {
-                fund: fund.clone(),
-                day,
-            });
-            let d = distribute::distribute(pool, &fund, day, batching, now, &|done, total| {
-                progress(Event::Batch { done, total })
-            })
-            .await?;
-            all.push(d);
-        }
-        record(&mut lock, trade_date, "distribute", &all, now).await?;
-        progress(Event::StepFinished("distribute"));
-    }
-
-    if step("settle") {
-        progress(Event::StepSkipped("settle"));
-    } else {
-        progress(Event::StepStarted("settle"));
-        let s = settle::settle(pool, trade_date, now).await?;
-        record(&mut lock, trade_date, "settle", &s, now).await?;
-        progress(Event::StepFinished("settle"));
-    }
+/// Marks the run finished, releases the lock and returns the run's summary.
+async fn finish(
+    lock: &mut AsyncPgConnection,
+    trade_date: NaiveDate,
+    now: DateTime<Utc>,
+) -> Result<CycleSummary, CycleError> {
     diesel::update(cycle_runs::table.find(trade_date))
         .filter(cycle_runs::finished_at.is_null())
         .set(cycle_runs::finished_at.eq(now))
-        .execute(&mut lock)
+        .execute(lock)
         .await?;
-    let summary = summary(&mut lock, trade_date).await?;
+    let summary = summary(lock, trade_date).await?;
     diesel::sql_query("SELECT pg_advisory_unlock($1) AS locked")
         .bind::<BigInt, _>(LOCK_KEY)
-        .get_result::<Locked>(&mut lock)
+        .get_result::<Locked>(lock)
         .await?;
     Ok(summary.expect("cycle run recorded above"))
+}
+
+fn json(detail: &impl Serialize) -> Result<Value, CycleError> {
+    serde_json::to_value(detail)
+        .map_err(|e| JobError::Inconsistent(format!("step detail: {e}")).into())
 }
 
 async fn steps(
@@ -252,11 +288,9 @@ async fn record(
     conn: &mut AsyncPgConnection,
     trade_date: NaiveDate,
     step: &str,
-    detail: &impl Serialize,
+    detail: Value,
     now: DateTime<Utc>,
 ) -> Result<(), CycleError> {
-    let detail = serde_json::to_value(detail)
-        .map_err(|e| JobError::Inconsistent(format!("step detail: {e}")))?;
     diesel::insert_into(cycle_steps::table)
         .values((
             cycle_steps::trade_date.eq(trade_date),

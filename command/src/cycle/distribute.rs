@@ -102,30 +102,7 @@ pub async fn distribute(
     now: DateTime<Utc>,
     on_batch: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Distribution, JobError> {
-    let mut conn = pool.get().await?;
-    let (per10k, fund_policy): (Decimal, String) = fund_income::table
-        .inner_join(funds::table)
-        .filter(fund_income::fund_code.eq(fund))
-        .filter(fund_income::day.eq(day))
-        .select((fund_income::per10k, funds::income_policy))
-        .first(&mut conn)
-        .await
-        .optional()?
-        .ok_or_else(|| JobError::NotPublished {
-            fund: fund.to_string(),
-            day,
-        })?;
-    let stored: Option<String> = income_runs::table
-        .find((fund, day))
-        .select(income_runs::policy)
-        .first(&mut conn)
-        .await
-        .optional()?;
-    drop(conn);
-    // A run keeps the policy it started with, even if the fund's changed since.
-    let policy_name = stored.unwrap_or(fund_policy);
-    let policy = IncomePolicy::parse(&policy_name)
-        .ok_or_else(|| JobError::Inconsistent(format!("unknown income policy {policy_name:?}")))?;
+    let (per10k, policy) = published(pool, fund, day).await?;
     let run = start_run(pool, fund, day, per10k, policy, batching, now).await?;
     let batches = run.bounds.len() - 1;
     let done: Vec<i32> = income_batches::table
@@ -179,6 +156,38 @@ pub async fn distribute(
         applied_now,
         totals,
     })
+}
+
+/// The day's published per-10k income and the policy its run uses: the one it started with,
+/// even if the fund's changed since, else the fund's.
+async fn published(
+    pool: &DbPool,
+    fund: &str,
+    day: NaiveDate,
+) -> Result<(Decimal, IncomePolicy), JobError> {
+    let mut conn = pool.get().await?;
+    let (per10k, fund_policy): (Decimal, String) = fund_income::table
+        .inner_join(funds::table)
+        .filter(fund_income::fund_code.eq(fund))
+        .filter(fund_income::day.eq(day))
+        .select((fund_income::per10k, funds::income_policy))
+        .first(&mut conn)
+        .await
+        .optional()?
+        .ok_or_else(|| JobError::NotPublished {
+            fund: fund.to_string(),
+            day,
+        })?;
+    let stored: Option<String> = income_runs::table
+        .find((fund, day))
+        .select(income_runs::policy)
+        .first(&mut conn)
+        .await
+        .optional()?;
+    let name = stored.unwrap_or(fund_policy);
+    let policy = IncomePolicy::parse(&name)
+        .ok_or_else(|| JobError::Inconsistent(format!("unknown income policy {name:?}")))?;
+    Ok((per10k, policy))
 }
 
 /// A run as `income_runs` records it.

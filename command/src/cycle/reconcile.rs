@@ -18,7 +18,7 @@ use mmf_shared::http::{ApiError, ErrorCode};
 use mmf_shared::schema::{
     cycle_steps, orders, partners, recon_discrepancies, recon_imports, recon_requests,
 };
-use ofd::{Header, ParsedValue, Value};
+use ofd::{Header, Parsed, ParsedValue, Value};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -143,6 +143,54 @@ struct Confirmation {
     cancelled_at: Option<DateTime<Utc>>,
 }
 
+impl Confirmation {
+    /// The order's record in the confirmation file of `trade_date`, in `CONFIRMATION_FIELDS`
+    /// order.
+    fn record(self, trade_date: NaiveDate) -> Vec<Value> {
+        let ymd = |d: NaiveDate| Value::Text(d.format("%Y%m%d").to_string());
+        let confirmed = self.status == "confirmed";
+        let amount = if confirmed {
+            self.amount
+        } else {
+            Decimal::ZERO
+        };
+        // The confirmation date in Asia/Shanghai.
+        let cfm = self
+            .confirmed_at
+            .or(self.cancelled_at)
+            .map(mmf_domain::calendar::business_date)
+            .unwrap_or(trade_date);
+        let business_code = if self.kind == "subscription" {
+            SUBSCRIPTION_CONFIRM
+        } else {
+            REDEMPTION_CONFIRM
+        };
+        let fast = if self.kind == "fast_redemption" {
+            "1"
+        } else {
+            "0"
+        };
+        let return_code = if confirmed {
+            RETURN_CONFIRMED
+        } else {
+            RETURN_CANCELLED
+        };
+        vec![
+            Value::Text(self.request_id),
+            Value::Text(self.order_id.to_string()),
+            ymd(trade_date),
+            ymd(cfm),
+            Value::Text(business_code.into()),
+            Value::Text(self.account_id),
+            Value::Text(self.fund_code),
+            Value::Num(amount),
+            Value::Num(amount),
+            Value::Text(fast.into()),
+            Value::Text(return_code.into()),
+        ]
+    }
+}
+
 /// The trade confirmation file of `partner` for `trade_date`: (file name, GB18030 bytes).
 /// Every order of the trade date is listed: confirmed ones with their amount, cancelled ones
 /// with return code 9001 and nothing confirmed.
@@ -182,48 +230,7 @@ pub async fn confirmation_file(
         ))
         .load(&mut conn)
         .await?;
-    let ymd = |d: NaiveDate| d.format("%Y%m%d").to_string();
-    let records: Vec<Vec<Value>> = rows
-        .into_iter()
-        .map(|r| {
-            let kind = r.kind;
-            let confirmed = r.status == "confirmed";
-            let amount: Decimal = if confirmed { r.amount } else { Decimal::ZERO };
-            // The confirmation date in Asia/Shanghai.
-            let cfm = r
-                .confirmed_at
-                .or(r.cancelled_at)
-                .map(mmf_domain::calendar::business_date)
-                .unwrap_or(trade_date);
-            vec![
-                Value::Text(r.request_id),
-                Value::Text(r.order_id.to_string()),
-                Value::Text(ymd(trade_date)),
-                Value::Text(ymd(cfm)),
-                Value::Text(
-                    if kind == "subscription" {
-                        SUBSCRIPTION_CONFIRM
-                    } else {
-                        REDEMPTION_CONFIRM
-                    }
-                    .into(),
-                ),
-                Value::Text(r.account_id),
-                Value::Text(r.fund_code),
-                Value::Num(amount),
-                Value::Num(amount),
-                Value::Text(if kind == "fast_redemption" { "1" } else { "0" }.into()),
-                Value::Text(
-                    if confirmed {
-                        RETURN_CONFIRMED
-                    } else {
-                        RETURN_CANCELLED
-                    }
-                    .into(),
-                ),
-            ]
-        })
-        .collect();
+    let records: Vec<Vec<Value>> = rows.into_iter().map(|r| r.record(trade_date)).collect();
     let header = Header {
         creator: ta_code.into(),
         receiver: partner.into(),
@@ -337,68 +344,71 @@ fn read_requests(
     let mut seen = HashSet::new();
     let mut out = Vec::with_capacity(p.records.len());
     for (line, rec) in &p.records {
-        let line = *line;
-        let text = |name: &str| match p.get(rec, name) {
-            Some(ParsedValue::Text(s)) => s.clone(),
-            _ => String::new(),
-        };
-        let num = |name: &str| match p.get(rec, name) {
-            Some(ParsedValue::Num(n)) => *n,
-            _ => Decimal::ZERO,
-        };
-        let flag = |name: &str| -> Result<bool, ReconcileError> {
-            match text(name).as_str() {
-                "" | "0" => Ok(false),
-                "1" => Ok(true),
-                other => Err(malformed(
-                    line,
-                    format!("{name} must be 0 or 1, not {other:?}"),
-                )),
-            }
-        };
-        let request_id = text("AppSheetSerialNo");
-        if request_id.is_empty() {
-            return Err(malformed(line, "AppSheetSerialNo is empty"));
-        }
-        if !seen.insert(request_id.clone()) {
+        let r = request(&p, *line, rec)?;
+        if !seen.insert(r.request_id.clone()) {
             return Err(malformed(
-                line,
-                format!("AppSheetSerialNo {request_id} appears twice"),
+                r.line,
+                format!("AppSheetSerialNo {} appears twice", r.request_id),
             ));
         }
-        let business_code = text("BusinessCode");
-        let fast = flag("FastRedeemFlag")?;
-        let amount = match business_code.as_str() {
-            SUBSCRIPTION_REQUEST if !fast => num("ApplicationAmount"),
-            REDEMPTION_REQUEST => num("ApplicationVol"),
-            SUBSCRIPTION_REQUEST => {
-                return Err(malformed(line, "FastRedeemFlag applies to 024 only"))
-            }
-            other => {
-                return Err(malformed(
-                    line,
-                    format!("BusinessCode {other:?} is not a trade request (022 or 024)"),
-                ))
-            }
-        };
-        if amount.is_zero() {
-            return Err(malformed(line, "the requested amount is zero"));
-        }
-        let transaction_date = NaiveDate::parse_from_str(&text("TransactionDate"), "%Y%m%d")
-            .map_err(|_| malformed(line, "TransactionDate must be YYYYMMDD"))?;
-        out.push(Request {
-            line,
-            request_id,
-            business_code,
-            account_id: text("TAAccountID"),
-            fund_code: text("FundCode"),
-            amount,
-            fast,
-            cancelled: flag("CancelFlag")?,
-            transaction_date,
-        });
+        out.push(r);
     }
     Ok((ofd::file_name(&h.creator, &h.receiver, h.date, "02"), out))
+}
+
+/// The trade request on record line `line`.
+fn request(p: &Parsed, line: usize, rec: &[ParsedValue]) -> Result<Request, ReconcileError> {
+    let text = |name: &str| match p.get(rec, name) {
+        Some(ParsedValue::Text(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let num = |name: &str| match p.get(rec, name) {
+        Some(ParsedValue::Num(n)) => *n,
+        _ => Decimal::ZERO,
+    };
+    let flag = |name: &str| -> Result<bool, ReconcileError> {
+        match text(name).as_str() {
+            "" | "0" => Ok(false),
+            "1" => Ok(true),
+            other => Err(malformed(
+                line,
+                format!("{name} must be 0 or 1, not {other:?}"),
+            )),
+        }
+    };
+    let request_id = text("AppSheetSerialNo");
+    if request_id.is_empty() {
+        return Err(malformed(line, "AppSheetSerialNo is empty"));
+    }
+    let business_code = text("BusinessCode");
+    let fast = flag("FastRedeemFlag")?;
+    let amount = match business_code.as_str() {
+        SUBSCRIPTION_REQUEST if !fast => num("ApplicationAmount"),
+        REDEMPTION_REQUEST => num("ApplicationVol"),
+        SUBSCRIPTION_REQUEST => return Err(malformed(line, "FastRedeemFlag applies to 024 only")),
+        other => {
+            return Err(malformed(
+                line,
+                format!("BusinessCode {other:?} is not a trade request (022 or 024)"),
+            ))
+        }
+    };
+    if amount.is_zero() {
+        return Err(malformed(line, "the requested amount is zero"));
+    }
+    let transaction_date = NaiveDate::parse_from_str(&text("TransactionDate"), "%Y%m%d")
+        .map_err(|_| malformed(line, "TransactionDate must be YYYYMMDD"))?;
+    Ok(Request {
+        line,
+        request_id,
+        business_code,
+        account_id: text("TAAccountID"),
+        fund_code: text("FundCode"),
+        amount,
+        fast,
+        cancelled: flag("CancelFlag")?,
+        transaction_date,
+    })
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]

@@ -6,8 +6,10 @@ use axum::extract::State;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
+use mmf_domain::ids::FundCode;
 use mmf_domain::income::IncomePolicy;
 use mmf_domain::money::Amount;
+use mmf_domain::orders::FundLimits;
 use mmf_shared::http::{ApiError, ErrorCode, Json, Path};
 use mmf_shared::schema::funds;
 use rust_decimal::Decimal;
@@ -61,24 +63,16 @@ fn money(field: &str, v: &str) -> Result<Amount, ApiError> {
     })
 }
 
-/// Creates or updates a fund's parameters.
-#[utoipa::path(put, path = "/v1/ops/funds/{code}", request_body = FundRequest,
-    responses((status = 200, body = Fund), (status = 400, body = mmf_shared::http::ErrorBody)))]
-pub async fn put_fund(
-    State(state): State<AppState>,
-    Path(code): Path<String>,
-    Json(req): Json<FundRequest>,
-) -> Result<axum::Json<Fund>, ApiError> {
-    if code.len() != 6
-        || !code
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-    {
-        return Err(ApiError::invalid(
-            "fund_code",
-            "fund code is 6 digits or capital letters",
-        ));
-    }
+/// A fund as an ops request sets it; `policy: None` keeps an existing fund's income policy.
+struct FundSettings {
+    code: FundCode,
+    name: String,
+    limits: FundLimits,
+    policy: Option<IncomePolicy>,
+}
+
+fn validate(code: String, req: FundRequest) -> Result<FundSettings, ApiError> {
+    let code = FundCode::try_from(code)?;
     let name = req.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(ApiError::invalid(
@@ -86,20 +80,25 @@ pub async fn put_fund(
             "name must be 1 to 100 characters",
         ));
     }
-    let min = money(
-        "min_subscription",
-        req.min_subscription.as_deref().unwrap_or("0.01"),
-    )?;
-    let per_order = money(
-        "max_subscription_per_order",
-        &req.max_subscription_per_order,
-    )?;
-    let per_day = money("max_subscription_per_day", &req.max_subscription_per_day)?;
-    let cap = money(
-        "fast_withdrawal_daily_cap",
-        req.fast_withdrawal_daily_cap.as_deref().unwrap_or("10000"),
-    )?;
-    if min.decimal().is_zero() || min > per_order || per_order > per_day {
+    let limits = FundLimits {
+        min_subscription: money(
+            "min_subscription",
+            req.min_subscription.as_deref().unwrap_or("0.01"),
+        )?,
+        max_subscription_per_order: money(
+            "max_subscription_per_order",
+            &req.max_subscription_per_order,
+        )?,
+        max_subscription_per_day: money("max_subscription_per_day", &req.max_subscription_per_day)?,
+        fast_withdrawal_daily_cap: money(
+            "fast_withdrawal_daily_cap",
+            req.fast_withdrawal_daily_cap.as_deref().unwrap_or("10000"),
+        )?,
+    };
+    if limits.min_subscription.is_zero()
+        || limits.min_subscription > limits.max_subscription_per_order
+        || limits.max_subscription_per_order > limits.max_subscription_per_day
+    {
         return Err(ApiError::invalid(
             "max_subscription_per_order",
             "limits must satisfy 0 < min_subscription <= max_subscription_per_order <= max_subscription_per_day",
@@ -114,16 +113,38 @@ pub async fn put_fund(
             )
         })?),
     };
+    Ok(FundSettings {
+        code,
+        name: name.to_string(),
+        limits,
+        policy,
+    })
+}
+
+/// Creates or updates a fund's parameters.
+#[utoipa::path(put, path = "/v1/ops/funds/{code}", request_body = FundRequest,
+    responses((status = 200, body = Fund), (status = 400, body = mmf_shared::http::ErrorBody)))]
+pub async fn put_fund(
+    State(state): State<AppState>,
+    Path(code): Path<String>,
+    Json(req): Json<FundRequest>,
+) -> Result<axum::Json<Fund>, ApiError> {
+    let FundSettings {
+        code,
+        name,
+        limits,
+        policy,
+    } = validate(code, req)?;
     let now = state.clock.now();
     let mut conn = state.conn().await?;
     let fund: Fund = diesel::insert_into(funds::table)
         .values((
-            funds::fund_code.eq(&code),
-            funds::name.eq(name),
-            funds::min_subscription.eq(min.decimal()),
-            funds::max_subscription_per_order.eq(per_order.decimal()),
-            funds::max_subscription_per_day.eq(per_day.decimal()),
-            funds::fast_withdrawal_daily_cap.eq(cap.decimal()),
+            funds::fund_code.eq(code.as_str()),
+            funds::name.eq(&name),
+            funds::min_subscription.eq(limits.min_subscription.decimal()),
+            funds::max_subscription_per_order.eq(limits.max_subscription_per_order.decimal()),
+            funds::max_subscription_per_day.eq(limits.max_subscription_per_day.decimal()),
+            funds::fast_withdrawal_daily_cap.eq(limits.fast_withdrawal_daily_cap.decimal()),
             funds::income_policy.eq(policy.unwrap_or(IncomePolicy::Redistribute).as_str()),
             funds::updated_at.eq(now),
         ))

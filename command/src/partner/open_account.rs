@@ -170,6 +170,36 @@ impl From<ApiError> for Attempt {
     }
 }
 
+/// The account the partner already opened for the customer: (account id, opened at). The same
+/// customer_id with another identity is refused.
+async fn existing(
+    c: &mut AsyncPgConnection,
+    partner: &str,
+    v: &Validated,
+) -> Result<(String, DateTime<Utc>), Attempt> {
+    let (account_id, opened_at, id_type, id_number): (String, DateTime<Utc>, String, String) =
+        accounts::table
+            .filter(accounts::partner_id.eq(partner))
+            .filter(accounts::customer_id.eq(&v.customer_id))
+            .select((
+                accounts::account_id,
+                accounts::opened_at,
+                accounts::id_type,
+                accounts::id_number,
+            ))
+            .first(c)
+            .await?;
+    if id_type != v.id_type || id_number != v.id_number {
+        return Err(ApiError::new(
+            ErrorCode::CustomerIdentityMismatch,
+            "this customer_id already has an account with another identity",
+        )
+        .with_field("id_number")
+        .into());
+    }
+    Ok((account_id, opened_at))
+}
+
 /// One attempt, in a transaction: the stored reply of an earlier request, or the account
 /// (opened now or found) with its reply stored in the same transaction.
 async fn try_open(
@@ -206,33 +236,7 @@ async fn try_open(
         .optional()?;
     let (status, (account_id, opened_at)) = match inserted {
         Some(row) => (StatusCode::CREATED, row),
-        None => {
-            let (account_id, opened_at, id_type, id_number): (
-                String,
-                DateTime<Utc>,
-                String,
-                String,
-            ) = accounts::table
-                .filter(accounts::partner_id.eq(partner))
-                .filter(accounts::customer_id.eq(&v.customer_id))
-                .select((
-                    accounts::account_id,
-                    accounts::opened_at,
-                    accounts::id_type,
-                    accounts::id_number,
-                ))
-                .first(c)
-                .await?;
-            if id_type != v.id_type || id_number != v.id_number {
-                return Err(ApiError::new(
-                    ErrorCode::CustomerIdentityMismatch,
-                    "this customer_id already has an account with another identity",
-                )
-                .with_field("id_number")
-                .into());
-            }
-            (StatusCode::OK, (account_id, opened_at))
-        }
+        None => (StatusCode::OK, existing(c, partner, v).await?),
     };
     let body = serde_json::to_value(Account {
         account_id,

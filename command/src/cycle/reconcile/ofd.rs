@@ -240,6 +240,38 @@ impl Parsed {
 
 /// Parses a data file. Lines must end in CRLF; the text must be valid GB18030.
 pub fn parse(bytes: &[u8]) -> Result<Parsed, Malformed> {
+    let lines = Lines(split_lines(bytes)?);
+    let header = lines.header()?;
+    let fields = lines.fields()?;
+    let count_line = 10 + fields.len();
+    let records_n = lines.digits(count_line, "record count")?;
+    let width: usize = fields.iter().map(|f| f.width).sum();
+    let mut records = Vec::with_capacity(records_n);
+    for i in count_line + 1..count_line + 1 + records_n {
+        let l = *lines.0.get(i).ok_or_else(|| {
+            bad(
+                i + 1,
+                format!("expected {records_n} records, the file ends before"),
+            )
+        })?;
+        if l == b"OFDCFEND" {
+            return Err(bad(
+                i + 1,
+                format!("expected {records_n} records, found {}", records.len()),
+            ));
+        }
+        records.push((i + 1, record(i + 1, l, &fields, width)?));
+    }
+    lines.end(count_line + 1 + records_n, records_n)?;
+    Ok(Parsed {
+        header,
+        fields,
+        records,
+    })
+}
+
+/// The file's lines, each ended by CRLF (not part of the line).
+fn split_lines(bytes: &[u8]) -> Result<Vec<&[u8]>, Malformed> {
     let mut lines: Vec<&[u8]> = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -256,8 +288,16 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Malformed> {
         lines.push(l);
         rest = &rest[i + 1..];
     }
-    let text_of = |i: usize| -> Result<String, Malformed> {
-        let l = lines
+    Ok(lines)
+}
+
+/// A file's lines, read by index (errors name the 1-based line).
+struct Lines<'a>(Vec<&'a [u8]>);
+
+impl Lines<'_> {
+    fn text(&self, i: usize) -> Result<String, Malformed> {
+        let l = self
+            .0
             .get(i)
             .ok_or_else(|| bad(i + 1, "unexpected end of file"))?;
         let (s, _, errors) = encoding_rs::GB18030.decode(l);
@@ -265,131 +305,127 @@ pub fn parse(bytes: &[u8]) -> Result<Parsed, Malformed> {
             return Err(bad(i + 1, "not valid GB18030 text"));
         }
         Ok(s.into_owned())
-    };
-    let head = |i: usize| -> Result<String, Malformed> {
-        let s = text_of(i)?;
+    }
+
+    /// Header line `i`, no wider than its declared width, trailing spaces trimmed.
+    fn head(&self, i: usize) -> Result<String, Malformed> {
+        let s = self.text(i)?;
         let width = HEADER_WIDTHS[i];
-        if lines[i].len() > width {
+        if self.0[i].len() > width {
             return Err(bad(
                 i + 1,
                 format!("header line is wider than {width} bytes"),
             ));
         }
         Ok(s.trim_end().to_string())
-    };
-    if head(0)? != "OFDCFDAT" {
-        return Err(bad(1, "a data file starts with OFDCFDAT"));
     }
-    if head(1)? != VERSION {
-        return Err(bad(2, format!("version must be {VERSION}")));
-    }
-    let creator = head(2)?;
-    let receiver = head(3)?;
-    let date = NaiveDate::parse_from_str(&head(4)?, "%Y%m%d")
-        .map_err(|_| bad(5, "date must be YYYYMMDD"))?;
-    let digits = |i: usize, what: &str| -> Result<usize, Malformed> {
-        let s = head(i)?;
+
+    /// Line `i` (a header line, or the record count) as exactly 8 digits.
+    fn digits(&self, i: usize, what: &str) -> Result<usize, Malformed> {
+        let s = if i < HEADER_WIDTHS.len() {
+            self.head(i)?
+        } else {
+            self.text(i)?
+        };
         if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad(i + 1, format!("{what} must be 8 digits")));
         }
         Ok(s.parse().expect("digits"))
-    };
-    let summary = digits(5, "summary number")? as u32;
-    let file_type = head(6)?;
-    let sender = head(7)?;
-    let recipient = head(8)?;
-    let count = digits(9, "field count")?;
-    if count == 0 {
-        return Err(bad(10, "a file declares at least one field"));
     }
-    let mut fields = Vec::with_capacity(count);
-    for i in 10..10 + count {
-        let name = text_of(i)?.trim_end().to_string();
-        let f = field(&name).ok_or_else(|| bad(i + 1, format!("unknown field {name:?}")))?;
-        if fields.iter().any(|g: &Field| g.name == f.name) {
-            return Err(bad(i + 1, format!("field {name} declared twice")));
+
+    fn header(&self) -> Result<Header, Malformed> {
+        if self.head(0)? != "OFDCFDAT" {
+            return Err(bad(1, "a data file starts with OFDCFDAT"));
         }
-        fields.push(f);
+        if self.head(1)? != VERSION {
+            return Err(bad(2, format!("version must be {VERSION}")));
+        }
+        Ok(Header {
+            creator: self.head(2)?,
+            receiver: self.head(3)?,
+            date: NaiveDate::parse_from_str(&self.head(4)?, "%Y%m%d")
+                .map_err(|_| bad(5, "date must be YYYYMMDD"))?,
+            summary: self.digits(5, "summary number")? as u32,
+            file_type: self.head(6)?,
+            sender: self.head(7)?,
+            recipient: self.head(8)?,
+        })
     }
-    let count_line = 10 + count;
-    let s = text_of(count_line)?;
-    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad(count_line + 1, "record count must be 8 digits"));
-    }
-    let records_n: usize = s.parse().expect("digits");
-    let width: usize = fields.iter().map(|f| f.width).sum();
-    let mut records = Vec::with_capacity(records_n);
-    for i in count_line + 1..count_line + 1 + records_n {
-        let l = *lines.get(i).ok_or_else(|| {
-            bad(
-                i + 1,
-                format!("expected {records_n} records, the file ends before"),
-            )
-        })?;
-        if l == b"OFDCFEND" {
-            return Err(bad(
-                i + 1,
-                format!("expected {records_n} records, found {}", records.len()),
-            ));
+
+    /// The declared fields (line 10: their count, then one name per line).
+    fn fields(&self) -> Result<Vec<Field>, Malformed> {
+        let count = self.digits(9, "field count")?;
+        if count == 0 {
+            return Err(bad(10, "a file declares at least one field"));
         }
-        if l.len() != width {
-            return Err(bad(
-                i + 1,
-                format!(
-                    "record is {} bytes, the declared fields take {width}",
-                    l.len()
-                ),
-            ));
-        }
-        let mut values = Vec::with_capacity(fields.len());
-        let mut at = 0;
-        for f in &fields {
-            let raw = &l[at..at + f.width];
-            at += f.width;
-            let (s, _, errors) = encoding_rs::GB18030.decode(raw);
-            if errors {
-                return Err(bad(i + 1, format!("{} is not valid GB18030 text", f.name)));
+        let mut fields = Vec::with_capacity(count);
+        for i in 10..10 + count {
+            let name = self.text(i)?.trim_end().to_string();
+            let f = field(&name).ok_or_else(|| bad(i + 1, format!("unknown field {name:?}")))?;
+            if fields.iter().any(|g: &Field| g.name == f.name) {
+                return Err(bad(i + 1, format!("field {name} declared twice")));
             }
-            values.push(match f.kind {
-                Kind::Text => ParsedValue::Text(s.trim_end().to_string()),
-                Kind::Num(d) => {
-                    if !s.bytes().all(|b| b.is_ascii_digit()) {
-                        return Err(bad(i + 1, format!("{} must be {} digits", f.name, f.width)));
-                    }
-                    let n: i128 = s.parse().expect("digits");
-                    ParsedValue::Num(Decimal::from_i128_with_scale(n, d))
+            fields.push(f);
+        }
+        Ok(fields)
+    }
+
+    /// OFDCFEND on line `end`, and nothing after it.
+    fn end(&self, end: usize, records_n: usize) -> Result<(), Malformed> {
+        match self.0.get(end) {
+            Some(l) if *l == b"OFDCFEND" => {}
+            Some(_) => {
+                return Err(bad(
+                    end + 1,
+                    format!("expected OFDCFEND after {records_n} records"),
+                ))
+            }
+            None => return Err(bad(end + 1, "missing OFDCFEND")),
+        }
+        if end + 1 != self.0.len() {
+            return Err(bad(end + 2, "content after OFDCFEND"));
+        }
+        Ok(())
+    }
+}
+
+/// The values of record line `n`, cut at the declared fields' widths.
+fn record(
+    n: usize,
+    l: &[u8],
+    fields: &[Field],
+    width: usize,
+) -> Result<Vec<ParsedValue>, Malformed> {
+    if l.len() != width {
+        return Err(bad(
+            n,
+            format!(
+                "record is {} bytes, the declared fields take {width}",
+                l.len()
+            ),
+        ));
+    }
+    let mut values = Vec::with_capacity(fields.len());
+    let mut at = 0;
+    for f in fields {
+        let raw = &l[at..at + f.width];
+        at += f.width;
+        let (s, _, errors) = encoding_rs::GB18030.decode(raw);
+        if errors {
+            return Err(bad(n, format!("{} is not valid GB18030 text", f.name)));
+        }
+        values.push(match f.kind {
+            Kind::Text => ParsedValue::Text(s.trim_end().to_string()),
+            Kind::Num(d) => {
+                if !s.bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(bad(n, format!("{} must be {} digits", f.name, f.width)));
                 }
-            });
-        }
-        records.push((i + 1, values));
+                let n: i128 = s.parse().expect("digits");
+                ParsedValue::Num(Decimal::from_i128_with_scale(n, d))
+            }
+        });
     }
-    let end = count_line + 1 + records_n;
-    match lines.get(end) {
-        Some(l) if *l == b"OFDCFEND" => {}
-        Some(_) => {
-            return Err(bad(
-                end + 1,
-                format!("expected OFDCFEND after {records_n} records"),
-            ))
-        }
-        None => return Err(bad(end + 1, "missing OFDCFEND")),
-    }
-    if end + 1 != lines.len() {
-        return Err(bad(end + 2, "content after OFDCFEND"));
-    }
-    Ok(Parsed {
-        header: Header {
-            creator,
-            receiver,
-            date,
-            summary,
-            file_type,
-            sender,
-            recipient,
-        },
-        fields,
-        records,
-    })
+    Ok(values)
 }
 
 #[cfg(test)]
