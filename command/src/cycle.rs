@@ -17,11 +17,12 @@ pub mod settle;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use confirm::Confirmed;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Timestamptz};
+
+use diesel::sql_types::{BigInt, Bool};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use distribute::{Batching, Distribution};
 use mmf_domain::calendar::{business_date, Calendar};
-use mmf_shared::db::{statement, DbError, DbPool, PoolError};
+use mmf_shared::db::{DbError, DbPool, PoolError};
 use mmf_shared::http::{ApiError, ErrorCode};
 use mmf_shared::schema::{cycle_runs, cycle_steps, fund_income, funds, income_runs, orders};
 use serde::{Deserialize, Serialize};
@@ -211,16 +212,20 @@ async fn begin(
     if !got.locked {
         return Err(CycleError::Running);
     }
-    statement(
-        "INSERT INTO cycle_runs (trade_date, business_date, started_at) VALUES ($1, $2, $3)
-         ON CONFLICT (trade_date) DO UPDATE SET attempts = cycle_runs.attempts + 1
-         WHERE cycle_runs.finished_at IS NULL",
-    )
-    .bind::<Date, _>(trade_date)
-    .bind::<Date, _>(business_date(now))
-    .bind::<Timestamptz, _>(now)
-    .execute(&mut lock)
-    .await?;
+    // A new attempt of an unfinished run is counted; a finished run is left as it is.
+    let start = diesel::insert_into(cycle_runs::table)
+        .values((
+            cycle_runs::trade_date.eq(trade_date),
+            cycle_runs::business_date.eq(business_date(now)),
+            cycle_runs::started_at.eq(now),
+        ))
+        .on_conflict(cycle_runs::trade_date)
+        .do_update()
+        .set(cycle_runs::attempts.eq(cycle_runs::attempts + 1));
+    // `DO UPDATE … WHERE`: diesel's upsert filter (not `QueryDsl::filter`).
+    diesel::query_dsl::methods::FilterDsl::filter(start, cycle_runs::finished_at.is_null())
+        .execute(&mut lock)
+        .await?;
     Ok(lock)
 }
 

@@ -6,12 +6,13 @@
 use super::JobError;
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Numeric, Timestamptz};
+use diesel::sql_types::{BigInt, Date, Numeric};
+use diesel::upsert::excluded;
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use mmf_domain::calendar::business_date;
 use mmf_shared::db::{statement, DbPool};
-use mmf_shared::schema::{fund_income, income_runs};
+use mmf_shared::schema::{fund_income, income_runs, retained_days};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -226,16 +227,21 @@ async fn delete_day(
     if gone.rows != rows || gone.units != units {
         return Err(DeleteError::Changed(gone));
     }
-    statement(
-        "INSERT INTO retained_days (effective_date, rows, units, deleted_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (effective_date) DO UPDATE SET rows = retained_days.rows + EXCLUDED.rows,
-             units = retained_days.units + EXCLUDED.units, deleted_at = EXCLUDED.deleted_at",
-    )
-    .bind::<Date, _>(day)
-    .bind::<BigInt, _>(rows)
-    .bind::<Numeric, _>(units)
-    .bind::<Timestamptz, _>(now)
-    .execute(c)
-    .await?;
+    diesel::insert_into(retained_days::table)
+        .values((
+            retained_days::effective_date.eq(day),
+            retained_days::rows.eq(rows),
+            retained_days::units.eq(units),
+            retained_days::deleted_at.eq(now),
+        ))
+        .on_conflict(retained_days::effective_date)
+        .do_update()
+        .set((
+            retained_days::rows.eq(retained_days::rows + excluded(retained_days::rows)),
+            retained_days::units.eq(retained_days::units + excluded(retained_days::units)),
+            retained_days::deleted_at.eq(excluded(retained_days::deleted_at)),
+        ))
+        .execute(c)
+        .await?;
     Ok(rows)
 }
