@@ -309,6 +309,25 @@ impl From<clickhouse::error::Error> for ApiError {
 mod tests {
     use super::*;
 
+    /// The README's table is what partners read: every code is there, on its status's row.
+    #[test]
+    fn readme_lists_every_code_with_its_status() {
+        let readme = include_str!("../../../README.md");
+        for code in ErrorCode::ALL {
+            let row = readme
+                .lines()
+                .filter(|l| l.starts_with("| 4") || l.starts_with("| 5"))
+                .find(|l| l.contains(&format!("`{}`", code.as_str())))
+                .unwrap_or_else(|| panic!("{} is not in the README's error table", code.as_str()));
+            let status = code.status().as_u16().to_string();
+            assert!(
+                row.starts_with(&format!("| {status}")) || row.contains(&format!(", {status} |")),
+                "{} is listed on the row {row:?}, not under {status}",
+                code.as_str()
+            );
+        }
+    }
+
     #[test]
     fn codes_serialize_as_their_contract_names() {
         for code in ErrorCode::ALL {
