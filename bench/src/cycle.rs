@@ -23,6 +23,7 @@ use mmf_command::cycle::distribute::{self, Batching, Distribution};
 use mmf_command::{build_app, income, AppState};
 use mmf_domain::calendar::Calendar;
 use mmf_shared::clock::Clock;
+use mmf_shared::db::DbPool;
 use mmf_sync::snapshots::STREAM;
 use mmf_tests::sync::CH_URL;
 use mmf_tests::{Signer, TestDb};
@@ -218,23 +219,115 @@ async fn timed<T, E: Into<anyhow::Error>>(
     Ok((v, s))
 }
 
+/// The options of a run and the days it works on.
+struct Settings {
+    positions: u64,
+    orders: u64,
+    clients: u64,
+    batching: Batching,
+    sync: bool,
+    policies: String,
+    /// The seeded orders' trade date and the first income day.
+    day: NaiveDate,
+    /// When the seeded orders take effect.
+    effective: NaiveDate,
+    /// When the seeded redemptions take effect: after the income day.
+    redeemed_effective: NaiveDate,
+}
+
+impl Settings {
+    fn from_args(args: &[String]) -> anyhow::Result<Self> {
+        let positions = opt(args, "positions", 10_000_000);
+        let day: NaiveDate = "2026-11-26".parse()?;
+        Ok(Self {
+            positions,
+            orders: opt(args, "orders", 1_000_000).min(positions),
+            clients: opt(args, "clients", 4),
+            batching: Batching {
+                batch_size: opt(args, "batch", 20_000) as usize,
+                parallel: opt(args, "parallel", 2) as usize,
+            },
+            sync: opt(args, "sync", 1) == 1,
+            policies: opt_str(args, "policies", "carry_forward,redistribute").to_string(),
+            day,
+            effective: Calendar::default().next_trading_day(day),
+            redeemed_effective: day + chrono::Days::new(2),
+        })
+    }
+}
+
+/// The benchmark database: a plain connection for seeding and checks, a pool for mmf-ta's jobs.
+struct Db {
+    url: String,
+    seed: Client,
+    pool: DbPool,
+}
+
+/// The command service in this process, for API latency.
+struct Api {
+    base: String,
+    clock: Clock,
+}
+
+/// One income day: the distribution, its time, the API latency during it, and the income
+/// entries in ClickHouse with how long they took (with `sync=1`).
+struct Day {
+    dist: Distribution,
+    elapsed: f64,
+    busy: Histogram<u64>,
+    income: Option<(i64, Option<f64>)>,
+}
+
+/// Everything the summary prints.
+struct Results {
+    confirm_baseline: f64,
+    confirm_seconds: f64,
+    distribution_baseline: f64,
+    idle: Histogram<u64>,
+    days: Vec<Day>,
+}
+
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         mmf_shared::telemetry::init();
     }
-    let positions = opt(args, "positions", 10_000_000);
-    let orders = opt(args, "orders", 1_000_000).min(positions);
-    let clients = opt(args, "clients", 4);
-    let batching = Batching {
-        batch_size: opt(args, "batch", 20_000) as usize,
-        parallel: opt(args, "parallel", 2) as usize,
-    };
-    let day: NaiveDate = "2026-11-26".parse()?;
-    let trade_date = day;
-    let calendar = Calendar::default();
-    let effective = calendar.next_trading_day(trade_date);
-    let redeemed_effective = day + chrono::Days::new(2);
+    let s = Settings::from_args(args)?;
+    let db = seed(&s).await?;
+    income::publish(&db.pool, FUND, s.day, "0.6500".parse()?, Utc::now()).await?;
+    timed("vacuum analyze + checkpoint", vacuum(&db.seed)).await?;
+    let (confirm_baseline, confirm_seconds) = measure_confirmation(&s, &db).await?;
+    let distribution_baseline = distribution_baseline(&s, &db).await?;
 
+    // The history store: the sync worker ships the seeded history first, then runs through the
+    // distribution as it does in production (`sync=0` leaves it out).
+    let worker = if s.sync {
+        Some(start_history(&db.seed, &db.url).await?)
+    } else {
+        None
+    };
+    let api = start_service(&db.url).await?;
+    let idle = idle_latency(&api, s.clients).await?;
+    let days = distribute_days(&s, &db, &api, worker.is_some()).await?;
+    if let Some(worker) = worker {
+        worker.stop().await;
+    }
+    print_summary(
+        &s,
+        &Results {
+            confirm_baseline,
+            confirm_seconds,
+            distribution_baseline,
+            idle,
+            days,
+        },
+    );
+    Ok(())
+}
+
+/// Creates the database and seeds it by COPY (positions, journal, accepted orders), then adds
+/// the accounts the latency clients subscribe for.
+async fn seed(s: &Settings) -> anyhow::Result<Db> {
+    let (positions, orders) = (s.positions, s.orders);
     let url = recreate(DB).await?;
     mmf_shared::db::migrate(&url).await?;
     let seed = connect(&url).await?;
@@ -246,11 +339,28 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     )
     .await?;
     println!("seeding {positions} positions, {positions} journal rows, {orders} orders (COPY)");
+    seed_positions(&seed, s).await?;
+    seed_journal(&seed, s).await?;
+    seed_orders(&seed, s).await?;
+    seed.batch_execute(&format!(
+        "SET session_replication_role = DEFAULT;
+         INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number, id_masked, opened_at)
+         SELECT '9' || lpad(i::text, 11, '0'), 'p1', 'load' || i, 'Load', 'resident_id', 'x', 'x', now()
+         FROM generate_series(1, {LOAD_ACCOUNTS}) i;"
+    ))
+    .await?;
+    let pool = mmf_shared::db::db_pool(&url, 8)?;
+    Ok(Db { url, seed, pool })
+}
+
+/// Every position, the first `orders` with their order's subscription pending.
+async fn seed_positions(seed: &Client, s: &Settings) -> anyhow::Result<()> {
+    let orders = s.orders;
     timed("seed positions", async {
         copy(
-            &seed,
+            seed,
             "positions (account_id, fund_code, units, pending_subscription)",
-            positions,
+            s.positions,
             |i, b| {
                 let pending = if i < orders { order_fen(i) } else { 0 };
                 b.push_str(&format!(
@@ -264,11 +374,16 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .await
     })
     .await?;
-    // Every position's units came from a subscription effective before the income day; one in
-    // a hundred also has a redemption effective after it (debited already, still eligible).
+    Ok(())
+}
+
+/// Every position's units came from a subscription effective before the income day; one in
+/// a hundred also has a redemption effective after it (debited already, still eligible).
+async fn seed_journal(seed: &Client, s: &Settings) -> anyhow::Result<()> {
+    let (positions, redeemed_effective) = (s.positions, s.redeemed_effective);
     timed("seed journal", async {
         copy(
-            &seed,
+            seed,
             "unit_journal (account_id, fund_code, kind, units, effective_date, booked_at)",
             positions + positions / 100,
             |i, b| {
@@ -291,11 +406,17 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .await
     })
     .await?;
+    Ok(())
+}
+
+/// `orders` subscriptions accepted on the trade date, one for each of the first positions.
+async fn seed_orders(seed: &Client, s: &Settings) -> anyhow::Result<()> {
+    let trade_date = s.day;
     timed("seed orders", async {
         copy(
-            &seed,
+            seed,
             "orders (partner_id, request_id, account_id, fund_code, kind, amount, status, trade_date, accepted_at)",
-            orders,
+            s.orders,
             |i, b| {
                 b.push_str(&format!(
                     "p1\tr{i}\t{}\t{FUND}\tsubscription\t{}\taccepted\t{trade_date}\t2026-11-26 10:00:00+08\n",
@@ -307,32 +428,29 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .await
     })
     .await?;
-    seed.batch_execute(&format!(
-        "SET session_replication_role = DEFAULT;
-         INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number, id_masked, opened_at)
-         SELECT '9' || lpad(i::text, 11, '0'), 'p1', 'load' || i, 'Load', 'resident_id', 'x', 'x', now()
-         FROM generate_series(1, {LOAD_ACCOUNTS}) i;"
-    ))
-    .await?;
-    let pool = mmf_shared::db::db_pool(&url, 8)?;
-    income::publish(&pool, FUND, day, "0.6500".parse()?, Utc::now()).await?;
-    let vacuum = || async {
-        // One statement per call: VACUUM refuses to run in a multi-statement batch.
-        for stmt in [
-            "VACUUM ANALYZE positions, unit_journal, orders",
-            "CHECKPOINT",
-        ] {
-            seed.batch_execute(stmt).await?;
-        }
-        anyhow::Ok(())
-    };
-    timed("vacuum analyze + checkpoint", vacuum()).await?;
+    Ok(())
+}
 
-    // Confirmation of 1M orders.
-    let (_, base_confirm) = timed(
+/// Vacuums and checkpoints, so that each measured step starts from the same clean state.
+async fn vacuum(seed: &Client) -> anyhow::Result<()> {
+    // One statement per call: VACUUM refuses to run in a multi-statement batch.
+    for stmt in [
+        "VACUUM ANALYZE positions, unit_journal, orders",
+        "CHECKPOINT",
+    ] {
+        seed.batch_execute(stmt).await?;
+    }
+    Ok(())
+}
+
+/// T+1 confirmation of every order, after a bare set-based UPDATE of the same rows; returns
+/// the seconds of both.
+async fn measure_confirmation(s: &Settings, db: &Db) -> anyhow::Result<(f64, f64)> {
+    let (orders, trade_date, effective) = (s.orders, s.day, s.effective);
+    let (_, baseline) = timed(
         &format!("baseline: bare UPDATE of {orders} orders + their positions (rolled back)"),
         async {
-            seed.batch_execute(&format!(
+            db.seed.batch_execute(&format!(
                 "BEGIN;
                  UPDATE orders SET status = 'confirmed', confirmed_at = now(), effective_date = '{effective}'
                  WHERE trade_date = '{trade_date}' AND status = 'accepted';
@@ -345,60 +463,52 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         },
     )
     .await?;
-    timed("vacuum + checkpoint", vacuum()).await?;
+    timed("vacuum + checkpoint", vacuum(&db.seed)).await?;
     let now = Utc.with_ymd_and_hms(2026, 11, 27, 1, 0, 0).unwrap();
-    let (confirmed, confirm_s) = timed(
-        &format!(
-            "confirmation of {orders} orders (batches of {})",
-            batching.batch_size
-        ),
-        confirm::confirm(
-            &pool,
-            trade_date,
-            effective,
-            now,
-            batching.batch_size,
-            &|_| {},
-        ),
+    let batch_size = s.batching.batch_size;
+    let (confirmed, elapsed) = timed(
+        &format!("confirmation of {orders} orders (batches of {batch_size})"),
+        confirm::confirm(&db.pool, trade_date, effective, now, batch_size, &|_| {}),
     )
     .await?;
     anyhow::ensure!(
         confirmed.subscriptions as u64 == orders,
         "confirmed {confirmed:?}"
     );
-    timed("vacuum + checkpoint", vacuum()).await?;
+    timed("vacuum + checkpoint", vacuum(&db.seed)).await?;
+    Ok((baseline, elapsed))
+}
 
-    // Income distribution for every position.
-    let (_, base_dist) = timed(
+/// A bare set-based UPDATE of every position with a day's income (rolled back); its seconds.
+async fn distribution_baseline(s: &Settings, db: &Db) -> anyhow::Result<f64> {
+    let (positions, day) = (s.positions, s.day);
+    let (_, elapsed) = timed(
         &format!("baseline: bare UPDATE of {positions} positions (rolled back)"),
         async {
-            seed.batch_execute(&format!(
-                "BEGIN;
+            db.seed
+                .batch_execute(&format!(
+                    "BEGIN;
                  UPDATE positions SET units = units + trunc(units * 0.000065, 2),
                      cum_income = cum_income + trunc(units * 0.000065, 2),
                      last_income = trunc(units * 0.000065, 2), last_income_date = '{day}'
                  WHERE fund_code = '{FUND}';
                  ROLLBACK"
-            ))
-            .await?;
+                ))
+                .await?;
             anyhow::Ok(())
         },
     )
     .await?;
-    timed("vacuum + checkpoint", vacuum()).await?;
+    timed("vacuum + checkpoint", vacuum(&db.seed)).await?;
+    Ok(elapsed)
+}
 
-    // The history store: the sync worker ships the seeded history first, then runs through the
-    // distribution as it does in production (`sync=0` leaves it out).
-    let worker = if opt(args, "sync", 1) == 1 {
-        Some(start_history(&seed, &url).await?)
-    } else {
-        None
-    };
-
-    // The command service on the same database, for API latency.
+/// Starts the command service on the benchmark database, its clock the morning after the
+/// seeded trade date.
+async fn start_service(url: &str) -> anyhow::Result<Api> {
     let mut config = mmf_tests::test_config(&TestDb {
         name: DB.into(),
-        url: url.clone(),
+        url: url.into(),
     });
     config.common.db_pool = 8;
     let clock = Clock::simulated(Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap());
@@ -406,53 +516,100 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, build_app(state)).await });
-    let stop = Arc::new(AtomicBool::new(false));
-    let idle = tokio::spawn(load(base.clone(), clock.clone(), clients, stop.clone()));
+    Ok(Api { base, clock })
+}
+
+/// Subscription clients running against the API until stopped.
+struct Load {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<Histogram<u64>>,
+}
+
+impl Load {
+    fn start(api: &Api, clients: u64) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = tokio::spawn(load(
+            api.base.clone(),
+            api.clock.clone(),
+            clients,
+            stop.clone(),
+        ));
+        Self { stop, task }
+    }
+
+    /// Stops the clients; their latencies.
+    async fn stop(self) -> anyhow::Result<Histogram<u64>> {
+        self.stop.store(true, Ordering::Relaxed);
+        Ok(self.task.await?)
+    }
+}
+
+/// API latency for 10 s with nothing else running.
+async fn idle_latency(api: &Api, clients: u64) -> anyhow::Result<Histogram<u64>> {
+    let load = Load::start(api, clients);
     tokio::time::sleep(Duration::from_secs(10)).await;
-    stop.store(true, Ordering::Relaxed);
-    let idle = idle.await?;
+    let idle = load.stop().await?;
     println!(
         "API latency, idle ({clients} clients, 10 s): {}",
         latency(&idle)
     );
-    // One income day per policy, each over every position (the later days include the
-    // earlier days' income).
+    Ok(idle)
+}
+
+/// One income day per policy, each over every position (the later days include the earlier
+/// days' income), with the latency clients running during each distribution.
+async fn distribute_days(
+    s: &Settings,
+    db: &Db,
+    api: &Api,
+    with_history: bool,
+) -> anyhow::Result<Vec<Day>> {
     let mut days = Vec::new();
-    for (k, policy) in opt_str(args, "policies", "carry_forward,redistribute")
-        .split(',')
-        .enumerate()
-    {
-        let day = day + chrono::Days::new(k as u64);
-        seed.execute("UPDATE funds SET income_policy = $1", &[&policy])
+    for (k, policy) in s.policies.split(',').enumerate() {
+        let day = s.day + chrono::Days::new(k as u64);
+        db.seed
+            .execute("UPDATE funds SET income_policy = $1", &[&policy])
             .await?;
         if k > 0 {
-            income::publish(&pool, FUND, day, "0.6431".parse()?, clock.now()).await?;
-            timed("vacuum + checkpoint", vacuum()).await?;
+            income::publish(&db.pool, FUND, day, "0.6431".parse()?, api.clock.now()).await?;
+            timed("vacuum + checkpoint", vacuum(&db.seed)).await?;
         }
-        let stop = Arc::new(AtomicBool::new(false));
-        let busy = tokio::spawn(load(base.clone(), clock.clone(), clients, stop.clone()));
-        let (dist, dist_s) = timed(
+        let load = Load::start(api, s.clients);
+        let (dist, elapsed) = timed(
             &format!(
-                "income distribution ({policy}) of {positions} positions (batches of {}, {} in parallel)",
-                batching.batch_size, batching.parallel
+                "income distribution ({policy}) of {} positions (batches of {}, {} in parallel)",
+                s.positions, s.batching.batch_size, s.batching.parallel
             ),
-            distribute::distribute(&pool, FUND, day, batching, clock.now(), &|_, _| {}),
+            distribute::distribute(&db.pool, FUND, day, s.batching, api.clock.now(), &|_, _| {}),
         )
         .await?;
         let finished = Instant::now();
-        stop.store(true, Ordering::Relaxed);
-        let busy = busy.await?;
+        let busy = load.stop().await?;
         println!("API latency during the distribution: {}", latency(&busy));
-        check_distribution(&seed, &dist).await?;
-        let income = match worker {
-            Some(_) => Some(income_in_clickhouse(&seed, finished).await?),
-            None => None,
+        check_distribution(&db.seed, &dist).await?;
+        let income = if with_history {
+            Some(income_in_clickhouse(&db.seed, finished).await?)
+        } else {
+            None
         };
-        days.push((dist, dist_s, busy, income));
+        days.push(Day {
+            dist,
+            elapsed,
+            busy,
+            income,
+        });
     }
-    if let Some(worker) = worker {
-        worker.stop().await;
-    }
+    Ok(days)
+}
+
+/// The results table and the API latencies, each step next to its baseline.
+fn print_summary(s: &Settings, r: &Results) {
+    let (orders, positions) = (s.orders, s.positions);
+    let (base_confirm, confirm_s, base_dist) = (
+        r.confirm_baseline,
+        r.confirm_seconds,
+        r.distribution_baseline,
+    );
     println!();
     println!("| step | rows | baseline bare UPDATE | mmf-ta | rows/s |");
     println!("|---|---|---|---|---|");
@@ -460,30 +617,30 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "| T+1 confirmation | {orders} orders | {base_confirm:.1} s | {confirm_s:.1} s | {:.0} |",
         orders as f64 / confirm_s
     );
-    for (dist, dist_s, _, income) in &days {
+    for d in &r.days {
+        let dist_s = d.elapsed;
         println!(
             "| income distribution, {} | {positions} positions | {base_dist:.1} s | {dist_s:.1} s ({:.2}×) | {:.0} |",
-            dist.policy,
+            d.dist.policy,
             dist_s / base_dist,
             positions as f64 / dist_s
         );
-        if let Some((entries, visible)) = income {
+        if let Some((entries, visible)) = d.income {
             println!(
                 "| income visible in ClickHouse | {entries} rows | | {} after | |",
-                seconds(*visible)
+                seconds(visible)
             );
         }
     }
     println!();
-    println!("API subscriptions, idle: {}", latency(&idle));
-    for (dist, _, busy, _) in &days {
+    println!("API subscriptions, idle: {}", latency(&r.idle));
+    for d in &r.days {
         println!(
             "API subscriptions, during distribution ({}): {}",
-            dist.policy,
-            latency(busy)
+            d.dist.policy,
+            latency(&d.busy)
         );
     }
-    Ok(())
 }
 
 /// The invariants every distribution keeps, checked against Postgres: Σ eligible = Σ movements

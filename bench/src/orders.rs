@@ -9,40 +9,76 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use mmf_command::{build_app, AppState};
 use mmf_shared::clock::Clock;
-use mmf_tests::{test_config, Signer, TestDb, FUND, OPS_TOKEN};
+use mmf_tests::{test_config, Signer, TestDb, FUND};
 use rand::Rng;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let accounts = opt(args, "accounts", 100_000);
-    let clients = opt(args, "clients", 64);
-    let seconds = opt(args, "seconds", 20);
-    let pg_clients = opt(args, "pgbench_clients", 16);
+const DB: &str = "mmf_bench_orders";
 
+/// The options of a run.
+struct Settings {
+    accounts: u64,
+    clients: u64,
+    seconds: u64,
+    pgbench_clients: u64,
+    pgbench: bool,
+    shards: usize,
+    batch: usize,
+}
+
+impl Settings {
+    fn from_args(args: &[String]) -> Self {
+        Self {
+            accounts: opt(args, "accounts", 100_000),
+            clients: opt(args, "clients", 64),
+            seconds: opt(args, "seconds", 20),
+            pgbench_clients: opt(args, "pgbench_clients", 16),
+            pgbench: opt(args, "pgbench", 1) == 1,
+            shards: opt(args, "shards", 8) as usize,
+            batch: opt(args, "batch", 256) as usize,
+        }
+    }
+}
+
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let s = Settings::from_args(args);
     // Baseline first, so both see the same server state and settings.
-    let tps = if opt(args, "pgbench", 1) == 1 {
-        pgbench_tps(pg_clients, seconds).await?
+    let tps = if s.pgbench {
+        pgbench_tps(s.pgbench_clients, s.seconds).await?
     } else {
         f64::NAN
     };
+    let (pg, api) = start_service(&s).await?;
+    let load = send_orders(&s, &api, &pg).await?;
+    report(&pg, &load, tps).await
+}
 
-    println!("seeding {accounts} accounts with positions");
-    let url = recreate("mmf_bench_orders").await?;
+/// The command service under test: where it listens and the clock it runs on.
+struct Api {
+    base: String,
+    clock: Clock,
+}
+
+/// Seeds a fresh database with `accounts` holders and starts the command service on it;
+/// returns a connection to the database and the service.
+async fn start_service(s: &Settings) -> anyhow::Result<(tokio_postgres::Client, Api)> {
+    println!("seeding {} accounts with positions", s.accounts);
+    let url = recreate(DB).await?;
     mmf_shared::db::migrate(&url).await?;
     let db = TestDb {
-        name: "mmf_bench_orders".into(),
+        name: DB.into(),
         url: url.clone(),
     };
     let mut config = test_config(&db);
     config.common.db_pool = 16;
-    config.writer_shards = opt(args, "shards", 8) as usize;
-    config.writer_batch = opt(args, "batch", 256) as usize;
-    let c = connect(&url).await?;
-    seed_holders(&c, &url, &config.partners, accounts).await?;
-    c.batch_execute("VACUUM ANALYZE").await?;
+    config.writer_shards = s.shards;
+    config.writer_batch = s.batch;
+    let pg = connect(&url).await?;
+    seed_holders(&pg, &url, &config.partners, s.accounts).await?;
+    pg.batch_execute("VACUUM ANALYZE").await?;
 
     // A trading-day morning, fixed, so every order gets the same trade date.
     let clock = Clock::simulated(mmf_tests::default_now());
@@ -50,69 +86,136 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, build_app(state)).await });
-    let _ = OPS_TOKEN;
+    Ok((pg, Api { base, clock }))
+}
 
-    println!("load: {clients} clients for {seconds} s, 70% fast redemptions / 30% subscriptions");
-    let accepted = Arc::new(AtomicU64::new(0));
-    let refused = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(clients as usize)
-        .build()?;
+/// One load client's view of the run: where to send, until when, and the shared counts.
+#[derive(Clone)]
+struct LoadClient {
+    http: reqwest::Client,
+    base: String,
+    clock: Clock,
+    accounts: u64,
+    deadline: Instant,
+    accepted: Arc<AtomicU64>,
+    refused: Arc<AtomicU64>,
+}
+
+impl LoadClient {
+    /// Sends random orders until the deadline; latencies in µs.
+    async fn send_until_deadline(self, t: u64) -> Histogram<u64> {
+        let signer = Signer::new("p1");
+        let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        let mut n = 0u64;
+        while Instant::now() < self.deadline {
+            n += 1;
+            // The generator is not Send, so it must be gone before the request is awaited.
+            let (acct, fast, amount) = {
+                let mut rng = rand::thread_rng();
+                (
+                    rng.gen_range(1..=self.accounts),
+                    rng.gen_bool(0.7),
+                    rng.gen_range(1..500),
+                )
+            };
+            let acct = format!("8{acct:011}");
+            let rid = format!("b{t}-{n}");
+            let (path, body) = if fast {
+                (
+                    "/v1/redemptions",
+                    serde_json::json!({"request_id": rid, "account_id": acct, "fund_code": FUND,
+                    "units": format!("{amount}.00"), "mode": "fast", "purpose": "payment"}),
+                )
+            } else {
+                (
+                    "/v1/subscriptions",
+                    serde_json::json!({"request_id": rid, "account_id": acct, "fund_code": FUND,
+                    "amount": format!("{amount}.00")}),
+                )
+            };
+            let start = Instant::now();
+            let resp = signer
+                .send(
+                    &self.http,
+                    reqwest::Method::POST,
+                    &self.base,
+                    path,
+                    Some(&body),
+                    self.clock.now(),
+                    None,
+                )
+                .await;
+            let ok = resp.status() == reqwest::StatusCode::CREATED;
+            let _ = resp.bytes().await;
+            hist.record(start.elapsed().as_micros() as u64).unwrap();
+            if ok { &self.accepted } else { &self.refused }.fetch_add(1, Ordering::Relaxed);
+        }
+        hist
+    }
+}
+
+/// What the load did: latencies, answers, wall time and CPU seconds (Postgres, this process).
+struct Load {
+    hist: Histogram<u64>,
+    accepted: u64,
+    refused: u64,
+    elapsed: f64,
+    cpu: (f64, f64),
+}
+
+/// Runs `clients` load clients for `seconds` and measures them.
+async fn send_orders(s: &Settings, api: &Api, pg: &tokio_postgres::Client) -> anyhow::Result<Load> {
+    let clients = s.clients;
+    println!(
+        "load: {clients} clients for {} s, 70% fast redemptions / 30% subscriptions",
+        s.seconds
+    );
+    let client = LoadClient {
+        accepted: Arc::new(AtomicU64::new(0)),
+        refused: Arc::new(AtomicU64::new(0)),
+        deadline: Instant::now() + Duration::from_secs(s.seconds),
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(clients as usize)
+            .build()?,
+        base: api.base.clone(),
+        clock: api.clock.clone(),
+        accounts: s.accounts,
+    };
     let tasks: Vec<_> = (0..clients)
-        .map(|t| {
-            let (http, base, clock) = (http.clone(), base.clone(), clock.clone());
-            let (accepted, refused) = (accepted.clone(), refused.clone());
-            tokio::spawn(async move {
-                let signer = Signer::new("p1");
-                let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-                let mut n = 0u64;
-                while Instant::now() < deadline {
-                    n += 1;
-                    let (acct, fast, amount) = {
-                        let mut rng = rand::thread_rng();
-                        (rng.gen_range(1..=accounts), rng.gen_bool(0.7), rng.gen_range(1..500))
-                    };
-                    let acct = format!("8{acct:011}");
-                    let rid = format!("b{t}-{n}");
-                    let (path, body) = if fast {
-                        ("/v1/redemptions", serde_json::json!({"request_id": rid, "account_id": acct, "fund_code": FUND,
-                            "units": format!("{amount}.00"), "mode": "fast", "purpose": "payment"}))
-                    } else {
-                        ("/v1/subscriptions", serde_json::json!({"request_id": rid, "account_id": acct, "fund_code": FUND,
-                            "amount": format!("{amount}.00")}))
-                    };
-                    let start = Instant::now();
-                    let resp = signer.send(&http, reqwest::Method::POST, &base, path, Some(&body), clock.now(), None).await;
-                    let ok = resp.status() == reqwest::StatusCode::CREATED;
-                    let _ = resp.bytes().await;
-                    hist.record(start.elapsed().as_micros() as u64).unwrap();
-                    if ok { &accepted } else { &refused }.fetch_add(1, Ordering::Relaxed);
-                }
-                hist
-            })
-        })
+        .map(|t| tokio::spawn(client.clone().send_until_deadline(t)))
         .collect();
-    let cpu_before = cpu_seconds(&c).await?;
+    let cpu_before = cpu_seconds(pg).await?;
     let started = Instant::now();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     for t in tasks {
         hist.add(t.await?)?;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let cpu_after = cpu_seconds(&c).await?;
-    let ok = accepted.load(Ordering::Relaxed);
-    let rate = ok as f64 / elapsed;
-    let orders: i64 = c
+    let cpu_after = cpu_seconds(pg).await?;
+    Ok(Load {
+        hist,
+        accepted: client.accepted.load(Ordering::Relaxed),
+        refused: client.refused.load(Ordering::Relaxed),
+        elapsed,
+        cpu: (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1),
+    })
+}
+
+/// Prints the results and checks that every accepted order is in Postgres.
+async fn report(pg: &tokio_postgres::Client, load: &Load, tps: f64) -> anyhow::Result<()> {
+    let ok = load.accepted;
+    let rate = ok as f64 / load.elapsed;
+    let orders: i64 = pg
         .query_one("SELECT count(*) FROM orders", &[])
         .await?
         .get(0);
     println!("results:");
     println!(
         "  accepted orders      = {ok} ({} refused), {orders} order rows in Postgres",
-        refused.load(Ordering::Relaxed)
+        load.refused
     );
     println!("  throughput           = {rate:.0} orders/s");
+    let hist = &load.hist;
     println!(
         "  latency p50 / p99    = {:.1} ms / {:.1} ms (max {:.1} ms)",
         hist.value_at_quantile(0.5) as f64 / 1000.0,
@@ -122,7 +225,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     if tps.is_finite() {
         println!("  ratio to pgbench tps = {:.2}x", rate / tps);
     }
-    let (pg_cpu, app_cpu) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    let (pg_cpu, app_cpu) = load.cpu;
     println!(
         "  CPU per order        = {:.0} us Postgres + {:.0} us service and load client",
         pg_cpu / ok as f64 * 1e6,
@@ -132,6 +235,16 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         "  CPU-bound ceiling    = {:.0} orders/s on 2 idle cores",
         2.0 * ok as f64 / (pg_cpu + app_cpu)
     );
+    print_writer_batches();
+    anyhow::ensure!(
+        orders as u64 == ok,
+        "order rows ({orders}) differ from accepted responses ({ok})"
+    );
+    Ok(())
+}
+
+/// The mean number of orders per order-writer transaction, from the service's metrics.
+fn print_writer_batches() {
     if let Some(h) = mmf_shared::http::REGISTRY
         .gather()
         .iter()
@@ -144,11 +257,6 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
             h.get_sample_count()
         );
     }
-    anyhow::ensure!(
-        orders as u64 == ok,
-        "order rows ({orders}) differ from accepted responses ({ok})"
-    );
-    Ok(())
 }
 
 /// CPU seconds used so far by this database's Postgres backends and by this process (from

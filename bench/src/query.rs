@@ -29,6 +29,44 @@ const PARTNER: &str = "p1";
 /// The first day of history; the seed covers `days` days from here.
 const START: &str = "2025-10-01";
 
+/// The options of a run and the history they make.
+struct Settings {
+    rows: u64,
+    accounts: u64,
+    orders: u64,
+    samples: u64,
+    clients: u64,
+    reseed: bool,
+    reports: bool,
+    latency: bool,
+    /// Days of history: one journal entry per account and day.
+    days: u64,
+    start: chrono::NaiveDate,
+    last: chrono::NaiveDate,
+}
+
+impl Settings {
+    fn from_args(args: &[String]) -> anyhow::Result<Self> {
+        let rows = opt(args, "rows", 100_000_000);
+        let accounts = opt(args, "accounts", 250_000);
+        let days = rows.div_ceil(accounts);
+        let start: chrono::NaiveDate = START.parse()?;
+        Ok(Self {
+            rows,
+            accounts,
+            orders: opt(args, "orders", 10_000_000),
+            samples: opt(args, "samples", 2000),
+            clients: opt(args, "clients", 8),
+            reseed: opt(args, "reseed", 0) == 1,
+            reports: opt(args, "reports", 1) == 1,
+            latency: opt(args, "latency", 1) == 1,
+            days,
+            start,
+            last: start + chrono::Days::new(days - 1),
+        })
+    }
+}
+
 fn account(i: u64) -> String {
     format!("{}", 100_000_000_000u64 + i)
 }
@@ -66,14 +104,7 @@ async fn seed_postgres(accounts: u64) -> anyhow::Result<String> {
 }
 
 /// Seeds ClickHouse unless a seed of this size is there already. Returns whether it seeded.
-async fn seed_clickhouse(
-    ch: &clickhouse::Client,
-    rows: u64,
-    accounts: u64,
-    orders: u64,
-    days: u64,
-    reseed: bool,
-) -> anyhow::Result<bool> {
+async fn seed_clickhouse(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<bool> {
     let have: u64 = ch
         .query("SELECT count() FROM unit_journal")
         .fetch_one()
@@ -84,20 +115,8 @@ async fn seed_clickhouse(
         .fetch_one()
         .await
         .unwrap_or(0);
-    if !reseed && have == rows && have_orders == orders {
-        // Keep the data, but recreate the report views and parameters from the current
-        // migrations (the runner records versions, so forget them first).
-        let views: Vec<String> = ch
-            .query("SELECT name FROM system.tables WHERE database = ? AND engine = 'View'")
-            .bind(DB)
-            .fetch_all()
-            .await?;
-        for v in views {
-            ch_exec(ch, &format!("DROP TABLE IF EXISTS {v}")).await?;
-        }
-        ch_exec(ch, "DROP TABLE IF EXISTS report_parameters").await?;
-        ch_exec(ch, "DROP TABLE IF EXISTS schema_migrations").await?;
-        mmf_shared::ch::migrate(&mmf_shared::ch::client(CH_URL), DB).await?;
+    if !s.reseed && have == s.rows && have_orders == s.orders {
+        refresh_views(ch).await?;
         return Ok(false);
     }
     mmf_shared::ch::client(CH_URL)
@@ -105,6 +124,32 @@ async fn seed_clickhouse(
         .execute()
         .await?;
     mmf_shared::ch::migrate(&mmf_shared::ch::client(CH_URL), DB).await?;
+    insert_accounts_and_fund(ch, s).await?;
+    insert_journal(ch, s).await?;
+    insert_orders(ch, s).await?;
+    Ok(true)
+}
+
+/// Keeps the seeded data, but recreates the report views and parameters from the current
+/// migrations (the runner records versions, so forget them first).
+async fn refresh_views(ch: &clickhouse::Client) -> anyhow::Result<()> {
+    let views: Vec<String> = ch
+        .query("SELECT name FROM system.tables WHERE database = ? AND engine = 'View'")
+        .bind(DB)
+        .fetch_all()
+        .await?;
+    for v in views {
+        ch_exec(ch, &format!("DROP TABLE IF EXISTS {v}")).await?;
+    }
+    ch_exec(ch, "DROP TABLE IF EXISTS report_parameters").await?;
+    ch_exec(ch, "DROP TABLE IF EXISTS schema_migrations").await?;
+    mmf_shared::ch::migrate(&mmf_shared::ch::client(CH_URL), DB).await?;
+    Ok(())
+}
+
+/// The accounts, the fund and the fund's daily income over every day of the history.
+async fn insert_accounts_and_fund(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
+    let (accounts, days) = (s.accounts, s.days);
     ch_exec(
         ch,
         &format!(
@@ -139,9 +184,13 @@ async fn seed_clickhouse(
              FROM numbers({days})"
         ),
     )
-    .await?;
-    // Entry n: account n mod A on day n div A. Every 13th a subscription of 1,000.00, every
-    // 29th a fast redemption of 10.00, the rest daily income of 0.05 to 0.11.
+    .await
+}
+
+/// `rows` journal entries. Entry n: account n mod A on day n div A. Every 13th a subscription
+/// of 1,000.00, every 29th a fast redemption of 10.00, the rest daily income of 0.05 to 0.11.
+async fn insert_journal(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
+    let (rows, accounts) = (s.rows, s.accounts);
     let started = Instant::now();
     ch_exec(
         ch,
@@ -163,8 +212,14 @@ async fn seed_clickhouse(
         "  unit_journal: {rows} rows inserted in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    Ok(())
+}
+
+/// `orders` confirmed orders spread evenly over the days of the history.
+async fn insert_orders(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
+    let (orders, accounts) = (s.orders, s.accounts);
     let started = Instant::now();
-    let per_day = (orders / days).max(1);
+    let per_day = (orders / s.days).max(1);
     ch_exec(
         ch,
         &format!(
@@ -187,7 +242,7 @@ async fn seed_clickhouse(
         "  orders: {orders} rows inserted in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    Ok(true)
+    Ok(())
 }
 
 /// Waits for background merges to finish, so that they do not distort the latencies.
@@ -276,32 +331,43 @@ async fn signed_get(http: &reqwest::Client, base: &str, path: &str, accept: Opti
 }
 
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let rows = opt(args, "rows", 100_000_000);
-    let accounts = opt(args, "accounts", 250_000);
-    let orders = opt(args, "orders", 10_000_000);
-    let samples = opt(args, "samples", 2000);
-    let clients = opt(args, "clients", 8);
-    let reseed = opt(args, "reseed", 0) == 1;
-    let with_reports = opt(args, "reports", 1) == 1;
-    let with_latency = opt(args, "latency", 1) == 1;
-    let days = rows.div_ceil(accounts);
-    let start: chrono::NaiveDate = START.parse()?;
-    let last = start + chrono::Days::new(days - 1);
+    let s = Settings::from_args(args)?;
+    let (url, ch) = seed(&s).await?;
+    let base = start_service(url).await?;
+    let api = Api {
+        http: reqwest::Client::new(),
+        base,
+        accounts: s.accounts,
+    };
+    measure_latency(&s, &api, &ch).await;
+    if s.reports {
+        run_reports(&s, &api).await?;
+    }
+    Ok(())
+}
 
+/// Seeds both stores and waits for ClickHouse to finish merging; returns the Postgres URL and
+/// a ClickHouse client for the benchmark database.
+async fn seed(s: &Settings) -> anyhow::Result<(String, clickhouse::Client)> {
+    let (rows, accounts, days, orders, last) = (s.rows, s.accounts, s.days, s.orders, s.last);
     println!("seeding Postgres: {accounts} accounts with positions");
     let url = seed_postgres(accounts).await?;
     println!(
         "seeding ClickHouse: {rows} journal rows ({accounts} accounts x {days} days, {START}..{last}), {orders} orders"
     );
     let ch = mmf_shared::ch::client_for(CH_URL, DB);
-    if !seed_clickhouse(&ch, rows, accounts, orders, days, reseed).await? {
+    if !seed_clickhouse(&ch, s).await? {
         println!("  reusing the existing seed (reseed=1 to rebuild)");
     }
     settle(&ch).await?;
+    Ok((url, ch))
+}
 
+/// Starts the query service on the seeded stores; returns its base URL.
+async fn start_service(database_url: String) -> anyhow::Result<String> {
     let config = Config {
         common: Common {
-            database_url: url,
+            database_url,
             db_pool: 16,
             clickhouse_url: CH_URL.into(),
             clickhouse_db: DB.into(),
@@ -316,105 +382,135 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move { axum::serve(listener, build_app(state)).await });
-    let http = reqwest::Client::new();
+    Ok(base)
+}
 
-    let year_from = last - chrono::Days::new(364);
-    println!("latency ({samples} requests each; 1 client, then {clients} concurrent clients):");
-    let rounds: &[u64] = if with_latency { &[1, clients] } else { &[] };
-    for &c in rounds {
-        println!(" clients={c}");
-        let (h, b) = (http.clone(), base.clone());
-        let hist = measure(samples, c, move |_| {
-            let (h, b) = (h.clone(), b.clone());
-            async move {
-                let r = h.get(format!("{b}/health")).send().await.unwrap();
-                assert!(r.status().is_success());
-            }
-        })
-        .await;
-        line("baseline: GET /health (HTTP + PG SELECT 1)", &hist);
-        let (h, b) = (http.clone(), base.clone());
-        let hist = measure(samples, c, move |_| {
-            let (h, b) = (h.clone(), b.clone());
-            async move {
-                let i = rand::thread_rng().gen_range(0..accounts);
-                signed_get(
-                    &h,
-                    &b,
-                    &format!("/v1/accounts/{}/balance?fund_code={FUND}", account(i)),
-                    None,
-                )
-                .await
-            }
-        })
-        .await;
-        line("balance", &hist);
-        let chc = ch.clone();
-        let hist = measure(samples, c, move |_| {
-            let chc = chc.clone();
-            async move {
-                let _: u8 = chc.query("SELECT 1").fetch_one().await.unwrap();
-            }
-        })
-        .await;
-        line("baseline: ClickHouse SELECT 1 round trip", &hist);
-        for (name, extra, accept) in [
-            ("statement, 1 year, first page (100)", "", None),
-            (
-                "statement, 1 year, first page + balances",
-                "&balances=true",
-                None,
-            ),
-            ("statement, 1 year, one page of 1000", "&limit=1000", None),
-            ("statement, 1 year, CSV", "", Some("text/csv")),
-        ] {
-            let (h, b) = (http.clone(), base.clone());
-            let hist = measure(samples, c, move |_| {
-                let (h, b) = (h.clone(), b.clone());
-                async move {
-                    let i = rand::thread_rng().gen_range(0..accounts);
-                    signed_get(
-                        &h,
-                        &b,
-                        &format!(
-                            "/v1/accounts/{}/statement?fund_code={FUND}&from={year_from}&to={last}{extra}",
-                            account(i)
-                        ),
-                        accept,
-                    )
-                    .await
-                }
-            })
-            .await;
-            line(name, &hist);
-        }
+/// The query service under test; each request owns a clone, as `measure` runs it on a task.
+#[derive(Clone)]
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    accounts: u64,
+}
+
+impl Api {
+    /// `GET /health`: HTTP and a Postgres `SELECT 1`.
+    async fn health(self) {
+        let r = self
+            .http
+            .get(format!("{}/health", self.base))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
     }
 
-    if with_reports {
-        let day = start + chrono::Days::new(days / 2);
-        println!("reports for {day} (GET /v1/reports/{{name}}, one run each):");
-        for r in mmf_query::reports::REPORTS {
-            let t = Instant::now();
-            let resp = http
-                .get(format!("{base}/v1/reports/{}?date={day}", r.name))
-                .bearer_auth("bench-ops-token")
-                .timeout(Duration::from_secs(1800))
-                .send()
-                .await?;
-            let status = resp.status();
-            let body: serde_json::Value = resp.json().await.unwrap_or_default();
-            let n = body["rows"].as_array().map(|a| a.len()).unwrap_or(0);
-            println!(
-                "  {:<24} {status} {n:>6} rows in {:>8.2} s{}",
-                r.name,
-                t.elapsed().as_secs_f64(),
-                if status.is_success() {
-                    String::new()
-                } else {
-                    format!(" {body}")
-                }
-            );
-        }
+    /// The balance of a random account.
+    async fn balance(self) {
+        let i = rand::thread_rng().gen_range(0..self.accounts);
+        signed_get(
+            &self.http,
+            &self.base,
+            &format!("/v1/accounts/{}/balance?fund_code={FUND}", account(i)),
+            None,
+        )
+        .await
+    }
+
+    /// The statement of a random account from `from` to `to`, with `extra` query parameters.
+    async fn statement(
+        self,
+        (from, to): (chrono::NaiveDate, chrono::NaiveDate),
+        extra: &str,
+        accept: Option<&str>,
+    ) {
+        let i = rand::thread_rng().gen_range(0..self.accounts);
+        signed_get(
+            &self.http,
+            &self.base,
+            &format!(
+                "/v1/accounts/{}/statement?fund_code={FUND}&from={from}&to={to}{extra}",
+                account(i)
+            ),
+            accept,
+        )
+        .await
+    }
+}
+
+/// A ClickHouse `SELECT 1` round trip.
+async fn ch_round_trip(ch: clickhouse::Client) {
+    let _: u8 = ch.query("SELECT 1").fetch_one().await.unwrap();
+}
+
+/// Latencies with one client, then with `clients` concurrent clients (none with `latency=0`).
+async fn measure_latency(s: &Settings, api: &Api, ch: &clickhouse::Client) {
+    let (samples, clients) = (s.samples, s.clients);
+    println!("latency ({samples} requests each; 1 client, then {clients} concurrent clients):");
+    let rounds: &[u64] = if s.latency { &[1, clients] } else { &[] };
+    for &c in rounds {
+        latency_round(s, api, ch, c).await;
+    }
+}
+
+/// Each request kind `samples` times across `c` concurrent clients, next to its baseline.
+async fn latency_round(s: &Settings, api: &Api, ch: &clickhouse::Client, c: u64) {
+    println!(" clients={c}");
+    let a = api.clone();
+    let hist = measure(s.samples, c, move |_| a.clone().health()).await;
+    line("baseline: GET /health (HTTP + PG SELECT 1)", &hist);
+    let a = api.clone();
+    let hist = measure(s.samples, c, move |_| a.clone().balance()).await;
+    line("balance", &hist);
+    let chc = ch.clone();
+    let hist = measure(s.samples, c, move |_| ch_round_trip(chc.clone())).await;
+    line("baseline: ClickHouse SELECT 1 round trip", &hist);
+    let year = (s.last - chrono::Days::new(364), s.last);
+    for (name, extra, accept) in [
+        ("statement, 1 year, first page (100)", "", None),
+        (
+            "statement, 1 year, first page + balances",
+            "&balances=true",
+            None,
+        ),
+        ("statement, 1 year, one page of 1000", "&limit=1000", None),
+        ("statement, 1 year, CSV", "", Some("text/csv")),
+    ] {
+        let a = api.clone();
+        let hist = measure(s.samples, c, move |_| {
+            a.clone().statement(year, extra, accept)
+        })
+        .await;
+        line(name, &hist);
+    }
+}
+
+/// Runs every report once for the middle day of the history and prints its time.
+async fn run_reports(s: &Settings, api: &Api) -> anyhow::Result<()> {
+    let day = s.start + chrono::Days::new(s.days / 2);
+    println!("reports for {day} (GET /v1/reports/{{name}}, one run each):");
+    for r in mmf_query::reports::REPORTS {
+        let t = Instant::now();
+        let resp = api
+            .http
+            .get(format!("{}/v1/reports/{}?date={day}", api.base, r.name))
+            .bearer_auth("bench-ops-token")
+            .timeout(Duration::from_secs(1800))
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: serde_json::Value = resp.json().await.unwrap_or_default();
+        let n = body["rows"].as_array().map(|a| a.len()).unwrap_or(0);
+        println!(
+            "  {:<24} {status} {n:>6} rows in {:>8.2} s{}",
+            r.name,
+            t.elapsed().as_secs_f64(),
+            if status.is_success() {
+                String::new()
+            } else {
+                format!(" {body}")
+            }
+        );
     }
     Ok(())
 }
