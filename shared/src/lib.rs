@@ -9,4 +9,5 @@ pub mod db;
 pub mod http;
 pub mod idcard;
 pub mod money;
+pub mod schema;
 pub mod telemetry;
