@@ -3,14 +3,35 @@
 //! since 1970, times as unix seconds) so rows decode as plain integers and text.
 
 use clickhouse::Row;
+use diesel::pg::Pg;
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+use diesel::QueryableByName;
 use serde::Serialize;
-use tokio_postgres::Row as PgRow;
 
 /// Position in a stream: the last shipped row's transaction id and key (as text).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cursor {
     pub txid: u64,
     pub key: String,
+}
+
+/// The first two columns of every stream read: where the row stands in its stream.
+#[derive(QueryableByName, Debug)]
+#[diesel(check_for_backend(Pg))]
+pub struct Position {
+    #[diesel(sql_type = BigInt)]
+    pub sync_txid: i64,
+    #[diesel(sql_type = Text)]
+    pub sync_key: String,
+}
+
+impl Position {
+    pub fn cursor(&self) -> anyhow::Result<Cursor> {
+        Ok(Cursor {
+            txid: unsigned(self.sync_txid)?,
+            key: self.sync_key.clone(),
+        })
+    }
 }
 
 /// One replicated table.
@@ -23,25 +44,21 @@ pub trait Table: Send + Sync + 'static {
     /// rows expand into many ClickHouse rows.
     const MAX_READ: usize = usize::MAX;
     /// Reads at most `$3` rows with `(txid, key) > ($1, $2)` below the visibility watermark,
-    /// ordered by `(txid, key)`. The first two columns are the txid (bigint) and key (text).
+    /// ordered by `(txid, key)`, into [`Table::PgRow`].
     const SELECT: &'static str;
-    /// Counts rows past the cursor, committed or not yet shippable (capped by `$3`).
+    /// Counts rows past the cursor, committed or not yet shippable (capped by `$3`), as
+    /// `count`.
     const BEHIND: &'static str;
     /// Like `SELECT`, but for rows with `$4 <= txid < $5` (at or above the watermark, below
     /// the oldest young running transaction): shipped early while an old transaction holds
     /// the watermark back, without moving the cursor.
     const ABOVE: &'static str;
+    /// A row as `SELECT` and `ABOVE` return it.
+    type PgRow: QueryableByName<Pg> + Send + 'static;
     type Row: clickhouse::RowOwned + clickhouse::RowWrite + Serialize + Send + Sync + 'static;
+    fn position(row: &Self::PgRow) -> &Position;
     /// Appends the ClickHouse row(s) of one Postgres row.
-    fn convert(row: &PgRow, out: &mut Vec<Self::Row>) -> anyhow::Result<()>;
-}
-
-pub fn cursor_of(row: &PgRow) -> anyhow::Result<Cursor> {
-    let txid: i64 = row.try_get(0)?;
-    Ok(Cursor {
-        txid: u64::try_from(txid)?,
-        key: row.try_get(1)?,
-    })
+    fn convert(row: Self::PgRow, out: &mut Vec<Self::Row>) -> anyhow::Result<()>;
 }
 
 /// Builds the batch, backlog and above-watermark queries of a table whose rows are keyed on
@@ -120,12 +137,34 @@ pub struct AccountRow {
     pub version: u64,
 }
 
+/// Postgres `accounts` as read (the key is the account id).
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(Pg))]
+pub struct AccountPgRow {
+    #[diesel(embed)]
+    position: Position,
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = Text)]
+    partner_id: String,
+    #[diesel(sql_type = Text)]
+    customer_id: String,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = Text)]
+    id_type: String,
+    #[diesel(sql_type = Text)]
+    id_masked: String,
+    #[diesel(sql_type = BigInt)]
+    opened_at: i64,
+}
+
 const ACCOUNTS_SQL: (&str, &str, &str) = stream_sql!(
     "accounts",
     "account_id",
     "text",
     "version, partner_id, customer_id, name, id_type, id_masked, \
-     floor(extract(epoch FROM opened_at))::bigint"
+     floor(extract(epoch FROM opened_at))::bigint AS opened_at"
 );
 
 impl Table for Accounts {
@@ -133,18 +172,22 @@ impl Table for Accounts {
     const SELECT: &'static str = ACCOUNTS_SQL.0;
     const BEHIND: &'static str = ACCOUNTS_SQL.1;
     const ABOVE: &'static str = ACCOUNTS_SQL.2;
+    type PgRow = AccountPgRow;
     type Row = AccountRow;
-    fn convert(r: &PgRow, out: &mut Vec<AccountRow>) -> anyhow::Result<()> {
+    fn position(row: &AccountPgRow) -> &Position {
+        &row.position
+    }
+    fn convert(r: AccountPgRow, out: &mut Vec<AccountRow>) -> anyhow::Result<()> {
         out.push(AccountRow {
-            txid: unsigned(r.try_get(0)?)?,
-            account_id: r.try_get(1)?,
-            version: unsigned(r.try_get(2)?)?,
-            partner_id: r.try_get(3)?,
-            customer_id: r.try_get(4)?,
-            name: r.try_get(5)?,
-            id_type: r.try_get(6)?,
-            id_masked: r.try_get(7)?,
-            opened_at: secs(r.try_get(8)?)?,
+            txid: unsigned(r.position.sync_txid)?,
+            account_id: r.position.sync_key,
+            version: unsigned(r.version)?,
+            partner_id: r.partner_id,
+            customer_id: r.customer_id,
+            name: r.name,
+            id_type: r.id_type,
+            id_masked: r.id_masked,
+            opened_at: secs(r.opened_at)?,
         });
         Ok(())
     }
@@ -173,15 +216,55 @@ pub struct OrderRow {
     pub version: u64,
 }
 
+/// Postgres `orders` as read: amount in fen, dates in days since 1970, times in unix seconds.
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(Pg))]
+pub struct OrderPgRow {
+    #[diesel(embed)]
+    position: Position,
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = BigInt)]
+    order_id: i64,
+    #[diesel(sql_type = Text)]
+    partner_id: String,
+    #[diesel(sql_type = Text)]
+    request_id: String,
+    #[diesel(sql_type = Text)]
+    account_id: String,
+    #[diesel(sql_type = Text)]
+    fund_code: String,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    purpose: String,
+    #[diesel(sql_type = BigInt)]
+    amount_fen: i64,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Integer)]
+    trade_day: i32,
+    #[diesel(sql_type = Nullable<Integer>)]
+    effective_day: Option<i32>,
+    #[diesel(sql_type = BigInt)]
+    accepted_secs: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    confirmed_secs: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    cancelled_secs: Option<i64>,
+}
+
 const ORDERS_SQL: (&str, &str, &str) = stream_sql!(
     "orders",
     "order_id",
     "bigint",
     "version, order_id, partner_id, request_id, account_id, fund_code, kind, \
-     coalesce(purpose, ''), (amount * 100)::bigint, status, trade_date - date '1970-01-01', \
-     effective_date - date '1970-01-01', floor(extract(epoch FROM accepted_at))::bigint, \
-     floor(extract(epoch FROM confirmed_at))::bigint, \
-     floor(extract(epoch FROM cancelled_at))::bigint"
+     coalesce(purpose, '') AS purpose, (amount * 100)::bigint AS amount_fen, status, \
+     trade_date - date '1970-01-01' AS trade_day, \
+     effective_date - date '1970-01-01' AS effective_day, \
+     floor(extract(epoch FROM accepted_at))::bigint AS accepted_secs, \
+     floor(extract(epoch FROM confirmed_at))::bigint AS confirmed_secs, \
+     floor(extract(epoch FROM cancelled_at))::bigint AS cancelled_secs"
 );
 
 impl Table for Orders {
@@ -189,25 +272,29 @@ impl Table for Orders {
     const SELECT: &'static str = ORDERS_SQL.0;
     const BEHIND: &'static str = ORDERS_SQL.1;
     const ABOVE: &'static str = ORDERS_SQL.2;
+    type PgRow = OrderPgRow;
     type Row = OrderRow;
-    fn convert(r: &PgRow, out: &mut Vec<OrderRow>) -> anyhow::Result<()> {
+    fn position(row: &OrderPgRow) -> &Position {
+        &row.position
+    }
+    fn convert(r: OrderPgRow, out: &mut Vec<OrderRow>) -> anyhow::Result<()> {
         out.push(OrderRow {
-            txid: unsigned(r.try_get(0)?)?,
-            version: unsigned(r.try_get(2)?)?,
-            order_id: unsigned(r.try_get(3)?)?,
-            partner_id: r.try_get(4)?,
-            request_id: r.try_get(5)?,
-            account_id: r.try_get(6)?,
-            fund_code: r.try_get(7)?,
-            kind: r.try_get(8)?,
-            purpose: r.try_get(9)?,
-            amount: r.try_get(10)?,
-            status: r.try_get(11)?,
-            trade_date: days(r.try_get(12)?)?,
-            effective_date: r.try_get::<_, Option<i32>>(13)?.map(days).transpose()?,
-            accepted_at: secs(r.try_get(14)?)?,
-            confirmed_at: r.try_get::<_, Option<i64>>(15)?.map(secs).transpose()?,
-            cancelled_at: r.try_get::<_, Option<i64>>(16)?.map(secs).transpose()?,
+            txid: unsigned(r.position.sync_txid)?,
+            version: unsigned(r.version)?,
+            order_id: unsigned(r.order_id)?,
+            partner_id: r.partner_id,
+            request_id: r.request_id,
+            account_id: r.account_id,
+            fund_code: r.fund_code,
+            kind: r.kind,
+            purpose: r.purpose,
+            amount: r.amount_fen,
+            status: r.status,
+            trade_date: days(r.trade_day)?,
+            effective_date: r.effective_day.map(days).transpose()?,
+            accepted_at: secs(r.accepted_secs)?,
+            confirmed_at: r.confirmed_secs.map(secs).transpose()?,
+            cancelled_at: r.cancelled_secs.map(secs).transpose()?,
         });
         Ok(())
     }
@@ -229,12 +316,37 @@ pub struct JournalRow {
     pub txid: u64,
 }
 
+/// Postgres `unit_journal` as read: units in fen.
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(Pg))]
+pub struct JournalPgRow {
+    #[diesel(embed)]
+    position: Position,
+    #[diesel(sql_type = BigInt)]
+    entry_id: i64,
+    #[diesel(sql_type = Text)]
+    account_id: String,
+    #[diesel(sql_type = Text)]
+    fund_code: String,
+    #[diesel(sql_type = BigInt)]
+    order_id: i64,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = BigInt)]
+    units_fen: i64,
+    #[diesel(sql_type = Integer)]
+    effective_day: i32,
+    #[diesel(sql_type = BigInt)]
+    booked_secs: i64,
+}
+
 const JOURNAL_SQL: (&str, &str, &str) = stream_sql!(
     "unit_journal",
     "entry_id",
     "bigint",
-    "entry_id, account_id, fund_code, coalesce(order_id, 0), kind, (units * 100)::bigint, \
-     effective_date - date '1970-01-01', floor(extract(epoch FROM booked_at))::bigint"
+    "entry_id, account_id, fund_code, coalesce(order_id, 0) AS order_id, kind, \
+     (units * 100)::bigint AS units_fen, effective_date - date '1970-01-01' AS effective_day, \
+     floor(extract(epoch FROM booked_at))::bigint AS booked_secs"
 );
 
 impl Table for UnitJournal {
@@ -242,18 +354,22 @@ impl Table for UnitJournal {
     const SELECT: &'static str = JOURNAL_SQL.0;
     const BEHIND: &'static str = JOURNAL_SQL.1;
     const ABOVE: &'static str = JOURNAL_SQL.2;
+    type PgRow = JournalPgRow;
     type Row = JournalRow;
-    fn convert(r: &PgRow, out: &mut Vec<JournalRow>) -> anyhow::Result<()> {
+    fn position(row: &JournalPgRow) -> &Position {
+        &row.position
+    }
+    fn convert(r: JournalPgRow, out: &mut Vec<JournalRow>) -> anyhow::Result<()> {
         out.push(JournalRow {
-            txid: unsigned(r.try_get(0)?)?,
-            entry_id: unsigned(r.try_get(2)?)?,
-            account_id: r.try_get(3)?,
-            fund_code: r.try_get(4)?,
-            order_id: unsigned(r.try_get(5)?)?,
-            kind: r.try_get(6)?,
-            units: r.try_get(7)?,
-            effective_date: days(r.try_get(8)?)?,
-            booked_at: secs(r.try_get(9)?)?,
+            txid: unsigned(r.position.sync_txid)?,
+            entry_id: unsigned(r.entry_id)?,
+            account_id: r.account_id,
+            fund_code: r.fund_code,
+            order_id: unsigned(r.order_id)?,
+            kind: r.kind,
+            units: r.units_fen,
+            effective_date: days(r.effective_day)?,
+            booked_at: secs(r.booked_secs)?,
         });
         Ok(())
     }
@@ -275,13 +391,39 @@ pub struct FundRow {
     pub version: u64,
 }
 
+/// Postgres `funds` as read (the key is the fund code): limits in fen.
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(Pg))]
+pub struct FundPgRow {
+    #[diesel(embed)]
+    position: Position,
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = Text)]
+    name: String,
+    #[diesel(sql_type = BigInt)]
+    min_subscription_fen: i64,
+    #[diesel(sql_type = BigInt)]
+    max_per_order_fen: i64,
+    #[diesel(sql_type = BigInt)]
+    max_per_day_fen: i64,
+    #[diesel(sql_type = BigInt)]
+    fast_cap_fen: i64,
+    #[diesel(sql_type = Text)]
+    income_policy: String,
+    #[diesel(sql_type = BigInt)]
+    updated_secs: i64,
+}
+
 const FUNDS_SQL: (&str, &str, &str) = stream_sql!(
     "funds",
     "fund_code",
     "text",
-    "version, name, (min_subscription * 100)::bigint, (max_subscription_per_order * 100)::bigint, \
-     (max_subscription_per_day * 100)::bigint, (fast_withdrawal_daily_cap * 100)::bigint, \
-     income_policy, floor(extract(epoch FROM updated_at))::bigint"
+    "version, name, (min_subscription * 100)::bigint AS min_subscription_fen, \
+     (max_subscription_per_order * 100)::bigint AS max_per_order_fen, \
+     (max_subscription_per_day * 100)::bigint AS max_per_day_fen, \
+     (fast_withdrawal_daily_cap * 100)::bigint AS fast_cap_fen, \
+     income_policy, floor(extract(epoch FROM updated_at))::bigint AS updated_secs"
 );
 
 impl Table for Funds {
@@ -289,19 +431,23 @@ impl Table for Funds {
     const SELECT: &'static str = FUNDS_SQL.0;
     const BEHIND: &'static str = FUNDS_SQL.1;
     const ABOVE: &'static str = FUNDS_SQL.2;
+    type PgRow = FundPgRow;
     type Row = FundRow;
-    fn convert(r: &PgRow, out: &mut Vec<FundRow>) -> anyhow::Result<()> {
+    fn position(row: &FundPgRow) -> &Position {
+        &row.position
+    }
+    fn convert(r: FundPgRow, out: &mut Vec<FundRow>) -> anyhow::Result<()> {
         out.push(FundRow {
-            txid: unsigned(r.try_get(0)?)?,
-            fund_code: r.try_get(1)?,
-            version: unsigned(r.try_get(2)?)?,
-            name: r.try_get(3)?,
-            min_subscription: r.try_get(4)?,
-            max_subscription_per_order: r.try_get(5)?,
-            max_subscription_per_day: r.try_get(6)?,
-            fast_withdrawal_daily_cap: r.try_get(7)?,
-            income_policy: r.try_get(8)?,
-            updated_at: secs(r.try_get(9)?)?,
+            txid: unsigned(r.position.sync_txid)?,
+            fund_code: r.position.sync_key,
+            version: unsigned(r.version)?,
+            name: r.name,
+            min_subscription: r.min_subscription_fen,
+            max_subscription_per_order: r.max_per_order_fen,
+            max_subscription_per_day: r.max_per_day_fen,
+            fast_withdrawal_daily_cap: r.fast_cap_fen,
+            income_policy: r.income_policy,
+            updated_at: secs(r.updated_secs)?,
         });
         Ok(())
     }
@@ -324,12 +470,30 @@ pub struct FundIncomeRow {
     pub version: u64,
 }
 
+/// Postgres `fund_income` as read, in the units of [`FundIncomeRow`].
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(Pg))]
+pub struct FundIncomePgRow {
+    #[diesel(embed)]
+    position: Position,
+    #[diesel(sql_type = BigInt)]
+    version: i64,
+    #[diesel(sql_type = Text)]
+    fund_code: String,
+    #[diesel(sql_type = Integer)]
+    day_number: i32,
+    #[diesel(sql_type = BigInt)]
+    per10k_scaled: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    yield_scaled: Option<i64>,
+}
+
 const FUND_INCOME_SQL: (&str, &str, &str) = stream_sql!(
     "fund_income",
     "(fund_code || '|' || day::text)",
     "text",
-    "version, fund_code, (day - date '1970-01-01')::int, (per10k * 10000)::bigint, \
-     (yield_7d * 1000)::bigint"
+    "version, fund_code, (day - date '1970-01-01')::int AS day_number, \
+     (per10k * 10000)::bigint AS per10k_scaled, (yield_7d * 1000)::bigint AS yield_scaled"
 );
 
 impl Table for FundIncome {
@@ -337,15 +501,19 @@ impl Table for FundIncome {
     const SELECT: &'static str = FUND_INCOME_SQL.0;
     const BEHIND: &'static str = FUND_INCOME_SQL.1;
     const ABOVE: &'static str = FUND_INCOME_SQL.2;
+    type PgRow = FundIncomePgRow;
     type Row = FundIncomeRow;
-    fn convert(r: &PgRow, out: &mut Vec<FundIncomeRow>) -> anyhow::Result<()> {
+    fn position(row: &FundIncomePgRow) -> &Position {
+        &row.position
+    }
+    fn convert(r: FundIncomePgRow, out: &mut Vec<FundIncomeRow>) -> anyhow::Result<()> {
         out.push(FundIncomeRow {
-            txid: unsigned(r.try_get(0)?)?,
-            version: unsigned(r.try_get(2)?)?,
-            fund_code: r.try_get(3)?,
-            day: days(r.try_get(4)?)?,
-            per10k: r.try_get(5)?,
-            yield_7d: r.try_get(6)?,
+            txid: unsigned(r.position.sync_txid)?,
+            version: unsigned(r.version)?,
+            fund_code: r.fund_code,
+            day: days(r.day_number)?,
+            per10k: r.per10k_scaled,
+            yield_7d: r.yield_scaled,
         });
         Ok(())
     }
@@ -355,13 +523,34 @@ impl Table for FundIncome {
 /// `income` row of ClickHouse's `unit_journal`, with the payment's id as its entry id.
 pub struct IncomePayments;
 
+/// Postgres `income_payments` as read: the batch's accounts and their income in fen.
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(Pg))]
+pub struct IncomePaymentPgRow {
+    #[diesel(embed)]
+    position: Position,
+    #[diesel(sql_type = BigInt)]
+    payment_id: i64,
+    #[diesel(sql_type = Text)]
+    fund_code: String,
+    #[diesel(sql_type = Integer)]
+    effective_day: i32,
+    #[diesel(sql_type = BigInt)]
+    booked_secs: i64,
+    #[diesel(sql_type = Array<Text>)]
+    account_ids: Vec<String>,
+    #[diesel(sql_type = Array<BigInt>)]
+    units_fen: Vec<i64>,
+}
+
 const INCOME_PAYMENTS_SQL: (&str, &str, &str) = stream_sql!(
     "income_payments",
     "payment_id",
     "bigint",
-    "payment_id, fund_code, effective_date - date '1970-01-01', \
-     floor(extract(epoch FROM booked_at))::bigint, account_ids, \
-     array(SELECT (u * 100)::bigint FROM unnest(units) WITH ORDINALITY AS e (u, i) ORDER BY i)"
+    "payment_id, fund_code, effective_date - date '1970-01-01' AS effective_day, \
+     floor(extract(epoch FROM booked_at))::bigint AS booked_secs, account_ids, \
+     array(SELECT (u * 100)::bigint FROM unnest(units) WITH ORDINALITY AS e (u, i) ORDER BY i) \
+     AS units_fen"
 );
 
 impl Table for IncomePayments {
@@ -372,27 +561,28 @@ impl Table for IncomePayments {
     const SELECT: &'static str = INCOME_PAYMENTS_SQL.0;
     const BEHIND: &'static str = INCOME_PAYMENTS_SQL.1;
     const ABOVE: &'static str = INCOME_PAYMENTS_SQL.2;
+    type PgRow = IncomePaymentPgRow;
     type Row = JournalRow;
-    fn convert(r: &PgRow, out: &mut Vec<JournalRow>) -> anyhow::Result<()> {
-        let txid = unsigned(r.try_get(0)?)?;
-        let entry_id = unsigned(r.try_get(2)?)?;
-        let fund_code: String = r.try_get(3)?;
-        let effective_date = days(r.try_get(4)?)?;
-        let booked_at = secs(r.try_get(5)?)?;
-        let accounts: Vec<String> = r.try_get(6)?;
-        let units: Vec<i64> = r.try_get(7)?;
+    fn position(row: &IncomePaymentPgRow) -> &Position {
+        &row.position
+    }
+    fn convert(r: IncomePaymentPgRow, out: &mut Vec<JournalRow>) -> anyhow::Result<()> {
+        let txid = unsigned(r.position.sync_txid)?;
+        let entry_id = unsigned(r.payment_id)?;
+        let effective_date = days(r.effective_day)?;
+        let booked_at = secs(r.booked_secs)?;
         anyhow::ensure!(
-            accounts.len() == units.len(),
+            r.account_ids.len() == r.units_fen.len(),
             "income payment {entry_id}: {} accounts, {} amounts",
-            accounts.len(),
-            units.len()
+            r.account_ids.len(),
+            r.units_fen.len()
         );
-        out.reserve(accounts.len());
-        for (account_id, units) in accounts.into_iter().zip(units) {
+        out.reserve(r.account_ids.len());
+        for (account_id, units) in r.account_ids.into_iter().zip(r.units_fen) {
             out.push(JournalRow {
                 entry_id,
                 account_id,
-                fund_code: fund_code.clone(),
+                fund_code: r.fund_code.clone(),
                 order_id: 0,
                 kind: "income".into(),
                 units,
