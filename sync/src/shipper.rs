@@ -2,12 +2,14 @@
 //! visibility watermark, insert it into ClickHouse, then save the cursor. Failures are retried
 //! with exponential backoff from the saved cursor; replays are harmless (ReplacingMergeTree).
 
-use crate::tables::{Cursor, Table};
+use crate::tables::{Cursor, StreamRow, Table};
 use crate::{cursor, metrics, Shared};
 use anyhow::Context;
 use diesel::sql_types::{Array, BigInt, Text};
+use diesel::QueryResult;
 use diesel::QueryableByName;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use futures::{Stream, TryStreamExt};
 use mmf_shared::db::statement;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -40,9 +42,48 @@ pub async fn pause(stop: &mut watch::Receiver<bool>, pause: Duration) -> bool {
     }
 }
 
+/// Rows read from Postgres, already converted to ClickHouse rows.
+struct Batch<T: Table> {
+    rows: Vec<T::Row>,
+    /// How many Postgres rows they came from.
+    read: usize,
+    /// The position of the last Postgres row.
+    last: Option<Cursor>,
+}
+
 /// A batch read ahead while the previous one was being inserted: the cursor it was read from
 /// and its rows.
-type Prefetched<T> = Option<(Cursor, JoinHandle<anyhow::Result<Vec<<T as Table>::PgRow>>>)>;
+type Prefetched<T> = Option<(Cursor, JoinHandle<anyhow::Result<Batch<T>>>)>;
+
+/// Converts rows as they arrive, so no batch of Postgres rows is held in memory and the
+/// conversion overlaps with the read.
+async fn collect<T: Table>(
+    mut rows: impl Stream<Item = QueryResult<T::PgRow>> + Unpin,
+) -> anyhow::Result<Batch<T>> {
+    let mut out = Vec::new();
+    let mut read = 0;
+    // One row is held back: its position is needed if it turns out to be the last.
+    let mut held: Option<T::PgRow> = None;
+    while let Some(row) = rows.try_next().await? {
+        read += 1;
+        if let Some(previous) = held.replace(row) {
+            T::convert(previous, &mut out)?;
+        }
+    }
+    let last = match held {
+        Some(row) => {
+            let at = row.cursor()?;
+            T::convert(row, &mut out)?;
+            Some(at)
+        }
+        None => None,
+    };
+    Ok(Batch {
+        rows: out,
+        read,
+        last,
+    })
+}
 
 pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     shared.status.register(T::NAME);
@@ -183,13 +224,12 @@ async fn ship_above<T: Table>(shared: &Shared, above: &mut Above) -> anyhow::Res
         txid: 0,
         key: "0".into(),
     });
-    let rows = read_range::<T>(shared, &mut pg, &from, xmin, upto).await?;
-    let Some(last) = rows.last() else {
+    let batch = read_range::<T>(shared, &mut pg, &from, xmin, upto).await?;
+    let Some(to) = batch.last else {
         return Ok(0);
     };
-    let to = T::position(last).cursor()?;
-    let read = rows.len();
-    let shipped = insert::<T>(shared, rows).await?;
+    let read = batch.read;
+    let shipped = insert::<T>(shared, &batch.rows).await?;
     tracing::debug!(
         stream = T::NAME,
         rows = shipped,
@@ -227,11 +267,10 @@ async fn ship_finished<T: Table>(
             txid: t.saturating_sub(1),
             key: "0".into(),
         });
-        let rows = read_range::<T>(shared, pg, &from, t, t + 1).await?;
-        if let Some(last) = rows.last() {
-            let last = T::position(last).cursor()?;
-            let read = rows.len();
-            let shipped = insert::<T>(shared, rows).await?;
+        let batch = read_range::<T>(shared, pg, &from, t, t + 1).await?;
+        if let Some(last) = batch.last {
+            let read = batch.read;
+            let shipped = insert::<T>(shared, &batch.rows).await?;
             metrics::ROWS_SHIPPED
                 .with_label_values(&[T::NAME])
                 .inc_by(shipped as u64);
@@ -253,44 +292,46 @@ async fn read_range<T: Table>(
     from: &Cursor,
     lo: u64,
     hi: u64,
-) -> anyhow::Result<Vec<T::PgRow>> {
-    let rows: Vec<T::PgRow> = statement(T::ABOVE)
-        .bind::<Text, _>(from.txid.to_string())
-        .bind::<Text, _>(&from.key)
-        .bind::<BigInt, _>(i64::try_from(limit::<T>(shared))?)
-        .bind::<Text, _>(lo.to_string())
-        .bind::<Text, _>(hi.to_string())
-        .load(pg)
+) -> anyhow::Result<Batch<T>> {
+    let limit = limit::<T>(shared);
+    let read = async {
+        let rows = statement(T::ABOVE)
+            .bind::<Text, _>(from.txid.to_string())
+            .bind::<Text, _>(&from.key)
+            .bind::<BigInt, _>(i64::try_from(limit)?)
+            .bind::<Text, _>(lo.to_string())
+            .bind::<Text, _>(hi.to_string())
+            .load_stream::<T::PgRow>(pg)
+            .await?;
+        collect::<T>(rows).await
+    };
+    let batch = read
         .await
         .with_context(|| format!("reading {} above the watermark", T::NAME))?;
-    Span::current().record("rows", rows.len());
-    Ok(rows)
+    Span::current().record("rows", batch.read);
+    Ok(batch)
 }
 
-/// Inserts the ClickHouse rows of `rows`; returns how many there were.
+/// Inserts `rows` into ClickHouse; returns how many there were.
 #[tracing::instrument(level = "debug", skip_all, fields(stream = T::NAME, rows = rows.len()))]
-async fn insert<T: Table>(shared: &Shared, rows: Vec<T::PgRow>) -> anyhow::Result<usize> {
-    let mut converted = Vec::with_capacity(rows.len());
-    for row in rows {
-        T::convert(row, &mut converted)?;
-    }
+async fn insert<T: Table>(shared: &Shared, rows: &[T::Row]) -> anyhow::Result<usize> {
     let mut insert = shared
         .ch
         .insert::<T::Row>(T::TARGET)
         .await?
         .with_timeouts(Some(INSERT_TIMEOUT), Some(INSERT_TIMEOUT));
-    for row in &converted {
+    for row in rows {
         insert.write(row).await?;
     }
     insert
         .end()
         .await
         .with_context(|| format!("inserting {} into ClickHouse {}", T::NAME, T::TARGET))?;
-    Ok(converted.len())
+    Ok(rows.len())
 }
 
 /// Reads the batch after `from` on a connection of its own.
-fn read<T: Table>(shared: &Arc<Shared>, from: Cursor) -> JoinHandle<anyhow::Result<Vec<T::PgRow>>> {
+fn read<T: Table>(shared: &Arc<Shared>, from: Cursor) -> JoinHandle<anyhow::Result<Batch<T>>> {
     let shared = shared.clone();
     tokio::spawn(
         async move {
@@ -307,16 +348,19 @@ async fn read_batch<T: Table>(
     pg: &mut AsyncPgConnection,
     limit: usize,
     from: &Cursor,
-) -> anyhow::Result<Vec<T::PgRow>> {
-    let rows: Vec<T::PgRow> = statement(T::SELECT)
-        .bind::<Text, _>(from.txid.to_string())
-        .bind::<Text, _>(&from.key)
-        .bind::<BigInt, _>(i64::try_from(limit)?)
-        .load(pg)
-        .await
-        .with_context(|| format!("reading {}", T::NAME))?;
-    Span::current().record("rows", rows.len());
-    Ok(rows)
+) -> anyhow::Result<Batch<T>> {
+    let read = async {
+        let rows = statement(T::SELECT)
+            .bind::<Text, _>(from.txid.to_string())
+            .bind::<Text, _>(&from.key)
+            .bind::<BigInt, _>(i64::try_from(limit)?)
+            .load_stream::<T::PgRow>(pg)
+            .await?;
+        collect::<T>(rows).await
+    };
+    let batch = read.await.with_context(|| format!("reading {}", T::NAME))?;
+    Span::current().record("rows", batch.read);
+    Ok(batch)
 }
 
 /// Ships one batch; returns how many rows it held. A full batch means more are waiting, so
@@ -339,20 +383,19 @@ async fn ship_batch<T: Table>(
         Some((at, handle)) if at == from => handle,
         _ => read::<T>(shared, from.clone()),
     };
-    let rows = pending.await??;
+    let batch = pending.await??;
     let read_done = started.elapsed();
-    let Some(last) = rows.last() else {
+    let Some(to) = batch.last else {
         *position = Some(from);
         return Ok(0);
     };
-    let to = T::position(last).cursor()?;
-    let n = rows.len();
+    let n = batch.read;
     Span::current().record("rows", n);
     if n == limit::<T>(shared) {
         *prefetched = Some((to.clone(), read::<T>(shared, to.clone())));
     }
 
-    let shipped = insert::<T>(shared, rows).await?;
+    let shipped = insert::<T>(shared, &batch.rows).await?;
     let inserted = started.elapsed();
     let mut pg = shared.pg.get().await.context("Postgres connection")?;
     cursor::save(&mut pg, T::NAME, &to, n).await?;

@@ -5,11 +5,10 @@
 //! crash are harmless.
 
 use crate::shipper::{pause, MAX_BACKOFF, MIN_BACKOFF};
-use crate::tables::{Cursor, IncomePayments, Position, Table, UnitJournal};
+use crate::tables::{stream_row, Cursor, IncomePayments, StreamRow, Table, UnitJournal};
 use crate::{cursor, metrics, Shared};
 use anyhow::Context;
 use chrono::NaiveDate;
-use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -38,11 +37,10 @@ trait Source {
     /// The source waits while an income distribution runs.
     const WAITS_FOR_DISTRIBUTION: bool = false;
     /// A row's position, the account(s) it touched and their effective date.
-    type Row: QueryableByName<Pg> + Send + 'static;
+    type Row: StreamRow;
     /// Rows per round: a bulk day touches each account once, and one rebuild then covers many
     /// shipped batches.
     fn rows_per_round(shared: &Shared) -> usize;
-    fn position(row: &Self::Row) -> &Position;
     fn effective_date(row: &Self::Row) -> NaiveDate;
     fn accounts(row: Self::Row, out: &mut BTreeSet<String>);
 }
@@ -50,15 +48,11 @@ trait Source {
 /// Unit movements: one account per row.
 struct Movements;
 
-#[derive(QueryableByName)]
-#[diesel(check_for_backend(Pg))]
-struct MovementTouch {
-    #[diesel(embed)]
-    position: Position,
-    #[diesel(sql_type = Text)]
-    account_id: String,
-    #[diesel(sql_type = Date)]
-    effective_date: NaiveDate,
+stream_row! {
+    struct MovementTouch {
+        account_id: String as Text,
+        effective_date: NaiveDate as Date,
+    }
 }
 
 impl Source for Movements {
@@ -74,9 +68,6 @@ impl Source for Movements {
     fn rows_per_round(shared: &Shared) -> usize {
         shared.config.batch_rows * 10
     }
-    fn position(row: &MovementTouch) -> &Position {
-        &row.position
-    }
     fn effective_date(row: &MovementTouch) -> NaiveDate {
         row.effective_date
     }
@@ -88,15 +79,11 @@ impl Source for Movements {
 /// Income payments: one distribution batch of accounts per row.
 struct Income;
 
-#[derive(QueryableByName)]
-#[diesel(check_for_backend(Pg))]
-struct IncomeTouch {
-    #[diesel(embed)]
-    position: Position,
-    #[diesel(sql_type = Array<Text>)]
-    account_ids: Vec<String>,
-    #[diesel(sql_type = Date)]
-    effective_date: NaiveDate,
+stream_row! {
+    struct IncomeTouch {
+        account_ids: Vec<String> as Array<Text>,
+        effective_date: NaiveDate as Date,
+    }
 }
 
 impl Source for Income {
@@ -115,9 +102,6 @@ impl Source for Income {
     fn rows_per_round(_: &Shared) -> usize {
         // Each payment is one distribution batch.
         25
-    }
-    fn position(row: &IncomeTouch) -> &Position {
-        &row.position
     }
     fn effective_date(row: &IncomeTouch) -> NaiveDate {
         row.effective_date
@@ -213,7 +197,7 @@ async fn rebuild_batch<S: Source>(shared: &Shared, version: u64) -> anyhow::Resu
     let Some(last) = rows.last() else {
         return Ok(0);
     };
-    let to = S::position(last).cursor()?;
+    let to = last.cursor()?;
     let read = rows.len();
     Span::current().record("rows", read);
     // Days before the earliest new movement keep their snapshots.
