@@ -3,44 +3,56 @@
 
 use crate::tables::Cursor;
 use anyhow::Context;
-use tokio_postgres::GenericClient;
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mmf_shared::schema::sql_types::Xid8;
+use mmf_shared::schema::sync_cursors::dsl as c;
 
 /// The saved position of `stream`, created at the start if the stream is new.
-pub async fn load(pg: &impl GenericClient, stream: &str) -> anyhow::Result<Cursor> {
-    pg.execute(
-        "INSERT INTO sync_cursors (stream) VALUES ($1) ON CONFLICT (stream) DO NOTHING",
-        &[&stream],
-    )
-    .await
-    .context("creating sync cursor (are the Postgres migrations applied?)")?;
-    let row = pg
-        .query_one(
-            "SELECT txid::text::bigint, key FROM sync_cursors WHERE stream = $1",
-            &[&stream],
-        )
-        .await?;
-    let txid: i64 = row.get(0);
+#[tracing::instrument(level = "debug", skip(pg))]
+pub async fn load(pg: &mut AsyncPgConnection, stream: &str) -> anyhow::Result<Cursor> {
+    diesel::insert_into(c::sync_cursors)
+        .values(c::stream.eq(stream))
+        .on_conflict(c::stream)
+        .do_nothing()
+        .execute(pg)
+        .await
+        .context("creating sync cursor (are the Postgres migrations applied?)")?;
+    // xid8 has no Rust type in diesel; it travels as bigint.
+    let (txid, key): (i64, String) = c::sync_cursors
+        .find(stream)
+        .select((sql::<BigInt>("txid::text::bigint"), c::key))
+        .first(pg)
+        .await
+        .context("reading sync cursor")?;
     Ok(Cursor {
         txid: u64::try_from(txid)?,
-        key: row.get(1),
+        key,
     })
 }
 
 /// Moves `stream` to `to`, adding `rows` to its shipped count.
+#[tracing::instrument(level = "debug", skip(pg, to), fields(txid = to.txid))]
 pub async fn save(
-    pg: &impl GenericClient,
+    pg: &mut AsyncPgConnection,
     stream: &str,
     to: &Cursor,
     rows: usize,
 ) -> anyhow::Result<()> {
-    let txid = to.txid.to_string();
-    let rows = i64::try_from(rows)?;
-    pg.execute(
-        "UPDATE sync_cursors SET txid = $2::text::xid8, key = $3, \
-         rows_shipped = rows_shipped + $4, updated_at = now() WHERE stream = $1",
-        &[&stream, &txid, &to.key, &rows],
-    )
-    .await
-    .context("saving sync cursor")?;
+    let txid = sql::<Xid8>("")
+        .bind::<Text, _>(to.txid.to_string())
+        .sql("::text::xid8");
+    diesel::update(c::sync_cursors.find(stream))
+        .set((
+            c::txid.eq(txid),
+            c::key.eq(&to.key),
+            c::rows_shipped.eq(c::rows_shipped + i64::try_from(rows)?),
+            c::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(pg)
+        .await
+        .context("saving sync cursor")?;
     Ok(())
 }

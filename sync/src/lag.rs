@@ -4,6 +4,11 @@
 use crate::shipper::pause;
 use crate::tables::{Accounts, FundIncome, Funds, IncomePayments, Orders, Table, UnitJournal};
 use crate::{cursor, metrics, Shared};
+use anyhow::Context;
+use diesel::sql_types::{BigInt, Double, Text};
+use diesel::QueryableByName;
+use diesel_async::RunQueryDsl;
+use mmf_shared::db::statement;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -13,8 +18,24 @@ const COUNT_EVERY: Duration = Duration::from_secs(5);
 /// `sync_rows_behind` saturates here.
 pub const ROWS_BEHIND_CAP: i64 = 1_000_000;
 
-const XMIN_AGE: &str = "SELECT coalesce(extract(epoch FROM now() - min(xact_start)), 0)::float8 \
+const XMIN_AGE: &str =
+    "SELECT coalesce(extract(epoch FROM now() - min(xact_start)), 0)::float8 AS seconds \
      FROM pg_stat_activity WHERE backend_xid IS NOT NULL";
+
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct Age {
+    #[diesel(sql_type = Double)]
+    seconds: f64,
+}
+
+/// What a table's `BEHIND` counts.
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct Behind {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
+}
 
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut counted_at: Option<Instant> = None;
@@ -43,21 +64,28 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+#[tracing::instrument(level = "debug", skip_all)]
 async fn xmin_age(shared: &Shared) -> anyhow::Result<f64> {
-    let pg = shared.pg.get().await?;
-    Ok(pg.query_one(XMIN_AGE, &[]).await?.get(0))
+    let mut pg = shared.pg.get().await.context("Postgres connection")?;
+    let age: Age = statement(XMIN_AGE).get_result(&mut pg).await?;
+    Ok(age.seconds)
 }
 
 async fn count_behind(shared: &Shared) -> anyhow::Result<()> {
+    #[tracing::instrument(level = "debug", skip_all, fields(stream = T::NAME, rows))]
     async fn one<T: Table>(shared: &Shared) -> anyhow::Result<()> {
-        let pg = shared.pg.get().await?;
-        let at = cursor::load(&**pg, T::NAME).await?;
-        let stmt = pg.prepare_cached(T::BEHIND).await?;
-        let n: i64 = pg
-            .query_one(&stmt, &[&at.txid.to_string(), &at.key, &ROWS_BEHIND_CAP])
-            .await?
-            .get(0);
-        metrics::ROWS_BEHIND.with_label_values(&[T::NAME]).set(n);
+        let mut pg = shared.pg.get().await.context("Postgres connection")?;
+        let at = cursor::load(&mut pg, T::NAME).await?;
+        let behind: Behind = statement(T::BEHIND)
+            .bind::<Text, _>(at.txid.to_string())
+            .bind::<Text, _>(&at.key)
+            .bind::<BigInt, _>(ROWS_BEHIND_CAP)
+            .get_result(&mut pg)
+            .await?;
+        tracing::Span::current().record("rows", behind.count);
+        metrics::ROWS_BEHIND
+            .with_label_values(&[T::NAME])
+            .set(behind.count);
         Ok(())
     }
     one::<Accounts>(shared).await?;

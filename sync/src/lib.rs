@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 /// What every loop of the worker shares.
 pub struct Shared {
     pub config: Config,
-    pub pg: deadpool_postgres::Pool,
+    pub pg: mmf_shared::db::DbPool,
     pub ch: clickhouse::Client,
     pub status: status::Status,
 }
@@ -58,7 +58,7 @@ impl Worker {
 /// Starts the worker: serves HTTP at once, applies the ClickHouse migrations (retrying while
 /// ClickHouse is unreachable), then starts the shipping loops.
 pub async fn start(config: Config) -> anyhow::Result<Worker> {
-    let pg = mmf_shared::db::pool(&config.database_url, 16)?;
+    let pg = mmf_shared::db::db_pool(&config.database_url, 16)?;
     let ch = mmf_shared::ch::client_for(&config.clickhouse_url, &config.clickhouse_db);
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await

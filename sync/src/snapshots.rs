@@ -5,14 +5,19 @@
 //! crash are harmless.
 
 use crate::shipper::{pause, MAX_BACKOFF, MIN_BACKOFF};
-use crate::tables::{cursor_of, Cursor, IncomePayments, Table, UnitJournal};
+use crate::tables::{stream_row, Cursor, IncomePayments, StreamRow, Table, UnitJournal};
 use crate::{cursor, metrics, Shared};
 use anyhow::Context;
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Date, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mmf_shared::db::statement;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::watch;
-use tokio_postgres::Row as PgRow;
+use tracing::Span;
 
 pub const STREAM: &str = "position_snapshots";
 /// Accounts per ClickHouse rebuild statement (bounds the query text).
@@ -22,57 +27,89 @@ const QUERY_TIMEOUT: Duration = Duration::from_secs(300);
 const IDLE: Duration = Duration::from_millis(250);
 
 /// A shipped stream whose rows touch accounts.
-struct Source {
+trait Source {
     /// This builder's cursor over the stream.
-    cursor: &'static str,
+    const CURSOR: &'static str;
     /// The shipping stream; only rows at or before its saved cursor are in ClickHouse.
-    shipped: &'static str,
-    /// Rows after `$1, $2` and at or before `$3, $4`, at most `$5`: txid, key, the touched
-    /// account(s), effective date.
-    touched: &'static str,
+    const SHIPPED: &'static str;
+    /// Rows after `$1, $2` and at or before `$3, $4`, at most `$5`, as [`Source::Row`].
+    const TOUCHED: &'static str;
+    /// The source waits while an income distribution runs.
+    const WAITS_FOR_DISTRIBUTION: bool = false;
+    /// A row's position, the account(s) it touched and their effective date.
+    type Row: StreamRow;
     /// Rows per round: a bulk day touches each account once, and one rebuild then covers many
     /// shipped batches.
-    rows_per_round: fn(&Shared) -> usize,
-    /// When set, the source waits while this query returns true.
-    wait_while: Option<&'static str>,
-    accounts: fn(&PgRow, &mut BTreeSet<String>) -> anyhow::Result<()>,
+    fn rows_per_round(shared: &Shared) -> usize;
+    fn effective_date(row: &Self::Row) -> NaiveDate;
+    fn accounts(row: Self::Row, out: &mut BTreeSet<String>);
 }
 
-const SOURCES: [Source; 2] = [
-    Source {
-        cursor: STREAM,
-        shipped: UnitJournal::NAME,
-        touched: "SELECT txid::text::bigint AS sync_txid, entry_id::text AS sync_key, account_id, \
-                         effective_date FROM unit_journal \
-                  WHERE (txid, entry_id) > ($1::text::xid8, $2::text::bigint) \
-                    AND (txid, entry_id) <= ($3::text::xid8, $4::text::bigint) \
-                  ORDER BY txid, entry_id LIMIT $5",
-        rows_per_round: |shared| shared.config.batch_rows * 10,
-        wait_while: None,
-        accounts: |row, out| {
-            out.insert(row.try_get(2)?);
-            Ok(())
-        },
-    },
-    Source {
-        cursor: "position_snapshots_income",
-        shipped: IncomePayments::NAME,
-        touched: "SELECT txid::text::bigint AS sync_txid, payment_id::text AS sync_key, \
-                         account_ids, effective_date FROM income_payments \
-                  WHERE (txid, payment_id) > ($1::text::xid8, $2::text::bigint) \
-                    AND (txid, payment_id) <= ($3::text::xid8, $4::text::bigint) \
-                  ORDER BY txid, payment_id LIMIT $5",
+/// Unit movements: one account per row.
+struct Movements;
+
+stream_row! {
+    struct MovementTouch {
+        account_id: String as Text,
+        effective_date: NaiveDate as Date,
+    }
+}
+
+impl Source for Movements {
+    const CURSOR: &'static str = STREAM;
+    const SHIPPED: &'static str = UnitJournal::NAME;
+    const TOUCHED: &'static str =
+        "SELECT txid::text::bigint AS sync_txid, entry_id::text AS sync_key, account_id, \
+                effective_date FROM unit_journal \
+         WHERE (txid, entry_id) > ($1::text::xid8, $2::text::bigint) \
+           AND (txid, entry_id) <= ($3::text::xid8, $4::text::bigint) \
+         ORDER BY txid, entry_id LIMIT $5";
+    type Row = MovementTouch;
+    fn rows_per_round(shared: &Shared) -> usize {
+        shared.config.batch_rows * 10
+    }
+    fn effective_date(row: &MovementTouch) -> NaiveDate {
+        row.effective_date
+    }
+    fn accounts(row: MovementTouch, out: &mut BTreeSet<String>) {
+        out.insert(row.account_id);
+    }
+}
+
+/// Income payments: one distribution batch of accounts per row.
+struct Income;
+
+stream_row! {
+    struct IncomeTouch {
+        account_ids: Vec<String> as Array<Text>,
+        effective_date: NaiveDate as Date,
+    }
+}
+
+impl Source for Income {
+    const CURSOR: &'static str = "position_snapshots_income";
+    const SHIPPED: &'static str = IncomePayments::NAME;
+    const TOUCHED: &'static str =
+        "SELECT txid::text::bigint AS sync_txid, payment_id::text AS sync_key, \
+                account_ids, effective_date FROM income_payments \
+         WHERE (txid, payment_id) > ($1::text::xid8, $2::text::bigint) \
+           AND (txid, payment_id) <= ($3::text::xid8, $4::text::bigint) \
+         ORDER BY txid, payment_id LIMIT $5";
+    // A distribution pays every position of a fund: rebuilding snapshots batch by batch
+    // while it runs would compete with it for the same machines, for the same result.
+    const WAITS_FOR_DISTRIBUTION: bool = true;
+    type Row = IncomeTouch;
+    fn rows_per_round(_: &Shared) -> usize {
         // Each payment is one distribution batch.
-        rows_per_round: |_| 25,
-        // A distribution pays every position of a fund: rebuilding snapshots batch by batch
-        // while it runs would compete with it for the same machines, for the same result.
-        wait_while: Some("SELECT EXISTS (SELECT 1 FROM income_runs WHERE finished_at IS NULL)"),
-        accounts: |row, out| {
-            out.extend(row.try_get::<_, Vec<String>>(2)?);
-            Ok(())
-        },
-    },
-];
+        25
+    }
+    fn effective_date(row: &IncomeTouch) -> NaiveDate {
+        row.effective_date
+    }
+    fn accounts(row: IncomeTouch, out: &mut BTreeSet<String>) {
+        out.extend(row.account_ids);
+    }
+}
 
 /// Snapshot versions: strictly increasing across rounds and restarts (microseconds of the
 /// wall clock, or one more than the last). A later rebuild reads a superset of what an
@@ -97,16 +134,10 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut versions = Versions::default();
     loop {
         let round = async {
-            let (mut caught_up, mut more) = (true, false);
-            for source in &SOURCES {
-                // Shipping comes first: snapshots wait while a stream has a backlog.
-                if !shared.status.is_caught_up(source.shipped) {
-                    caught_up = false;
-                    continue;
-                }
-                let n = rebuild_batch(&shared, source, versions.next()).await?;
-                more |= n >= (source.rows_per_round)(&shared);
-            }
+            let movements = follow::<Movements>(&shared, &mut versions).await?;
+            let income = follow::<Income>(&shared, &mut versions).await?;
+            let caught_up = movements.is_some() && income.is_some();
+            let more = movements == Some(true) || income == Some(true);
             anyhow::Ok((caught_up && !more, more))
         };
         let wait = match round.await {
@@ -138,48 +169,104 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// One round over source `S`: `None` while its stream has a backlog (shipping comes first),
+/// else whether more rows are waiting after this round's rebuild.
+async fn follow<S: Source>(
+    shared: &Shared,
+    versions: &mut Versions,
+) -> anyhow::Result<Option<bool>> {
+    if !shared.status.is_caught_up(S::SHIPPED) {
+        return Ok(None);
+    }
+    let n = rebuild_batch::<S>(shared, versions.next()).await?;
+    Ok(Some(n >= S::rows_per_round(shared)))
+}
+
 /// Rebuilds the snapshots of the accounts touched by the source's next rows; returns how many
 /// rows it covered.
-async fn rebuild_batch(shared: &Shared, source: &Source, version: u64) -> anyhow::Result<usize> {
+#[tracing::instrument(level = "debug", skip_all, fields(stream = S::CURSOR, rows))]
+async fn rebuild_batch<S: Source>(shared: &Shared, version: u64) -> anyhow::Result<usize> {
     let started = Instant::now();
-    let pg = shared.pg.get().await.context("Postgres connection")?;
-    if let Some(sql) = source.wait_while {
-        if pg.query_one(sql, &[]).await?.get::<_, bool>(0) {
-            return Ok(0);
-        }
+    let mut pg = shared.pg.get().await.context("Postgres connection")?;
+    if S::WAITS_FOR_DISTRIBUTION && distribution_running(&mut pg).await? {
+        return Ok(0);
     }
-    let from = cursor::load(&**pg, source.cursor).await?;
-    let shipped = cursor::load(&**pg, source.shipped).await?;
-    let limit = i64::try_from((source.rows_per_round)(shared))?;
-    let stmt = pg.prepare_cached(source.touched).await?;
-    let rows = pg
-        .query(
-            &stmt,
-            &[
-                &from.txid.to_string(),
-                &from.key,
-                &shipped.txid.to_string(),
-                &shipped.key,
-                &limit,
-            ],
-        )
-        .await
-        .with_context(|| format!("reading accounts touched by {}", source.shipped))?;
+    let from = cursor::load(&mut pg, S::CURSOR).await?;
+    let shipped = cursor::load(&mut pg, S::SHIPPED).await?;
+    let rows = touched::<S>(&mut pg, &from, &shipped, S::rows_per_round(shared)).await?;
     let Some(last) = rows.last() else {
         return Ok(0);
     };
-    let to: Cursor = cursor_of(last)?;
-    let mut accounts = BTreeSet::new();
-    for row in &rows {
-        (source.accounts)(row, &mut accounts)?;
-    }
+    let to = last.cursor()?;
+    let read = rows.len();
+    Span::current().record("rows", read);
     // Days before the earliest new movement keep their snapshots.
     let since = rows
         .iter()
-        .map(|r| r.get::<_, chrono::NaiveDate>(3))
+        .map(S::effective_date)
         .min()
         .expect("rows are not empty");
+    let mut accounts = BTreeSet::new();
+    for row in rows {
+        S::accounts(row, &mut accounts);
+    }
     let accounts: Vec<String> = accounts.into_iter().collect();
+    rebuild(shared, &accounts, since, version).await?;
+    cursor::save(&mut pg, S::CURSOR, &to, read).await?;
+    metrics::ROWS_SHIPPED
+        .with_label_values(&[STREAM])
+        .inc_by(accounts.len() as u64);
+    metrics::BATCH_ROWS
+        .with_label_values(&[STREAM])
+        .observe(accounts.len() as f64);
+    metrics::BATCH_SECONDS
+        .with_label_values(&[STREAM])
+        .observe(started.elapsed().as_secs_f64());
+    Ok(read)
+}
+
+/// True while an income distribution has not finished.
+#[tracing::instrument(level = "debug", skip_all, ret)]
+async fn distribution_running(pg: &mut AsyncPgConnection) -> anyhow::Result<bool> {
+    use mmf_shared::schema::income_runs::dsl as runs;
+    let running = diesel::select(diesel::dsl::exists(
+        runs::income_runs.filter(runs::finished_at.is_null()),
+    ))
+    .get_result(pg)
+    .await
+    .context("reading running income distributions")?;
+    Ok(running)
+}
+
+/// The source's rows after `from` and at or before `shipped`, at most `limit`.
+#[tracing::instrument(level = "debug", skip_all, fields(stream = S::SHIPPED, rows))]
+async fn touched<S: Source>(
+    pg: &mut AsyncPgConnection,
+    from: &Cursor,
+    shipped: &Cursor,
+    limit: usize,
+) -> anyhow::Result<Vec<S::Row>> {
+    let rows: Vec<S::Row> = statement(S::TOUCHED)
+        .bind::<Text, _>(from.txid.to_string())
+        .bind::<Text, _>(&from.key)
+        .bind::<Text, _>(shipped.txid.to_string())
+        .bind::<Text, _>(&shipped.key)
+        .bind::<BigInt, _>(i64::try_from(limit)?)
+        .load(pg)
+        .await
+        .with_context(|| format!("reading accounts touched by {}", S::SHIPPED))?;
+    Span::current().record("rows", rows.len());
+    Ok(rows)
+}
+
+/// Rebuilds the position snapshots of `accounts` from `since` on, in ClickHouse.
+#[tracing::instrument(level = "debug", skip_all, fields(accounts = accounts.len()))]
+async fn rebuild(
+    shared: &Shared,
+    accounts: &[String],
+    since: NaiveDate,
+    version: u64,
+) -> anyhow::Result<()> {
     for chunk in accounts.chunks(ACCOUNTS_PER_QUERY) {
         let sql = rebuild_sql(chunk, since, version);
         tokio::time::timeout(
@@ -194,17 +281,7 @@ async fn rebuild_batch(shared: &Shared, source: &Source, version: u64) -> anyhow
         .context("rebuilding position snapshots: timed out")?
         .context("rebuilding position snapshots")?;
     }
-    cursor::save(&**pg, source.cursor, &to, rows.len()).await?;
-    metrics::ROWS_SHIPPED
-        .with_label_values(&[STREAM])
-        .inc_by(accounts.len() as u64);
-    metrics::BATCH_ROWS
-        .with_label_values(&[STREAM])
-        .observe(accounts.len() as f64);
-    metrics::BATCH_SECONDS
-        .with_label_values(&[STREAM])
-        .observe(started.elapsed().as_secs_f64());
-    Ok(rows.len())
+    Ok(())
 }
 
 /// Recomputes, from the journal in ClickHouse, the running units of each given account per
