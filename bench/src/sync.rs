@@ -64,13 +64,35 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     pg.batch_execute("VACUUM ANALYZE").await?;
     println!("  seeded in {:.1} s", started.elapsed().as_secs_f64());
 
-    // Baseline 1: Postgres hands out the same rows as fast as it can.
+    let (pg_read, ch_write) = baselines(&pg, &ch, rows).await?;
+    let worker = bulk_catch_up(&pg, &ch, &url, rows, batch, (pg_read, ch_write)).await?;
+
+    steady_lag(
+        &db,
+        &ch,
+        accounts,
+        clients,
+        seconds,
+        opt(args, "hold", 0) == 1,
+    )
+    .await?;
+    worker.stop().await;
+    Ok(())
+}
+
+/// Seconds Postgres takes to hand out the journal (`COPY … TO STDOUT`) and ClickHouse to
+/// ingest the same rows as TSV over HTTP: what the worker's bulk rate is measured against.
+async fn baselines(
+    pg: &tokio_postgres::Client,
+    ch: &clickhouse::Client,
+    rows: u64,
+) -> anyhow::Result<(f64, f64)> {
     let export =
         "COPY (SELECT entry_id, account_id, fund_code, coalesce(order_id, 0), kind, units, \
          effective_date, to_char(booked_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS'), \
          txid FROM unit_journal ORDER BY txid, entry_id) TO STDOUT";
     let started = Instant::now();
-    let tsv = copy_out(&pg, export).await?;
+    let tsv = copy_out(pg, export).await?;
     let pg_read = started.elapsed().as_secs_f64();
     println!(
         "baseline: Postgres COPY TO STDOUT of the rows   {:>9.0} rows/s ({:.2} s, {} MB)",
@@ -78,14 +100,11 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         pg_read,
         tsv.len() / 1_000_000
     );
-
-    // Baseline 2: ClickHouse ingests the same rows as TSV over HTTP.
     ch.query("CREATE TABLE unit_journal_baseline AS unit_journal")
         .execute()
         .await?;
-    let http = reqwest::Client::new();
     let started = Instant::now();
-    let resp = http
+    let resp = reqwest::Client::new()
         .post(format!(
             "{CH_URL}/?database={DB}&query=INSERT%20INTO%20unit_journal_baseline%20FORMAT%20TabSeparated"
         ))
@@ -103,14 +122,25 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         rows as f64 / ch_write,
         ch_write
     );
+    Ok((pg_read, ch_write))
+}
 
-    // The worker, from an empty cursor.
-    let mut sync_config = mmf_sync::Config::new(&url, CH_URL, DB);
+/// Starts the worker from an empty cursor and reports how fast it ships the seeded rows and
+/// rebuilds the snapshots; returns the running worker.
+async fn bulk_catch_up(
+    pg: &tokio_postgres::Client,
+    ch: &clickhouse::Client,
+    url: &str,
+    rows: u64,
+    batch: usize,
+    (pg_read, ch_write): (f64, f64),
+) -> anyhow::Result<mmf_sync::Worker> {
+    let mut sync_config = mmf_sync::Config::new(url, CH_URL, DB);
     sync_config.batch_rows = batch;
-    let outside = OutsideTransactions::watch(&url).await?;
+    let outside = OutsideTransactions::watch(url).await?;
     let started = Instant::now();
     let worker = mmf_sync::start(sync_config).await?;
-    let shipped_at = wait_cursor(&pg, "unit_journal", rows, started).await?;
+    let shipped_at = wait_cursor(pg, "unit_journal", rows, started).await?;
     println!(
         "sync:     bulk catch-up (batch {batch})            {:>9.0} rows/s ({:.2} s)",
         rows as f64 / shipped_at,
@@ -122,7 +152,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         .await?;
     anyhow::ensure!(ch_rows == rows, "ClickHouse has {ch_rows} of {rows} rows");
     println!("  {}", outside.report().await);
-    let snapshots_at = wait_cursor(&pg, mmf_sync::snapshots::STREAM, rows, started).await?;
+    let snapshots_at = wait_cursor(pg, mmf_sync::snapshots::STREAM, rows, started).await?;
     println!(
         "sync:     position snapshots rebuilt for all    {:>9.0} rows/s ({:.2} s after start)",
         rows as f64 / snapshots_at,
@@ -133,18 +163,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         pg_read / shipped_at,
         ch_write / shipped_at
     );
-
-    steady_lag(
-        &db,
-        &ch,
-        accounts,
-        clients,
-        seconds,
-        opt(args, "hold", 0) == 1,
-    )
-    .await?;
-    worker.stop().await;
-    Ok(())
+    Ok(worker)
 }
 
 /// Income-shaped rows: one credit per account round robin, effective tomorrow.
@@ -206,31 +225,7 @@ async fn steady_lag(
     seconds: u64,
     hold: bool,
 ) -> anyhow::Result<()> {
-    // Baseline: the floor any pipeline into ClickHouse has (insert one row, select it back).
-    ch.query("CREATE TABLE IF NOT EXISTS lag_probe (id UInt64) ENGINE = MergeTree ORDER BY id")
-        .execute()
-        .await?;
-    let mut floor = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
-    for id in 0..200u64 {
-        let started = Instant::now();
-        ch.query("INSERT INTO lag_probe (id) VALUES (?)")
-            .bind(id)
-            .execute()
-            .await?;
-        let n: u64 = ch
-            .query("SELECT count() FROM lag_probe WHERE id = ?")
-            .bind(id)
-            .fetch_one()
-            .await?;
-        anyhow::ensure!(n == 1);
-        floor.record(started.elapsed().as_micros() as u64)?;
-    }
-    println!(
-        "baseline: ClickHouse insert + select of one row  p50 {:.1} ms, p99 {:.1} ms",
-        floor.value_at_quantile(0.5) as f64 / 1000.0,
-        floor.value_at_quantile(0.99) as f64 / 1000.0
-    );
-
+    insert_select_floor(ch).await?;
     println!(
         "load: {clients} API clients for {seconds} s, 70% fast redemptions / 30% subscriptions"
     );
@@ -265,56 +260,14 @@ async fn steady_lag(
         .build()?;
     let tasks: Vec<_> = (0..clients)
         .map(|t| {
-            let (http, base, clock, pending) =
-                (http.clone(), base.clone(), clock.clone(), pending.clone());
-            tokio::spawn(async move {
-                let signer = Signer::new("p1");
-                let mut n = 0u64;
-                while Instant::now() < deadline {
-                    n += 1;
-                    let (acct, fast, amount) = {
-                        let mut rng = rand::thread_rng();
-                        (
-                            rng.gen_range(1..=accounts),
-                            rng.gen_bool(0.7),
-                            rng.gen_range(1..500),
-                        )
-                    };
-                    let rid = format!("s{t}-{n}");
-                    let (path, body) = if fast {
-                        (
-                            "/v1/redemptions",
-                            serde_json::json!({"request_id": rid, "account_id": account(acct),
-                                "fund_code": FUND, "units": format!("{amount}.00"), "mode": "fast",
-                                "purpose": "payment"}),
-                        )
-                    } else {
-                        (
-                            "/v1/subscriptions",
-                            serde_json::json!({"request_id": rid, "account_id": account(acct),
-                                "fund_code": FUND, "amount": format!("{amount}.00")}),
-                        )
-                    };
-                    let resp = signer
-                        .send(
-                            &http,
-                            reqwest::Method::POST,
-                            &base,
-                            path,
-                            Some(&body),
-                            clock.now(),
-                            None,
-                        )
-                        .await;
-                    if resp.status() == reqwest::StatusCode::CREATED {
-                        let at = Instant::now();
-                        let v: serde_json::Value = resp.json().await.unwrap_or_default();
-                        if let Some(id) = v["order_id"].as_u64() {
-                            pending.lock().unwrap().insert(id, at);
-                        }
-                    }
-                }
-            })
+            let client = LoadClient {
+                http: http.clone(),
+                base: base.clone(),
+                clock: clock.clone(),
+                pending: pending.clone(),
+                accounts,
+            };
+            tokio::spawn(async move { client.send_until(t, deadline).await })
         })
         .collect();
     for t in tasks {
@@ -342,6 +295,95 @@ async fn steady_lag(
     );
     println!("  {outside}");
     Ok(())
+}
+
+/// The floor any pipeline into ClickHouse has: insert one row, select it back.
+async fn insert_select_floor(ch: &clickhouse::Client) -> anyhow::Result<()> {
+    ch.query("CREATE TABLE IF NOT EXISTS lag_probe (id UInt64) ENGINE = MergeTree ORDER BY id")
+        .execute()
+        .await?;
+    let mut floor = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    for id in 0..200u64 {
+        let started = Instant::now();
+        ch.query("INSERT INTO lag_probe (id) VALUES (?)")
+            .bind(id)
+            .execute()
+            .await?;
+        let n: u64 = ch
+            .query("SELECT count() FROM lag_probe WHERE id = ?")
+            .bind(id)
+            .fetch_one()
+            .await?;
+        anyhow::ensure!(n == 1);
+        floor.record(started.elapsed().as_micros() as u64)?;
+    }
+    println!(
+        "baseline: ClickHouse insert + select of one row  p50 {:.1} ms, p99 {:.1} ms",
+        floor.value_at_quantile(0.5) as f64 / 1000.0,
+        floor.value_at_quantile(0.99) as f64 / 1000.0
+    );
+    Ok(())
+}
+
+/// One API client of the steady load: random accounts, 70% fast redemptions (payments, so the
+/// cap does not refuse them), 30% subscriptions; each accepted order is noted as pending.
+struct LoadClient {
+    http: reqwest::Client,
+    base: String,
+    clock: Clock,
+    pending: Arc<Mutex<BTreeMap<u64, Instant>>>,
+    accounts: u64,
+}
+
+impl LoadClient {
+    async fn send_until(self, t: u64, deadline: Instant) {
+        let signer = Signer::new("p1");
+        let mut n = 0u64;
+        while Instant::now() < deadline {
+            n += 1;
+            let (acct, fast, amount) = {
+                let mut rng = rand::thread_rng();
+                (
+                    rng.gen_range(1..=self.accounts),
+                    rng.gen_bool(0.7),
+                    rng.gen_range(1..500),
+                )
+            };
+            let rid = format!("s{t}-{n}");
+            let (path, body) = if fast {
+                (
+                    "/v1/redemptions",
+                    serde_json::json!({"request_id": rid, "account_id": account(acct),
+                        "fund_code": FUND, "units": format!("{amount}.00"), "mode": "fast",
+                        "purpose": "payment"}),
+                )
+            } else {
+                (
+                    "/v1/subscriptions",
+                    serde_json::json!({"request_id": rid, "account_id": account(acct),
+                        "fund_code": FUND, "amount": format!("{amount}.00")}),
+                )
+            };
+            let resp = signer
+                .send(
+                    &self.http,
+                    reqwest::Method::POST,
+                    &self.base,
+                    path,
+                    Some(&body),
+                    self.clock.now(),
+                    None,
+                )
+                .await;
+            if resp.status() == reqwest::StatusCode::CREATED {
+                let at = Instant::now();
+                let v: serde_json::Value = resp.json().await.unwrap_or_default();
+                if let Some(id) = v["order_id"].as_u64() {
+                    self.pending.lock().unwrap().insert(id, at);
+                }
+            }
+        }
+    }
 }
 
 /// Samples, every 100 ms, the oldest running transaction of *other* databases on the same

@@ -2,7 +2,6 @@
 //! errors are told apart, and migrations (refinery).
 
 use anyhow::Context;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::pooled_connection::deadpool as dp;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
@@ -87,27 +86,6 @@ const MIGRATION_LOCK: i64 = 0x006d_6d66_5f6d_6967;
 
 mod embedded {
     refinery::embed_migrations!("../migrations/postgres");
-}
-
-pub fn pool(url: &str, size: usize) -> anyhow::Result<Pool> {
-    let cfg: tokio_postgres::Config = url.parse().context("MMF_DATABASE_URL")?;
-    // A connection whose server session ended is closed by the time it is next checked out
-    // and is then replaced; one that ends while checked out fails its request with 503
-    // `unavailable` (http::ApiError) and is replaced at its next checkout. So the pool recovers
-    // by itself without the round trip per checkout that `RecyclingMethod::Verified` costs.
-    let mgr = Manager::from_config(
-        cfg,
-        NoTls,
-        ManagerConfig {
-            recycling_method: RecyclingMethod::Fast,
-        },
-    );
-    Pool::builder(mgr)
-        .max_size(size)
-        .wait_timeout(Some(std::time::Duration::from_secs(5)))
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .build()
-        .context("building Postgres pool")
 }
 
 /// Applies the migrations under `migrations/postgres` that the database has not seen yet.

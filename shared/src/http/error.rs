@@ -208,17 +208,6 @@ fn is_connection_lost(e: &(dyn StdError + 'static)) -> bool {
     if e.is::<crate::db::PoolError>() {
         return true;
     }
-    if let Some(e) = e.downcast_ref::<tokio_postgres::Error>() {
-        // Class 08: connection exceptions; 57P01..03: admin/crash shutdown, cannot connect now.
-        let code = e.code().map(|c| c.code()).unwrap_or("");
-        return e.is_closed()
-            || code.starts_with("08")
-            || matches!(code, "57P01" | "57P02" | "57P03")
-            || e.source().is_some_and(|s| s.is::<std::io::Error>());
-    }
-    if e.is::<deadpool_postgres::PoolError>() {
-        return true;
-    }
     if let Some(e) = e.downcast_ref::<clickhouse::error::Error>() {
         return matches!(
             e,
@@ -275,19 +264,6 @@ impl From<crate::db::DbError> for ApiError {
 
 impl From<crate::db::PoolError> for ApiError {
     fn from(e: crate::db::PoolError) -> ApiError {
-        tracing::warn!(error = %e, "database pool exhausted or unreachable");
-        ApiError::unavailable("database temporarily unavailable")
-    }
-}
-
-impl From<tokio_postgres::Error> for ApiError {
-    fn from(e: tokio_postgres::Error) -> ApiError {
-        from_error(&e)
-    }
-}
-
-impl From<deadpool_postgres::PoolError> for ApiError {
-    fn from(e: deadpool_postgres::PoolError) -> ApiError {
         tracing::warn!(error = %e, "database pool exhausted or unreachable");
         ApiError::unavailable("database temporarily unavailable")
     }
