@@ -104,6 +104,29 @@ pub async fn seed_holders(
     Ok(())
 }
 
+/// A random order of the steady load, request `rid`: 70% fast redemptions (payments, so the
+/// daily cap never refuses them) and 30% subscriptions, 1 to 499 yuan, on one of `accounts`
+/// seeded holders. Returns the path to POST and the body.
+pub fn random_order(accounts: u64, rid: String) -> (&'static str, serde_json::Value) {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    let acct = format!("8{:011}", rng.gen_range(1..=accounts));
+    let amount = format!("{}.00", rng.gen_range(1..500));
+    if rng.gen_bool(0.7) {
+        (
+            "/v1/redemptions",
+            serde_json::json!({"request_id": rid, "account_id": acct, "fund_code": mmf_tests::FUND,
+                "units": amount, "mode": "fast", "purpose": "payment"}),
+        )
+    } else {
+        (
+            "/v1/subscriptions",
+            serde_json::json!({"request_id": rid, "account_id": acct, "fund_code": mmf_tests::FUND,
+                "amount": amount}),
+        )
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

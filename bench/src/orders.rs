@@ -4,13 +4,12 @@
 //! Options (key=value): accounts=100000 clients=64 seconds=20 pgbench_clients=16 shards=8 batch=256
 //! pgbench=0 (skip the baseline)
 
-use crate::{connect, opt, recreate, seed_holders};
+use crate::{connect, opt, random_order, recreate, seed_holders};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use mmf_command::{build_app, AppState};
 use mmf_shared::clock::Clock;
-use mmf_tests::{test_config, Signer, TestDb, FUND};
-use rand::Rng;
+use mmf_tests::{test_config, Signer, TestDb};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -109,30 +108,7 @@ impl LoadClient {
         let mut n = 0u64;
         while Instant::now() < self.deadline {
             n += 1;
-            // The generator is not Send, so it must be gone before the request is awaited.
-            let (acct, fast, amount) = {
-                let mut rng = rand::thread_rng();
-                (
-                    rng.gen_range(1..=self.accounts),
-                    rng.gen_bool(0.7),
-                    rng.gen_range(1..500),
-                )
-            };
-            let acct = format!("8{acct:011}");
-            let rid = format!("b{t}-{n}");
-            let (path, body) = if fast {
-                (
-                    "/v1/redemptions",
-                    serde_json::json!({"request_id": rid, "account_id": acct, "fund_code": FUND,
-                    "units": format!("{amount}.00"), "mode": "fast", "purpose": "payment"}),
-                )
-            } else {
-                (
-                    "/v1/subscriptions",
-                    serde_json::json!({"request_id": rid, "account_id": acct, "fund_code": FUND,
-                    "amount": format!("{amount}.00")}),
-                )
-            };
+            let (path, body) = random_order(self.accounts, format!("b{t}-{n}"));
             let start = Instant::now();
             let resp = signer
                 .send(

@@ -12,7 +12,9 @@
 //! Options (key=value): rows=1000000 accounts=100000 batch=100000 clients=16 seconds=15
 //! hold=0 (1: keep a transaction open in another database during the load)
 
-use crate::{connect, opt, recreate, recreate_ch, seed_holders, shipped_after, ADMIN};
+use crate::{
+    connect, opt, random_order, recreate, recreate_ch, seed_holders, shipped_after, ADMIN,
+};
 use anyhow::Context;
 use bytes::Bytes;
 use futures::SinkExt;
@@ -341,29 +343,7 @@ impl LoadClient {
         let mut n = 0u64;
         while Instant::now() < deadline {
             n += 1;
-            let (acct, fast, amount) = {
-                let mut rng = rand::thread_rng();
-                (
-                    rng.gen_range(1..=self.accounts),
-                    rng.gen_bool(0.7),
-                    rng.gen_range(1..500),
-                )
-            };
-            let rid = format!("s{t}-{n}");
-            let (path, body) = if fast {
-                (
-                    "/v1/redemptions",
-                    serde_json::json!({"request_id": rid, "account_id": account(acct),
-                        "fund_code": FUND, "units": format!("{amount}.00"), "mode": "fast",
-                        "purpose": "payment"}),
-                )
-            } else {
-                (
-                    "/v1/subscriptions",
-                    serde_json::json!({"request_id": rid, "account_id": account(acct),
-                        "fund_code": FUND, "amount": format!("{amount}.00")}),
-                )
-            };
+            let (path, body) = random_order(self.accounts, format!("s{t}-{n}"));
             let resp = signer
                 .send(
                     &self.http,

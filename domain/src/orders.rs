@@ -267,58 +267,6 @@ pub fn check_redemption(
     Ok(())
 }
 
-/// A normal redemption: bounded by the available units only.
-pub fn check_normal_redemption(
-    fund: Option<&FundLimits>,
-    account_ok: bool,
-    units: Units,
-    available: Units,
-) -> Result<(), Refusal> {
-    check_redemption(
-        fund,
-        account_ok,
-        Redemption::Normal,
-        units,
-        available,
-        Units::ZERO,
-    )
-}
-
-/// A fast withdrawal: bounded by the available units and the fund's daily cap.
-pub fn check_fast_withdrawal(
-    fund: Option<&FundLimits>,
-    account_ok: bool,
-    units: Units,
-    available: Units,
-    withdrawn_today: Units,
-) -> Result<(), Refusal> {
-    check_redemption(
-        fund,
-        account_ok,
-        Redemption::FastWithdrawal,
-        units,
-        available,
-        withdrawn_today,
-    )
-}
-
-/// A fast payment: bounded by the available units only.
-pub fn check_fast_payment(
-    fund: Option<&FundLimits>,
-    account_ok: bool,
-    units: Units,
-    available: Units,
-) -> Result<(), Refusal> {
-    check_redemption(
-        fund,
-        account_ok,
-        Redemption::FastPayment,
-        units,
-        available,
-        Units::ZERO,
-    )
-}
-
 /// What a cancellation needs to know of the order it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cancellable {
@@ -432,29 +380,71 @@ mod tests {
     fn redemption_refusals_in_order() {
         let f = limits();
         assert_eq!(
-            check_fast_withdrawal(Some(&f), true, u("10.00"), u("9.99"), u("9999")),
+            check_redemption(
+                Some(&f),
+                true,
+                Redemption::FastWithdrawal,
+                u("10.00"),
+                u("9.99"),
+                u("9999")
+            ),
             Err(Refusal::InsufficientUnits),
             "units are checked before the cap"
         );
         assert_eq!(
-            check_fast_withdrawal(Some(&f), true, u("10.00"), u("10.00"), u("9990.01")),
+            check_redemption(
+                Some(&f),
+                true,
+                Redemption::FastWithdrawal,
+                u("10.00"),
+                u("10.00"),
+                u("9990.01")
+            ),
             Err(Refusal::FastWithdrawalCapExceeded)
         );
         assert_eq!(
-            check_fast_withdrawal(Some(&f), true, u("10.00"), u("10.00"), u("9990.00")),
+            check_redemption(
+                Some(&f),
+                true,
+                Redemption::FastWithdrawal,
+                u("10.00"),
+                u("10.00"),
+                u("9990.00")
+            ),
             Ok(())
         );
         assert_eq!(
-            check_fast_payment(Some(&f), true, u("20000"), u("20000")),
+            check_redemption(
+                Some(&f),
+                true,
+                Redemption::FastPayment,
+                u("20000"),
+                u("20000"),
+                Units::ZERO
+            ),
             Ok(()),
             "payments are not capped"
         );
         assert_eq!(
-            check_normal_redemption(Some(&f), true, u("0.01"), Units::ZERO),
+            check_redemption(
+                Some(&f),
+                true,
+                Redemption::Normal,
+                u("0.01"),
+                Units::ZERO,
+                Units::ZERO
+            ),
             Err(Refusal::InsufficientUnits)
         );
         assert_eq!(
-            check_normal_redemption(None, true, u("0.01"), u("1")),
+            check_redemption(
+                None,
+                true,
+                Redemption::Normal,
+                u("0.01"),
+                u("1"),
+                Units::ZERO
+            ),
             Err(Refusal::UnknownFund)
         );
     }
@@ -582,10 +572,10 @@ mod tests {
                 }
             }
             // A payment is refused only where a withdrawal is too.
-            let pay = check_fast_payment(Some(&f), true, hi, held.as_units());
-            let wd = check_fast_withdrawal(Some(&f), true, hi, held.as_units(), used.as_units());
+            let pay = check_redemption(Some(&f), true, Redemption::FastPayment, hi, held.as_units(), Units::ZERO);
+            let wd = check_redemption(Some(&f), true, Redemption::FastWithdrawal, hi, held.as_units(), used.as_units());
             if pay.is_err() { prop_assert_eq!(wd, pay); }
-            prop_assert_eq!(check_normal_redemption(Some(&f), true, hi, held.as_units()), pay);
+            prop_assert_eq!(check_redemption(Some(&f), true, Redemption::Normal, hi, held.as_units(), Units::ZERO), pay);
         }
     }
 }
