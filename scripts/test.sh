@@ -10,8 +10,10 @@ ensure_diesel_cli
 
 # Test databases are named mmf_t_*; leftovers from an earlier run are dropped first.
 drop_test_databases() {
-    psql "$PGHOST_URL" -qAtc "SELECT datname FROM pg_database WHERE datname LIKE 'mmf\_t\_%' OR datname LIKE 'mmf\_tpl\_%'" |
-        while read -r db; do psql "$PGHOST_URL" -qAtc "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null; done
+    # One session for all the drops (a psql per database costs a connection each).
+    psql "$PGHOST_URL" -qAtc "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE);', datname) FROM pg_database
+                              WHERE datname LIKE 'mmf\_t\_%' OR datname LIKE 'mmf\_tpl\_%'" |
+        psql "$PGHOST_URL" -qAt >/dev/null
     curl -sf "$CH_HTTP/?query=SELECT+name+FROM+system.databases+WHERE+name+LIKE+'mmf_t_%25'" |
         while read -r db; do curl -sf "$CH_HTTP/" --data-binary "DROP DATABASE IF EXISTS \`$db\`" >/dev/null; done
 }
