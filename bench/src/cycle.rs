@@ -12,6 +12,8 @@
 //! positions, orders and journal rows refer to accounts that are not created, which only the
 //! seed needs to know.
 
+mod holdings;
+
 use crate::{connect, opt, opt_str, recreate, recreate_ch, shipped_after};
 use anyhow::Context;
 use bytes::Bytes;
@@ -24,7 +26,6 @@ use mmf_command::{build_app, income, AppState};
 use mmf_domain::calendar::Calendar;
 use mmf_shared::clock::Clock;
 use mmf_shared::db::DbPool;
-use mmf_sync::snapshots::STREAM;
 use mmf_tests::sync::CH_URL;
 use mmf_tests::{Signer, TestDb};
 use rand::Rng;
@@ -126,7 +127,7 @@ async fn copy(
 }
 
 /// Starts the sync worker on fresh ClickHouse tables and waits until it has shipped the
-/// seeded history and built its position snapshots.
+/// seeded history.
 async fn start_history(seed: &Client, url: &str) -> anyhow::Result<mmf_sync::Worker> {
     recreate_ch(DB).await?;
     let journal_rows: i64 = seed
@@ -140,11 +141,6 @@ async fn start_history(seed: &Client, url: &str) -> anyhow::Result<mmf_sync::Wor
         "history catch-up: {journal_rows} journal rows in ClickHouse after {}",
         seconds(shipped)
     );
-    let snapshots = shipped_after(seed, STREAM, journal_rows, started).await?;
-    println!(
-        "position snapshots of the seeded history: {}",
-        seconds(snapshots)
-    );
     timed("checkpoint", async {
         seed.batch_execute("CHECKPOINT").await?;
         anyhow::Ok(())
@@ -155,11 +151,12 @@ async fn start_history(seed: &Client, url: &str) -> anyhow::Result<mmf_sync::Wor
 }
 
 /// Waits until the distribution's income is in ClickHouse and checks it against Postgres;
-/// then waits for the snapshots, so that the next measured step does not share the machine
-/// with them. Returns the income entries and how long they took.
+/// then waits for the daily holdings up to `day`, so that the next measured step does not
+/// share the machine with them. Returns the income entries and how long they took.
 async fn income_in_clickhouse(
     seed: &Client,
     finished: Instant,
+    day: NaiveDate,
 ) -> anyhow::Result<(i64, Option<f64>)> {
     let ch = mmf_shared::ch::client_for(CH_URL, DB);
     let payments: i64 = seed
@@ -192,12 +189,7 @@ async fn income_in_clickhouse(
         "ClickHouse income rows: {ch_entries}, {} yuan, equal to Postgres",
         yuan(fen as u64)
     );
-    let income_snapshots =
-        shipped_after(seed, "position_snapshots_income", payments, finished).await?;
-    println!(
-        "position snapshots with the income: {} after the distribution finished",
-        seconds(income_snapshots)
-    );
+    holdings::wait_and_compare(seed, &ch, day, finished).await?;
     Ok((entries, visible))
 }
 
@@ -588,7 +580,7 @@ async fn distribute_days(
         println!("API latency during the distribution: {}", latency(&busy));
         check_distribution(&db.seed, &dist).await?;
         let income = if with_history {
-            Some(income_in_clickhouse(&db.seed, finished).await?)
+            Some(income_in_clickhouse(&db.seed, finished, day).await?)
         } else {
             None
         };

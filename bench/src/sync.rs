@@ -127,8 +127,8 @@ async fn baselines(
     Ok((pg_read, ch_write))
 }
 
-/// Starts the worker from an empty cursor and reports how fast it ships the seeded rows and
-/// rebuilds the snapshots; returns the running worker.
+/// Starts the worker from an empty cursor and reports how fast it ships the seeded rows;
+/// returns the running worker.
 async fn bulk_catch_up(
     pg: &tokio_postgres::Client,
     ch: &clickhouse::Client,
@@ -154,12 +154,6 @@ async fn bulk_catch_up(
         .await?;
     anyhow::ensure!(ch_rows == rows, "ClickHouse has {ch_rows} of {rows} rows");
     println!("  {}", outside.report().await);
-    let snapshots_at = wait_cursor(pg, mmf_sync::snapshots::STREAM, rows, started).await?;
-    println!(
-        "sync:     position snapshots rebuilt for all    {:>9.0} rows/s ({:.2} s after start)",
-        rows as f64 / snapshots_at,
-        snapshots_at
-    );
     println!(
         "  ratio to Postgres COPY read = {:.2}x, to ClickHouse TSV insert = {:.2}x",
         pg_read / shipped_at,

@@ -39,6 +39,7 @@ struct PartnerApi;
 #[derive(OpenApi)]
 #[openapi(paths(
     ops::funds::put_fund,
+    ops::holdings::get_holdings,
     ops::calendar::put_calendar,
     ops::income::put_income,
     ops::income::get_income,

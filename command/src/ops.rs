@@ -1,11 +1,12 @@
 //! The operations API (`/v1/ops/...`, ops bearer token): fund parameters, the trading
-//! calendar, daily income, the daily cycle, reconciliation files and retention. Handlers
+//! calendar, daily income, the daily cycle, a day's holdings, reconciliation files and retention. Handlers
 //! parse and check input, run the job and map its error; the jobs are `crate::income` and
 //! `crate::cycle`. (The simulated clock's routes are `mmf_shared::http::clock_routes`.)
 
 pub mod calendar;
 pub mod cycles;
 pub mod funds;
+pub mod holdings;
 pub mod income;
 pub mod reconciliation;
 pub mod retention;
@@ -13,6 +14,7 @@ pub mod retention;
 use calendar::put_calendar;
 use cycles::{get_cycle, post_cycle};
 use funds::put_fund;
+use holdings::get_holdings;
 use income::{get_income, put_income};
 use reconciliation::{get_confirmations, get_discrepancies, get_index, post_requests};
 use retention::post_retention;
@@ -30,6 +32,7 @@ const MAX_FILE: usize = 256 << 20;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/ops/funds/{code}", put(put_fund))
+        .route("/v1/ops/funds/{code}/holdings", get(get_holdings))
         .route("/v1/ops/calendar/{year}", put(put_calendar))
         .route(
             "/v1/ops/funds/{code}/income/{date}",

@@ -1,7 +1,11 @@
 //! Balances, served from the write side's position row so that every acknowledged write is
 //! visible at once to the partner that made it (read-your-writes), whatever the sync lag.
+//! A balance as of an earlier day comes from ClickHouse's daily holdings, except for today and
+//! yesterday, which Postgres still answers exactly (read-your-writes holds for them too).
 
-use crate::{account_not_found, AppState, Partner};
+mod as_of;
+
+use crate::{account_not_found, parse_date, AppState, Partner};
 use axum::extract::State;
 use axum::Extension;
 use chrono::{Days, NaiveDate};
@@ -22,6 +26,37 @@ use utoipa::{IntoParams, ToSchema};
 pub struct BalanceQuery {
     /// The fund, e.g. `000001`.
     fund_code: Option<String>,
+    /// A past day, `YYYY-MM-DD`: the balance at that day's end (see [`BalanceAsOf`]).
+    as_of: Option<String>,
+}
+
+/// The balance at the end of a calendar day.
+#[derive(Serialize, ToSchema)]
+pub struct BalanceAsOf {
+    pub account_id: String,
+    pub fund_code: String,
+    pub as_of: NaiveDate,
+    /// Units held at the day's end: every movement effective on or before it (units of a
+    /// normal redemption count until its effective date).
+    #[serde(with = "mmf_shared::json::amount")]
+    #[schema(value_type = String)]
+    pub units: Decimal,
+    /// Income earned on the day (paid as units the next day); 0.00 until distributed.
+    #[serde(with = "mmf_shared::json::amount")]
+    #[schema(value_type = String)]
+    pub income: Decimal,
+    /// Income of every day up to and including the day.
+    #[serde(with = "mmf_shared::json::amount")]
+    #[schema(value_type = String)]
+    pub cumulative_income: Decimal,
+}
+
+/// `GET /v1/accounts/{id}/balance` answers [`Balance`], or [`BalanceAsOf`] with `as_of`.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BalanceBody {
+    Now(Balance),
+    AsOf(BalanceAsOf),
 }
 
 #[derive(Serialize, ToSchema)]
@@ -91,22 +126,34 @@ struct BalanceRow {
     pending_redemption: Decimal,
 }
 
-/// An account's balance in one fund.
+/// An account's balance in one fund, now or at the end of a past day (`as_of`).
 #[utoipa::path(get, path = "/v1/accounts/{id}/balance", params(("id" = String, Path), BalanceQuery),
-    responses((status = 200, body = Balance), (status = 400, body = mmf_shared::http::ErrorBody),
-              (status = 404, body = mmf_shared::http::ErrorBody)))]
+    responses((status = 200, body = BalanceBody), (status = 400, body = mmf_shared::http::ErrorBody),
+              (status = 404, body = mmf_shared::http::ErrorBody),
+              (status = 422, body = mmf_shared::http::ErrorBody),
+              (status = 503, body = mmf_shared::http::ErrorBody)))]
 pub async fn get_balance(
     State(state): State<AppState>,
     Extension(PartnerId(partner)): Partner,
     Path(account): Path<String>,
     Query(q): Query<BalanceQuery>,
-) -> Result<axum::Json<Balance>, ApiError> {
+) -> Result<axum::Json<BalanceBody>, ApiError> {
     let fund = q.fund_code.ok_or_else(|| {
         ApiError::new(ErrorCode::MissingParameter, "fund_code is required").with_field("fund_code")
     })?;
     FundCode::parse(&fund)?;
+    let as_of = q
+        .as_of
+        .as_deref()
+        .map(|d| parse_date("as_of", d))
+        .transpose()?;
     if AccountId::parse(&account).is_err() {
         return Err(account_not_found());
+    }
+    if let Some(day) = as_of {
+        return as_of::balance(&state, &partner, account, fund, day)
+            .await
+            .map(|b| axum::Json(BalanceBody::AsOf(b)));
     }
     let row: BalanceRow = statement(BALANCE_SQL)
         .bind::<Text, _>(&account)
@@ -132,7 +179,7 @@ pub async fn get_balance(
         zero
     };
     let available = available.unwrap_or(zero);
-    Ok(axum::Json(Balance {
+    Ok(axum::Json(BalanceBody::Now(Balance {
         account_id: account,
         fund_code: fund,
         units: available + pending_redemption,
@@ -143,5 +190,5 @@ pub async fn get_balance(
         yesterday,
         cumulative_income: row.cum_income.unwrap_or(zero),
         last_income_date,
-    }))
+    })))
 }

@@ -95,6 +95,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    holdings_days (day) {
+        day -> Date,
+        positions -> Int8,
+        units -> Numeric,
+        income -> Numeric,
+        built_at -> Timestamptz,
+        seconds -> Float8,
+    }
+}
+
+diesel::table! {
     holidays (day) {
         day -> Date,
         year -> Int4,
@@ -333,6 +344,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     daily_usage,
     fund_income,
     funds,
+    holdings_days,
     holidays,
     idempotency,
     income_batches,

@@ -2,16 +2,16 @@
 //!
 //! One shipping loop per replicated table reads rows past its saved cursor and below the
 //! visibility watermark (`pg_snapshot_xmin`), inserts them into ClickHouse and only then saves
-//! the cursor (docs/decisions/0002-sync-outbox.md). A further loop rebuilds position snapshots
-//! for accounts whose journal rows arrived. `/metrics` and `/health` are served on
+//! the cursor (docs/decisions/0002-sync-outbox.md). A further loop builds each day's holdings
+//! once the day's movements and income are shipped. `/metrics` and `/health` are served on
 //! `MMF_SYNC_ADDR`.
 
 pub mod config;
 pub mod cursor;
+pub mod holdings;
 pub mod lag;
 pub mod metrics;
 pub mod shipper;
-pub mod snapshots;
 pub mod status;
 pub mod tables;
 
@@ -128,7 +128,7 @@ async fn supervise(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         tokio::spawn(shipper::run::<UnitJournal>(shared.clone(), stop.clone())),
         tokio::spawn(shipper::run::<FundIncome>(shared.clone(), stop.clone())),
         tokio::spawn(shipper::run::<IncomePayments>(shared.clone(), stop.clone())),
-        tokio::spawn(snapshots::run(shared.clone(), stop.clone())),
+        tokio::spawn(holdings::run(shared.clone(), stop.clone())),
         tokio::spawn(lag::run(shared.clone(), stop.clone())),
     ];
     for t in tasks {

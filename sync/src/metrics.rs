@@ -2,7 +2,9 @@
 //! `/metrics`.
 
 use mmf_shared::http::REGISTRY;
-use prometheus::{Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+};
 use std::sync::LazyLock;
 
 fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
@@ -17,8 +19,8 @@ pub static ROWS_SHIPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
         IntCounterVec::new(
             Opts::new(
                 "sync_rows_shipped_total",
-                "Rows inserted into ClickHouse, replays included (position_snapshots: \
-                 accounts rebuilt)",
+                "Rows inserted into ClickHouse, replays included (daily_holdings: \
+                 positions built)",
             ),
             &["stream"],
         )
@@ -97,6 +99,17 @@ pub static XMIN_AGE_SECONDS: LazyLock<Gauge> = LazyLock::new(|| {
             "sync_xmin_age_seconds",
             "Age of the oldest running Postgres transaction: the saved cursors cannot pass \
              it, and a transaction that commits while it runs may wait for it to end",
+        )
+        .expect("metric"),
+    )
+});
+
+pub static HOLDINGS_LAG_DAYS: LazyLock<IntGauge> = LazyLock::new(|| {
+    register(
+        IntGauge::new(
+            "sync_holdings_lag_days",
+            "Days between the latest income day distributed and the latest day whose daily \
+             holdings are built",
         )
         .expect("metric"),
     )

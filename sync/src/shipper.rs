@@ -95,7 +95,11 @@ pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
         let round = async {
             let n = ship_batch::<T>(&shared, &mut position, &mut prefetched).await?;
             if n < limit::<T>(&shared) {
-                // Everything below the watermark is in ClickHouse.
+                // Everything below the watermark is in ClickHouse, and this read began after
+                // the last snapshot was taken: everything below that snapshot's xmin is too.
+                if let Some(xmin) = above.seen {
+                    shared.status.cover(T::NAME, xmin);
+                }
                 return ship_above::<T>(&shared, &mut above).await;
             }
             Ok(n)
@@ -143,6 +147,8 @@ struct Above {
     horizon: u64,
     /// The last row shipped from above the watermark.
     position: Option<Cursor>,
+    /// The xmin of the last snapshot read.
+    seen: Option<u64>,
     /// Old transactions that were still running when `position` passed them, with how far
     /// their rows have been shipped since they finished.
     passed: BTreeMap<u64, Option<Cursor>>,
@@ -188,6 +194,7 @@ async fn ship_above<T: Table>(shared: &Shared, above: &mut Above) -> anyhow::Res
     let snap = snapshot(&mut pg).await?;
     let xmin = u64::try_from(snap.xmin)?;
     let xmax = u64::try_from(snap.xmax)?;
+    above.seen = Some(xmin);
     if snap.running.is_empty() {
         // Nothing runs (xmin = xmax): the normal reads cover everything. The next
         // transaction will get this xmin as its id, so the value alone does not tell a stall.

@@ -12,6 +12,9 @@ pub struct StreamState {
     pub caught_up: bool,
     /// Set while batches fail; cleared by the next success.
     pub error: Option<String>,
+    /// Every transaction below this id has finished and its rows of the stream are in
+    /// ClickHouse (0 until known).
+    pub covered: u64,
 }
 
 #[derive(Default)]
@@ -27,6 +30,7 @@ impl Status {
                 caught_up_at: Instant::now(),
                 caught_up: false,
                 error: None,
+                covered: 0,
             },
         );
     }
@@ -45,6 +49,21 @@ impl Status {
         if let Some(s) = self.streams.lock().unwrap().get_mut(stream) {
             s.error = Some(error);
         }
+    }
+
+    /// Records that every transaction below `xid` is shipped (see [`StreamState::covered`]).
+    pub fn cover(&self, stream: &'static str, xid: u64) {
+        if let Some(s) = self.streams.lock().unwrap().get_mut(stream) {
+            s.covered = s.covered.max(xid);
+        }
+    }
+
+    pub fn covered(&self, stream: &str) -> u64 {
+        self.streams
+            .lock()
+            .unwrap()
+            .get(stream)
+            .map_or(0, |s| s.covered)
     }
 
     pub fn is_caught_up(&self, stream: &str) -> bool {

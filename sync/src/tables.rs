@@ -66,7 +66,6 @@ macro_rules! stream_row {
         }
     };
 }
-pub(crate) use stream_row;
 
 /// Column `name` of `row` as SQL type `ST`, expected at position `*at` (which moves on).
 pub(crate) fn column<'a, ST, T>(

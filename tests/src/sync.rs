@@ -56,16 +56,65 @@ pub async fn ch_u64(ch: &clickhouse::Client, sql: &str) -> u64 {
     ch.query(sql).fetch_one::<u64>().await.unwrap_or(0)
 }
 
-/// Each account's units in its latest position snapshot, in fen, by account (empty while the
-/// table does not exist yet).
-pub async fn latest_snapshots(ch: &clickhouse::Client) -> Vec<(String, i64)> {
+/// One day's holding of an account in a fund, amounts in fen: (account, fund, units, units in,
+/// units out, income, cumulative income).
+pub type Holding = (String, String, i64, i64, i64, i64, i64);
+
+/// ClickHouse's `daily_holdings` of `day` (empty while the table does not exist yet).
+pub async fn holdings(ch: &clickhouse::Client, day: &str) -> Vec<Holding> {
     ch.query(
-        "SELECT account_id, toInt64(argMax(units, day) * 100) \
-         FROM position_snapshots FINAL GROUP BY account_id ORDER BY account_id",
+        "SELECT account_id, fund_code, toInt64(units * 100), toInt64(units_in * 100), \
+                toInt64(units_out * 100), toInt64(income * 100), toInt64(cum_income * 100) \
+         FROM daily_holdings WHERE day = toDate(?) ORDER BY account_id, fund_code",
     )
+    .bind(day)
     .fetch_all()
     .await
     .unwrap_or_default()
+}
+
+/// The holdings of `day` computed from Postgres's whole journal, independently of how the sync
+/// worker builds them: every account and fund with a movement effective on or before `day`.
+pub async fn journal_holdings(pg: &tokio_postgres::Client, day: &str) -> Vec<Holding> {
+    let day: chrono::NaiveDate = day.parse().unwrap();
+    pg.query(
+        "SELECT account_id, fund_code,
+                (sum(units) FILTER (WHERE effective_date <= $1) * 100)::bigint,
+                (coalesce(sum(units) FILTER (WHERE effective_date = $1 AND kind <> 'income'
+                                             AND units > 0), 0) * 100)::bigint,
+                (coalesce(-sum(units) FILTER (WHERE effective_date = $1 AND kind <> 'income'
+                                              AND units < 0), 0) * 100)::bigint,
+                (coalesce(sum(units) FILTER (WHERE effective_date = $1 + 1
+                                             AND kind = 'income'), 0) * 100)::bigint,
+                (coalesce(sum(units) FILTER (WHERE effective_date <= $1 + 1
+                                             AND kind = 'income'), 0) * 100)::bigint
+         FROM unit_movements GROUP BY account_id, fund_code
+         HAVING min(effective_date) <= $1 ORDER BY account_id, fund_code",
+        &[&day],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r.get(0),
+            r.get(1),
+            r.get(2),
+            r.get(3),
+            r.get(4),
+            r.get(5),
+            r.get(6),
+        )
+    })
+    .collect()
+}
+
+/// The latest day whose holdings the sync worker has built.
+pub async fn holdings_built(pg: &tokio_postgres::Client) -> Option<chrono::NaiveDate> {
+    pg.query_one("SELECT max(day) FROM holdings_days", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 /// Partner `p1`, fund [`FUND`] and `n` accounts `A000001..`, written with SQL.

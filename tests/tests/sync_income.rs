@@ -1,9 +1,11 @@
 //! Distributed income reaches ClickHouse: every entry of every income payment (one per
 //! distribution batch) becomes an `income` row of `unit_journal`, once, with the payment's id,
-//! and position snapshots include it.
+//! and the daily holdings include it.
 
 use mmf_tests::cycle::*;
-use mmf_tests::sync::{ch, ch_u64, latest_snapshots, spawn_sync, wait_until};
+use mmf_tests::sync::{
+    ch, ch_u64, holdings, holdings_built, journal_holdings, spawn_sync, wait_until,
+};
 use mmf_tests::*;
 use serde_json::json;
 use std::time::Duration;
@@ -102,36 +104,30 @@ async fn income_payments_become_journal_rows_in_clickhouse() {
         .collect();
     assert_eq!(ch_entries, pg_entries);
 
-    // Snapshots: each holder's latest units equal Postgres (opening units + both incomes).
-    let pg_sums: Vec<(String, i64)> = pg
-        .query(
-            "SELECT account_id, (units * 100)::bigint FROM positions ORDER BY account_id",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
-    assert_eq!(pg_sums[0], (accounts[0].clone(), 1_000_129));
-    wait_until(
-        "snapshots with income",
-        Duration::from_secs(120),
-        || async { latest_snapshots(&ch).await == pg_sums },
-    )
+    // Daily holdings: once both days are distributed, each day from the opening holdings on
+    // is built, and the last one carries both incomes.
+    wait_until("holdings of 11-27", Duration::from_secs(120), || async {
+        holdings_built(&pg).await == Some("2026-11-27".parse().unwrap())
+    })
     .await;
-    // Friday's income is effective Saturday, Thursday's Friday: a snapshot on each day.
+    for day in ["2026-11-01", "2026-11-26", "2026-11-27"] {
+        assert_eq!(
+            holdings(&ch, day).await,
+            journal_holdings(&pg, day).await,
+            "{day}"
+        );
+    }
+    let last = holdings(&ch, "2026-11-27").await;
+    let first = last.iter().find(|h| h.0 == accounts[0]).unwrap();
+    // 10000.00 + Thursday's 0.65 (effective Friday); Friday's 0.64 is effective Saturday.
+    assert_eq!((first.2, first.5, first.6), (1_000_065, 64, 129));
     assert_eq!(
         ch_u64(
             &ch,
-            &format!(
-                "SELECT count() FROM position_snapshots FINAL WHERE account_id = '{}' \
-                 AND day >= toDate('2026-11-27')",
-                accounts[0]
-            )
+            "SELECT count() FROM daily_holdings WHERE day < toDate('2026-11-01')"
         )
         .await,
-        2
+        0
     );
     worker.stop().await;
 }

@@ -38,10 +38,11 @@ async fn migrations_apply_once_and_rerun_harmlessly() {
         .unwrap();
     for t in [
         "accounts",
+        "daily_holdings",
         "fund_income",
         "funds",
+        "journal_by_day",
         "orders",
-        "position_snapshots",
         "unit_journal",
     ] {
         assert!(tables.iter().any(|n| n == t), "{t} missing in {tables:?}");

@@ -71,6 +71,8 @@ error_codes! {
     /// No such account for this partner (another partner's account looks the same).
     AccountNotFound = "account_not_found" NOT_FOUND,
     OrderNotFound = "order_not_found" NOT_FOUND,
+    /// The account did not exist yet on the day asked for.
+    AccountNotOpen = "account_not_open" NOT_FOUND,
     /// The fund named in the path or query does not exist.
     FundNotFound = "fund_not_found" NOT_FOUND,
     UnknownPartner = "unknown_partner" NOT_FOUND,
@@ -104,6 +106,8 @@ error_codes! {
     InvalidIdNumber = "invalid_id_number" UNPROCESSABLE_ENTITY,
     NotTradingDay = "not_trading_day" UNPROCESSABLE_ENTITY,
     PartnerCodeTooLong = "partner_code_too_long" UNPROCESSABLE_ENTITY,
+    /// A day asked about has not begun yet.
+    DateInFuture = "date_in_future" UNPROCESSABLE_ENTITY,
     Internal = "internal" INTERNAL_SERVER_ERROR,
     /// A store cannot be reached; retry after `Retry-After` seconds.
     Unavailable = "unavailable" SERVICE_UNAVAILABLE,

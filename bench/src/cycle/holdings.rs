@@ -1,0 +1,127 @@
+//! The daily holdings the sync worker builds after each distributed day, timed next to two
+//! baselines over the same rows in the same run, and checked against Postgres.
+
+use anyhow::Context;
+use chrono::{Days, NaiveDate};
+use std::time::{Duration, Instant};
+use tokio_postgres::Client;
+
+/// Waits until the holdings of `day` are built (counted from `since`), prints each day's build
+/// time with its baselines and checks the day's totals against Postgres.
+pub async fn wait_and_compare(
+    seed: &Client,
+    ch: &clickhouse::Client,
+    day: NaiveDate,
+    since: Instant,
+) -> anyhow::Result<()> {
+    loop {
+        let built: Option<NaiveDate> = seed
+            .query_one("SELECT max(day) FROM holdings_days", &[])
+            .await?
+            .get(0);
+        if built.is_some_and(|b| b >= day) {
+            break;
+        }
+        anyhow::ensure!(
+            since.elapsed() < Duration::from_secs(3600),
+            "holdings of {day} not built within an hour (last built: {built:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "daily holdings up to {day}: built {:.1} s after the distribution finished",
+        since.elapsed().as_secs_f64()
+    );
+    for r in seed
+        .query(
+            "SELECT day, positions, seconds FROM holdings_days ORDER BY day",
+            &[],
+        )
+        .await?
+    {
+        let (d, n, s): (NaiveDate, i64, f64) = (r.get(0), r.get(1), r.get(2));
+        println!("  holdings of {d}: {n} positions in {s:.1} s");
+    }
+    let build: f64 = seed
+        .query_one("SELECT seconds FROM holdings_days WHERE day = $1", &[&day])
+        .await?
+        .get(0);
+    let (input, counted) = count_input(ch, day).await?;
+    let copied = copy_previous_day(ch, day).await?;
+    println!(
+        "holdings of {day}: {build:.1} s to build from {input} input rows; baselines in this \
+         run: SELECT count() over those rows {counted:.1} s, bare INSERT SELECT of the previous \
+         day's rows {copied:.1} s (build = {:.2}× the copy)",
+        build / copied
+    );
+    compare(seed, ch, day).await
+}
+
+/// Baseline: counting the rows the build reads.
+async fn count_input(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<(u64, f64)> {
+    let t = Instant::now();
+    let n: u64 = ch
+        .query(
+            "SELECT count() FROM ( \
+               SELECT 1 FROM daily_holdings WHERE day = toDate(?) \
+               UNION ALL SELECT 1 FROM journal_by_day FINAL WHERE effective_date = toDate(?) \
+               UNION ALL SELECT 1 FROM journal_by_day FINAL \
+                 WHERE effective_date = toDate(?) AND kind = 'income')",
+        )
+        .bind((day - Days::new(1)).to_string())
+        .bind(day.to_string())
+        .bind((day + Days::new(1)).to_string())
+        .fetch_one()
+        .await
+        .context("counting the build's input")?;
+    Ok((n, t.elapsed().as_secs_f64()))
+}
+
+/// Baseline: the previous day's rows copied as they are into a table of the same layout.
+async fn copy_previous_day(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<f64> {
+    ch.query("DROP TABLE IF EXISTS holdings_floor")
+        .execute()
+        .await?;
+    ch.query("CREATE TABLE holdings_floor AS daily_holdings")
+        .execute()
+        .await?;
+    let t = Instant::now();
+    ch.query("INSERT INTO holdings_floor SELECT * FROM daily_holdings WHERE day = toDate(?)")
+        .bind((day - Days::new(1)).to_string())
+        .execute()
+        .await
+        .context("copying the previous day")?;
+    let s = t.elapsed().as_secs_f64();
+    ch.query("DROP TABLE holdings_floor").execute().await?;
+    Ok(s)
+}
+
+/// The day's positions, units and income in ClickHouse equal Postgres's journal and payments.
+async fn compare(seed: &Client, ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<()> {
+    let r = seed
+        .query_one(
+            "SELECT count(*)::bigint, (sum(units) * 100)::bigint,
+                    (SELECT (coalesce(sum(units), 0) * 100)::bigint FROM unit_movements
+                     WHERE kind = 'income' AND effective_date = $1 + 1)
+             FROM (SELECT sum(units) AS units FROM unit_movements WHERE effective_date <= $1
+                   GROUP BY account_id, fund_code) held",
+            &[&day],
+        )
+        .await?;
+    let pg: (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
+    let (n, units, income): (u64, i64, i64) = ch
+        .query(
+            "SELECT count(), toInt64(sum(units) * 100), toInt64(sum(income) * 100) \
+             FROM daily_holdings WHERE day = toDate(?)",
+        )
+        .bind(day.to_string())
+        .fetch_one()
+        .await?;
+    anyhow::ensure!(
+        (n as i64, units, income) == pg,
+        "holdings of {day}: ClickHouse {n} positions, {units} fen, income {income} fen; \
+         Postgres {pg:?}"
+    );
+    println!("holdings of {day}: {n} positions, units and income equal to Postgres");
+    Ok(())
+}

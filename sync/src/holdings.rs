@@ -1,0 +1,262 @@
+//! Daily holdings: once a calendar day's movements and income are in ClickHouse, build that
+//! day's `daily_holdings` rows from the previous day's rows plus the day's movements, never
+//! from full history (docs/decisions/0031-daily-holdings.md). Days are built in order; a day
+//! is recorded in Postgres (`holdings_days`) only after its rows are in ClickHouse, and a build
+//! first drops the day's partition, so a crash in between rebuilds the same rows.
+
+use crate::shipper::{pause, MAX_BACKOFF, MIN_BACKOFF};
+use crate::tables::{IncomePayments, Table, UnitJournal};
+use crate::{metrics, Shared};
+use anyhow::{bail, Context};
+use chrono::{Days, NaiveDate};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Date, Nullable, Text};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use mmf_shared::ch::from_fen;
+use mmf_shared::db::statement;
+use mmf_shared::schema::holdings_days::dsl as hd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+pub const STREAM: &str = "daily_holdings";
+const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
+/// Holdings wait for a whole day's income: no need to poll as often as the shipping loops.
+const IDLE: Duration = Duration::from_millis(250);
+
+pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    shared.status.register(STREAM);
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let wait = match build_ready(&shared, &stop).await {
+            Ok(()) => {
+                backoff = MIN_BACKOFF;
+                shared.status.succeeded(STREAM, true);
+                IDLE.max(shared.config.poll)
+            }
+            Err(e) => {
+                metrics::ERRORS.with_label_values(&[STREAM]).inc();
+                tracing::warn!(
+                    stream = STREAM,
+                    error = format!("{e:#}"),
+                    "holdings build failed, retrying"
+                );
+                shared.status.failed(STREAM, format!("{e:#}"));
+                let wait = backoff;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                wait
+            }
+        };
+        if !pause(&mut stop, wait).await {
+            return;
+        }
+    }
+}
+
+/// Builds every day that is ready, in order, and refreshes the lag gauge.
+async fn build_ready(shared: &Shared, stop: &watch::Receiver<bool>) -> anyhow::Result<()> {
+    loop {
+        let mut pg = shared.pg.get().await.context("Postgres connection")?;
+        let state: BuildState = statement(STATE_SQL)
+            .get_result(&mut pg)
+            .await
+            .context("reading the holdings state")?;
+        let lag = match (state.last_built, state.last_income) {
+            (Some(built), Some(income)) => (income - built).num_days().max(0),
+            (None, Some(_)) => 1,
+            _ => 0,
+        };
+        metrics::HOLDINGS_LAG_DAYS.set(lag);
+        if *stop.borrow() {
+            return Ok(());
+        }
+        let day = match state.last_built {
+            Some(built) => built + Days::new(1),
+            None => match first_day(shared).await? {
+                Some(day) => day,
+                None => return Ok(()),
+            },
+        };
+        if !ready(shared, &mut pg, day, state.last_built.is_none()).await? {
+            return Ok(());
+        }
+        drop(pg);
+        build(shared, day).await?;
+    }
+}
+
+/// The last day built and the latest income day distributed, in one round trip.
+const STATE_SQL: &str = "SELECT (SELECT max(day) FROM holdings_days) AS last_built, \
+        (SELECT max(day) FROM income_runs WHERE finished_at IS NOT NULL) AS last_income";
+
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct BuildState {
+    #[diesel(sql_type = Nullable<Date>)]
+    last_built: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
+    last_income: Option<NaiveDate>,
+}
+
+/// The earliest effective date in ClickHouse: where the first build starts.
+async fn first_day(shared: &Shared) -> anyhow::Result<Option<NaiveDate>> {
+    let (rows, day): (u64, u16) = shared
+        .ch
+        .query("SELECT count(), toUInt16(min(effective_date)) FROM journal_by_day")
+        .fetch_one()
+        .await
+        .context("reading the first effective date")?;
+    Ok((rows > 0).then(|| NaiveDate::default() + Days::new(u64::from(day))))
+}
+
+/// The funds whose income is distributed for `$1` or a later day (a fund's days are
+/// distributed in order from its first published one, so `$1` is either distributed or
+/// before that first day), and the next transaction id: every transaction this snapshot sees
+/// is below it.
+const FINISHED_SQL: &str =
+    "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS horizon, \
+        array(SELECT DISTINCT fund_code FROM income_runs \
+              WHERE day >= $1 AND finished_at IS NOT NULL) AS funds";
+
+#[derive(QueryableByName)]
+#[diesel(check_for_backend(diesel::pg::Pg))]
+struct Finished {
+    #[diesel(sql_type = BigInt)]
+    horizon: i64,
+    #[diesel(sql_type = Array<Text>)]
+    funds: Vec<String>,
+}
+
+/// Day `day` is ready when, for every fund held at the end of the day before or moved on
+/// `day`, the income of `day` (or of a later day) is distributed — every movement effective
+/// on or before it is then committed (DESIGN §3, daily cycle) — and the sync worker has
+/// shipped every transaction committed by then (its watermarks passed them).
+async fn ready(
+    shared: &Shared,
+    pg: &mut AsyncPgConnection,
+    day: NaiveDate,
+    first: bool,
+) -> anyhow::Result<bool> {
+    let finished: Finished = statement(FINISHED_SQL)
+        .bind::<Date, _>(day)
+        .get_result(pg)
+        .await
+        .context("reading distributed income")?;
+    if finished.funds.is_empty() {
+        return Ok(false);
+    }
+    let horizon = u64::try_from(finished.horizon)?;
+    let shipped = [UnitJournal::NAME, IncomePayments::NAME]
+        .iter()
+        .all(|s| shared.status.covered(s) >= horizon);
+    if !shipped {
+        return Ok(false);
+    }
+    // A row shipped since the first look may be effective earlier.
+    if first && first_day(shared).await? != Some(day) {
+        return Ok(false);
+    }
+    let involved: Vec<String> = shared
+        .ch
+        .query(
+            "SELECT DISTINCT fund_code FROM ( \
+               SELECT fund_code FROM daily_holdings WHERE day = toDate(?) AND units != 0 \
+               UNION ALL \
+               SELECT fund_code FROM journal_by_day WHERE effective_date = toDate(?))",
+        )
+        .bind(day.pred_opt().unwrap_or(day).to_string())
+        .bind(day.to_string())
+        .fetch_all()
+        .await
+        .context("reading the funds held")?;
+    let waiting: Vec<&String> = involved
+        .iter()
+        .filter(|f| !finished.funds.contains(f))
+        .collect();
+    if !waiting.is_empty() {
+        tracing::debug!(%day, ?waiting, "holdings wait for these funds' income");
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Builds `day` from `day - 1` and the day's movements, then records it.
+#[tracing::instrument(skip(shared), fields(positions))]
+async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let ch = &shared.ch;
+    ch.query(&format!(
+        "ALTER TABLE daily_holdings DROP PARTITION '{day}'"
+    ))
+    .execute()
+    .await
+    .context("dropping a partial build")?;
+    tokio::time::timeout(BUILD_TIMEOUT, ch.query(&build_sql(day)).execute())
+        .await
+        .context("building daily holdings: timed out")?
+        .with_context(|| format!("building daily holdings of {day}"))?;
+    let (positions, units, income): (u64, i64, i64) = ch
+        .query(
+            "SELECT count(), toInt64(sum(units) * 100), toInt64(sum(income) * 100) \
+             FROM daily_holdings WHERE day = toDate(?)",
+        )
+        .bind(day.to_string())
+        .fetch_one()
+        .await
+        .context("reading the day's totals")?;
+    if positions == 0 {
+        bail!("no holdings built for {day}");
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let mut pg = shared.pg.get().await.context("Postgres connection")?;
+    diesel::insert_into(hd::holdings_days)
+        .values((
+            hd::day.eq(day),
+            hd::positions.eq(i64::try_from(positions)?),
+            hd::units.eq(from_fen(units)),
+            hd::income.eq(from_fen(income)),
+            hd::seconds.eq(seconds),
+        ))
+        .execute(&mut pg)
+        .await
+        .context("recording the day")?;
+    tracing::Span::current().record("positions", positions);
+    tracing::info!(%day, positions, seconds, "daily holdings built");
+    metrics::ROWS_SHIPPED
+        .with_label_values(&[STREAM])
+        .inc_by(positions);
+    metrics::BATCH_SECONDS
+        .with_label_values(&[STREAM])
+        .observe(seconds);
+    Ok(())
+}
+
+/// Day `day`'s rows: the previous day's units and cumulative income, plus the day's movements
+/// (income paid on `day` is the previous day's and counts as units), plus the income earned
+/// on `day` (paid as units effective the next day). Replayed journal rows collapse under FINAL.
+pub fn build_sql(day: NaiveDate) -> String {
+    let prev = day.pred_opt().unwrap_or(day);
+    let next = day + Days::new(1);
+    format!(
+        "INSERT INTO daily_holdings \
+           (day, fund_code, account_id, units, units_in, units_out, income, cum_income) \
+         SELECT toDate('{day}'), fund_code, account_id, \
+                sum(u), sum(u_in), sum(u_out), sum(inc), sum(cum) \
+         FROM ( \
+           SELECT fund_code, account_id, units AS u, toDecimal64(0, 2) AS u_in, \
+                  toDecimal64(0, 2) AS u_out, toDecimal64(0, 2) AS inc, cum_income AS cum \
+           FROM daily_holdings WHERE day = toDate('{prev}') \
+           UNION ALL \
+           SELECT fund_code, account_id, units AS u, \
+                  if(kind != 'income' AND units > 0, units, toDecimal64(0, 2)) AS u_in, \
+                  if(kind != 'income' AND units < 0, -units, toDecimal64(0, 2)) AS u_out, \
+                  toDecimal64(0, 2) AS inc, toDecimal64(0, 2) AS cum \
+           FROM journal_by_day FINAL WHERE effective_date = toDate('{day}') \
+           UNION ALL \
+           SELECT fund_code, account_id, toDecimal64(0, 2) AS u, toDecimal64(0, 2) AS u_in, \
+                  toDecimal64(0, 2) AS u_out, units AS inc, units AS cum \
+           FROM journal_by_day FINAL \
+           WHERE effective_date = toDate('{next}') AND kind = 'income') \
+         GROUP BY fund_code, account_id"
+    )
+}
