@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-# Runs the ClickHouse migrations, a small seed, every report view, the query service's SQL and
+# Runs the ClickHouse migrations, a small seed, the daily holdings build, every report, the query
+# service's SQL and
 # every dashboard panel's SQL on current ClickHouse, embedded through chDB (PyPI `chdb`), to
 # check that what CI runs on 18.16 is also accepted by current releases. Prints each result.
 #   python3 -m venv /tmp/chdb && /tmp/chdb/bin/pip install chdb
@@ -31,14 +32,24 @@ seed = [
 ]
 for st in seed:
     run(st)
-views = ["report_settings", "report_account_day_flows", "report_aml_large_transactions", "report_suspicious_patterns",
-         "report_daily_holdings", "report_fund_daily_scale", "report_partner_flows", "report_investor_concentration", "report_t0_usage"]
-for v in views:
+def days(sql, **d):
+    for k, v in d.items():
+        sql = sql.replace("{%s:Date}" % k, "toDate('%s')" % v)
+    return sql
+build = open(root + "/sync/src/holdings/build.sql").read()
+for day, prev, nxt in [("2026-11-26", "2026-11-25", "2026-11-27"), ("2026-11-27", "2026-11-26", "2026-11-28")]:
     try:
-        out = run(f"SELECT * FROM {v}" + ("" if v == "report_settings" else " WHERE day = '2026-11-27'"))
+        run(days(build, day=day, prev=prev, next=nxt))
     except Exception as e:
-        print("FAIL view", v, str(e)[:1500]); sys.exit(1)
-    print("==", v); print(out.strip())
+        print("FAIL holdings build", str(e)[:1500]); sys.exit(1)
+print("== daily_holdings"); print(run("SELECT * FROM daily_holdings ORDER BY day").strip())
+print("== report_settings"); print(run("SELECT * FROM report_settings").strip())
+for f in sorted(glob.glob(root + "/query/src/reports/*.sql")):
+    try:
+        out = run(days(open(f).read(), day="2026-11-27"))
+    except Exception as e:
+        print("FAIL report", f, str(e)[:1500]); sys.exit(1)
+    print("==", f.split("/")[-1]); print(out.strip())
 service = [
  "SELECT entry_id, toString(effective_date) AS d, fund_code, kind, order_id, toString(units) AS u, toString(booked_at) AS b FROM unit_journal WHERE account_id = '000000000001' AND effective_date >= toDate('2026-11-01') AND effective_date <= toDate('2026-11-30') AND fund_code = '000001' AND (effective_date > toDate('2026-11-01') OR (effective_date = toDate('2026-11-01') AND entry_id > 0)) ORDER BY effective_date, entry_id LIMIT 1 BY entry_id LIMIT 101",
  "SELECT toString(sumIf(u, d < toDate('2026-11-28'))), toString(sum(u)) FROM (SELECT entry_id, any(units) AS u, any(effective_date) AS d FROM unit_journal WHERE account_id = '000000000001' AND effective_date <= toDate('2026-11-30') AND fund_code = '000001' GROUP BY entry_id)",

@@ -2,6 +2,7 @@
 //! `cargo run --release -p mmf-bench -- <name> [options]`; see BENCHMARKS.md.
 
 mod cycle;
+mod holdings;
 mod orders;
 mod query;
 mod sync;
@@ -136,8 +137,9 @@ async fn main() -> anyhow::Result<()> {
         Some("query") => query::run(rest).await,
         Some("sync") => sync::run(rest).await,
         Some("cycle") => cycle::run(rest).await,
+        Some("holdings") => holdings::run(rest).await,
         _ => {
-            eprintln!("usage: mmf-bench <orders|query|sync|cycle> [options]");
+            eprintln!("usage: mmf-bench <orders|query|sync|cycle|holdings> [options]");
             std::process::exit(2)
         }
     }

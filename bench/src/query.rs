@@ -1,5 +1,6 @@
 //! Read-side latency with a large history: balance (Postgres position row) and one-year
-//! statement (ClickHouse) p50/p99 through the real HTTP API, and each report's run time.
+//! statement (ClickHouse) p50/p99 through the real HTTP API. (Reports and balances as of a
+//! past day read daily holdings: `mmf-bench holdings`.)
 //! Baselines in the same run: `/health` (HTTP + Postgres `SELECT 1`) for the balance and a
 //! ClickHouse `SELECT 1` round trip for the statement.
 //!
@@ -9,7 +10,7 @@
 //! An existing seed of the same size is reused (`reseed=1` forces a new one).
 //!
 //! Options (key=value): rows=100000000 accounts=250000 orders=10000000 samples=2000 clients=8
-//! reseed=0 reports=1 latency=1 (0 skips the latency part)
+//! reseed=0 latency=1 (0 skips the latency part)
 
 use crate::{connect, opt, recreate};
 use anyhow::Context;
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 
 const DB: &str = "mmf_bench_query";
 const CH_URL: &str = "http://127.0.0.1:8123";
-const PARTNER: &str = "p1";
+pub(crate) const PARTNER: &str = "p1";
 /// The first day of history; the seed covers `days` days from here.
 const START: &str = "2025-10-01";
 
@@ -37,11 +38,9 @@ struct Settings {
     samples: u64,
     clients: u64,
     reseed: bool,
-    reports: bool,
     latency: bool,
     /// Days of history: one journal entry per account and day.
     days: u64,
-    start: chrono::NaiveDate,
     last: chrono::NaiveDate,
 }
 
@@ -58,10 +57,8 @@ impl Settings {
             samples: opt(args, "samples", 2000),
             clients: opt(args, "clients", 8),
             reseed: opt(args, "reseed", 0) == 1,
-            reports: opt(args, "reports", 1) == 1,
             latency: opt(args, "latency", 1) == 1,
             days,
-            start,
             last: start + chrono::Days::new(days - 1),
         })
     }
@@ -116,7 +113,8 @@ async fn seed_clickhouse(ch: &clickhouse::Client, s: &Settings) -> anyhow::Resul
         .await
         .unwrap_or(0);
     if !s.reseed && have == s.rows && have_orders == s.orders {
-        refresh_views(ch).await?;
+        // Tables a newer schema adds (the runner applies only what is missing).
+        mmf_shared::ch::migrate(&mmf_shared::ch::client(CH_URL), DB).await?;
         return Ok(false);
     }
     mmf_shared::ch::client(CH_URL)
@@ -128,23 +126,6 @@ async fn seed_clickhouse(ch: &clickhouse::Client, s: &Settings) -> anyhow::Resul
     insert_journal(ch, s).await?;
     insert_orders(ch, s).await?;
     Ok(true)
-}
-
-/// Keeps the seeded data, but recreates the report views and parameters from the current
-/// migrations (the runner records versions, so forget them first).
-async fn refresh_views(ch: &clickhouse::Client) -> anyhow::Result<()> {
-    let views: Vec<String> = ch
-        .query("SELECT name FROM system.tables WHERE database = ? AND engine = 'View'")
-        .bind(DB)
-        .fetch_all()
-        .await?;
-    for v in views {
-        ch_exec(ch, &format!("DROP TABLE IF EXISTS {v}")).await?;
-    }
-    ch_exec(ch, "DROP TABLE IF EXISTS report_parameters").await?;
-    ch_exec(ch, "DROP TABLE IF EXISTS schema_migrations").await?;
-    mmf_shared::ch::migrate(&mmf_shared::ch::client(CH_URL), DB).await?;
-    Ok(())
 }
 
 /// The accounts, the fund and the fund's daily income over every day of the history.
@@ -272,7 +253,7 @@ async fn settle(ch: &clickhouse::Client) -> anyhow::Result<()> {
 }
 
 /// Runs `f` `samples` times across `clients` concurrent loops; latencies in microseconds.
-async fn measure<F, Fut>(samples: u64, clients: u64, f: F) -> Histogram<u64>
+pub(crate) async fn measure<F, Fut>(samples: u64, clients: u64, f: F) -> Histogram<u64>
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send,
@@ -299,7 +280,7 @@ where
     all
 }
 
-fn line(name: &str, h: &Histogram<u64>) {
+pub(crate) fn line(name: &str, h: &Histogram<u64>) {
     println!(
         "  {name:<44} n={:<6} p50={:>8.2} ms  p99={:>8.2} ms  max={:>8.2} ms",
         h.len(),
@@ -309,7 +290,12 @@ fn line(name: &str, h: &Histogram<u64>) {
     );
 }
 
-async fn signed_get(http: &reqwest::Client, base: &str, path: &str, accept: Option<&str>) {
+pub(crate) async fn signed_get(
+    http: &reqwest::Client,
+    base: &str,
+    path: &str,
+    accept: Option<&str>,
+) {
     let resp = Signer::new(PARTNER)
         .send(
             http,
@@ -333,16 +319,13 @@ async fn signed_get(http: &reqwest::Client, base: &str, path: &str, accept: Opti
 pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let s = Settings::from_args(args)?;
     let (url, ch) = seed(&s).await?;
-    let base = start_service(url).await?;
+    let base = start_service(url, DB).await?;
     let api = Api {
         http: reqwest::Client::new(),
         base,
         accounts: s.accounts,
     };
     measure_latency(&s, &api, &ch).await;
-    if s.reports {
-        run_reports(&s, &api).await?;
-    }
     Ok(())
 }
 
@@ -363,14 +346,15 @@ async fn seed(s: &Settings) -> anyhow::Result<(String, clickhouse::Client)> {
     Ok((url, ch))
 }
 
-/// Starts the query service on the seeded stores; returns its base URL.
-async fn start_service(database_url: String) -> anyhow::Result<String> {
+/// Starts the query service on the seeded stores (ClickHouse database `db`); returns its base
+/// URL.
+pub(crate) async fn start_service(database_url: String, db: &str) -> anyhow::Result<String> {
     let config = Config {
         common: Common {
             database_url,
             db_pool: 16,
             clickhouse_url: CH_URL.into(),
-            clickhouse_db: DB.into(),
+            clickhouse_db: db.into(),
             ops_token: "bench-ops-token".into(),
             simulated_clock: false,
         },
@@ -439,7 +423,7 @@ impl Api {
 }
 
 /// A ClickHouse `SELECT 1` round trip.
-async fn ch_round_trip(ch: clickhouse::Client) {
+pub(crate) async fn ch_round_trip(ch: clickhouse::Client) {
     let _: u8 = ch.query("SELECT 1").fetch_one().await.unwrap();
 }
 
@@ -483,34 +467,4 @@ async fn latency_round(s: &Settings, api: &Api, ch: &clickhouse::Client, c: u64)
         .await;
         line(name, &hist);
     }
-}
-
-/// Runs every report once for the middle day of the history and prints its time.
-async fn run_reports(s: &Settings, api: &Api) -> anyhow::Result<()> {
-    let day = s.start + chrono::Days::new(s.days / 2);
-    println!("reports for {day} (GET /v1/reports/{{name}}, one run each):");
-    for r in mmf_query::reports::REPORTS {
-        let t = Instant::now();
-        let resp = api
-            .http
-            .get(format!("{}/v1/reports/{}?date={day}", api.base, r.name))
-            .bearer_auth("bench-ops-token")
-            .timeout(Duration::from_secs(1800))
-            .send()
-            .await?;
-        let status = resp.status();
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        let n = body["rows"].as_array().map(|a| a.len()).unwrap_or(0);
-        println!(
-            "  {:<24} {status} {n:>6} rows in {:>8.2} s{}",
-            r.name,
-            t.elapsed().as_secs_f64(),
-            if status.is_success() {
-                String::new()
-            } else {
-                format!(" {body}")
-            }
-        );
-    }
-    Ok(())
 }

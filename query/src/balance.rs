@@ -130,8 +130,7 @@ struct BalanceRow {
 #[utoipa::path(get, path = "/v1/accounts/{id}/balance", params(("id" = String, Path), BalanceQuery),
     responses((status = 200, body = BalanceBody), (status = 400, body = mmf_shared::http::ErrorBody),
               (status = 404, body = mmf_shared::http::ErrorBody),
-              (status = 422, body = mmf_shared::http::ErrorBody),
-              (status = 503, body = mmf_shared::http::ErrorBody)))]
+              (status = 422, body = mmf_shared::http::ErrorBody)))]
 pub async fn get_balance(
     State(state): State<AppState>,
     Extension(PartnerId(partner)): Partner,

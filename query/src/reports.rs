@@ -1,11 +1,18 @@
-//! Regulatory reports: each is a ClickHouse view (migrations/clickhouse/V30..V39, documented
-//! in docs/reports.md) selected for one day. Only names from [`REPORTS`] reach SQL; the date
-//! is validated and bound.
+//! Regulatory reports: each is one SQL file (`query/src/reports/*.sql`, documented in
+//! docs/reports.md) over one day of the read models: daily holdings and orders laid out by day.
+//! The day is the one parameter, `{day:Date}` as current clickhouse-client takes it; the service
+//! substitutes the validated date (18.16 has no query parameters). Only names from [`REPORTS`]
+//! reach SQL.
 
 use crate::{parse_date, AppState};
 use axum::extract::State;
+use chrono::NaiveDate;
+use diesel::dsl::exists;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
 use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query};
+use mmf_shared::schema::holdings_days;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -14,40 +21,49 @@ use utoipa::{IntoParams, ToSchema};
 pub struct Report {
     /// The name in `/v1/reports/{name}`.
     pub name: &'static str,
-    pub view: &'static str,
+    /// The query, with `{day:Date}` for the day.
+    pub sql: &'static str,
     pub order_by: &'static str,
+    /// Reads the day's holdings, which exist once the day's income is distributed.
+    pub reads_holdings: bool,
 }
 
 pub const REPORTS: &[Report] = &[
     Report {
         name: "aml_large_transactions",
-        view: "report_aml_large_transactions",
+        sql: include_str!("reports/aml_large_transactions.sql"),
         order_by: "partner_id, account_id",
+        reads_holdings: false,
     },
     Report {
         name: "suspicious_patterns",
-        view: "report_suspicious_patterns",
+        sql: include_str!("reports/suspicious_patterns.sql"),
         order_by: "pattern, partner_id, account_id",
+        reads_holdings: false,
     },
     Report {
         name: "fund_daily_scale",
-        view: "report_fund_daily_scale",
+        sql: include_str!("reports/fund_daily_scale.sql"),
         order_by: "fund_code",
+        reads_holdings: true,
     },
     Report {
         name: "partner_flows",
-        view: "report_partner_flows",
+        sql: include_str!("reports/partner_flows.sql"),
         order_by: "partner_id, fund_code",
+        reads_holdings: false,
     },
     Report {
         name: "investor_concentration",
-        view: "report_investor_concentration",
+        sql: include_str!("reports/investor_concentration.sql"),
         order_by: "fund_code, bucket",
+        reads_holdings: true,
     },
     Report {
         name: "t0_usage",
-        view: "report_t0_usage",
+        sql: include_str!("reports/t0_usage.sql"),
         order_by: "fund_code",
+        reads_holdings: false,
     },
 ];
 
@@ -55,11 +71,14 @@ pub fn find(name: &str) -> Option<&'static Report> {
     REPORTS.iter().find(|r| r.name == name)
 }
 
-/// The SQL that selects one day of a report; the date is the one bound parameter.
-pub fn sql(report: &Report) -> String {
+/// The SQL that selects one day of a report, in its order.
+pub fn sql(report: &Report, day: NaiveDate) -> String {
     format!(
-        "SELECT * FROM {} WHERE day = toDate(?) ORDER BY {}",
-        report.view, report.order_by
+        "SELECT * FROM (\n{}\n) ORDER BY {}",
+        report
+            .sql
+            .replace("{day:Date}", &format!("toDate('{day}')")),
+        report.order_by
     )
 }
 
@@ -99,10 +118,20 @@ pub async fn get_report(
         ApiError::new(ErrorCode::MissingParameter, "date is required").with_field("date")
     })?;
     let day = parse_date("date", &date)?;
+    if report.reads_holdings {
+        let built: bool = diesel::select(exists(holdings_days::table.find(day)))
+            .get_result(&mut state.pool.get().await?)
+            .await?;
+        if !built {
+            return Err(ApiError::unavailable(format!(
+                "the holdings of {day} are not built yet (its income is not distributed)"
+            ))
+            .with_field("date"));
+        }
+    }
     let bytes = state
         .ch
-        .query(&sql(report))
-        .bind(day.to_string())
+        .query(&sql(report, day))
         .fetch_bytes("TabSeparatedWithNamesAndTypes")?
         .collect()
         .await?;
@@ -217,10 +246,13 @@ mod tests {
     }
 
     #[test]
-    fn names_are_unique_and_views_are_report_views() {
+    fn names_are_unique_and_every_query_takes_the_day() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
         for r in REPORTS {
             assert_eq!(REPORTS.iter().filter(|x| x.name == r.name).count(), 1);
-            assert!(r.view.starts_with("report_"));
+            assert!(r.sql.contains("{day:Date}"), "{}", r.name);
+            let sql = sql(r, day);
+            assert!(sql.contains("toDate('2026-11-26')") && !sql.contains("{day:"));
         }
         assert!(find("aml_large_transactions").is_some());
         assert!(find("x; DROP TABLE orders").is_none());

@@ -231,32 +231,27 @@ async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Day `day`'s rows: the previous day's units and cumulative income, plus the day's movements
-/// (income paid on `day` is the previous day's and counts as units), plus the income earned
-/// on `day` (paid as units effective the next day). Replayed journal rows collapse under FINAL.
+/// Day `day`'s rows (`holdings/build.sql`, where `{day:Date}`, `{prev:Date}` and
+/// `{next:Date}` are the day and the days around it).
 pub fn build_sql(day: NaiveDate) -> String {
     let prev = day.pred_opt().unwrap_or(day);
     let next = day + Days::new(1);
-    format!(
-        "INSERT INTO daily_holdings \
-           (day, fund_code, account_id, units, units_in, units_out, income, cum_income) \
-         SELECT toDate('{day}'), fund_code, account_id, \
-                sum(u), sum(u_in), sum(u_out), sum(inc), sum(cum) \
-         FROM ( \
-           SELECT fund_code, account_id, units AS u, toDecimal64(0, 2) AS u_in, \
-                  toDecimal64(0, 2) AS u_out, toDecimal64(0, 2) AS inc, cum_income AS cum \
-           FROM daily_holdings WHERE day = toDate('{prev}') \
-           UNION ALL \
-           SELECT fund_code, account_id, units AS u, \
-                  if(kind != 'income' AND units > 0, units, toDecimal64(0, 2)) AS u_in, \
-                  if(kind != 'income' AND units < 0, -units, toDecimal64(0, 2)) AS u_out, \
-                  toDecimal64(0, 2) AS inc, toDecimal64(0, 2) AS cum \
-           FROM journal_by_day FINAL WHERE effective_date = toDate('{day}') \
-           UNION ALL \
-           SELECT fund_code, account_id, toDecimal64(0, 2) AS u, toDecimal64(0, 2) AS u_in, \
-                  toDecimal64(0, 2) AS u_out, units AS inc, units AS cum \
-           FROM journal_by_day FINAL \
-           WHERE effective_date = toDate('{next}') AND kind = 'income') \
-         GROUP BY fund_code, account_id"
-    )
+    include_str!("holdings/build.sql")
+        .replace("{day:Date}", &format!("toDate('{day}')"))
+        .replace("{prev:Date}", &format!("toDate('{prev}')"))
+        .replace("{next:Date}", &format!("toDate('{next}')"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_build_reads_the_day_before_and_the_income_of_the_day_after() {
+        let sql = build_sql(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
+        assert!(sql.contains("WHERE day = toDate('2026-11-30')"));
+        assert!(sql.contains("effective_date = toDate('2026-12-01')"));
+        assert!(sql.contains("effective_date = toDate('2026-12-02') AND kind = 'income'"));
+        assert!(!sql.contains(":Date}"));
+    }
 }

@@ -265,6 +265,12 @@ pub async fn report_scenario() -> Scenario {
         .to_string();
     crate::cycle::cycle(&app, "2026-11-27").await;
     ship(&app, &q).await;
+    // Income is distributed through Friday: the daily holdings follow.
+    let pg = app.pg().await;
+    crate::sync::wait_until("holdings of 11-27", Duration::from_secs(120), || async {
+        crate::sync::holdings_built(&pg).await == Some("2026-11-27".parse().unwrap())
+    })
+    .await;
     Scenario {
         app,
         q,

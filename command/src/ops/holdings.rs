@@ -29,8 +29,7 @@ pub struct HoldingsQuery {
 #[utoipa::path(get, path = "/v1/ops/funds/{code}/holdings", params(("code" = String, Path), HoldingsQuery),
     responses((status = 200, content_type = "text/csv", body = String),
               (status = 400, body = mmf_shared::http::ErrorBody),
-              (status = 404, body = mmf_shared::http::ErrorBody),
-              (status = 503, body = mmf_shared::http::ErrorBody)))]
+              (status = 404, body = mmf_shared::http::ErrorBody)))]
 pub async fn get_holdings(
     State(state): State<AppState>,
     Path(code): Path<String>,

@@ -1,4 +1,6 @@
--- Regulatory report views (docs/reports.md). Each has a `day` column to select one day:
+-- The reference for the reports (query/src/reports/*.sql): the regulatory report views as they
+-- were until the reports read one day of the read models. They recompute every day of history
+-- on each call; tests create them in their own database and compare. Each has a `day` column:
 --   SELECT * FROM report_aml_large_transactions WHERE day = '2026-11-26'
 -- They read the latest version of every row (FINAL), so replayed rows count once. Valid on
 -- ClickHouse 18.16 and current releases: no window functions, explicit ALL joins, joined

@@ -1,0 +1,438 @@
+//! Daily holdings at scale: one day's build for every holder, and balances as of past days.
+//!
+//! Seeds ClickHouse on the server with `INSERT ... SELECT FROM numbers()`: `days` days of
+//! daily holdings for `accounts` accounts (ending the day before yesterday), and the movements
+//! of the next day — each holder's income paid that day, `orders` subscriptions and as many
+//! redemptions over random accounts, and the day's income paid the day after. Postgres gets
+//! the accounts and the built days. Then:
+//! - builds that day with the sync worker's statement (`mmf_sync::holdings::build_sql`), twice,
+//!   next to two baselines over the same rows in the same run: `SELECT count()` over the
+//!   build's input, and a bare `INSERT ... SELECT` copy of the previous day's rows;
+//! - `GET /v1/accounts/{id}/balance?as_of=` of a random account and past day through the query
+//!   service, 1 client then `clients`, next to `/health` and a ClickHouse `SELECT 1`;
+//! - every report (`GET /v1/reports/{name}`) for the last seeded day, and for each of its days
+//!   in turn, over `history_orders` orders spread over the seeded days (fast redemptions,
+//!   subscriptions and redemptions, some over the AML thresholds), next to a `SELECT count()`
+//!   of that day's holdings and orders.
+//!
+//! Options: accounts=10000000 days=30 orders=1000000 history_orders=10000000 samples=2000
+//! clients=8 reseed=0
+
+use crate::query::{ch_round_trip, line, measure, signed_get, start_service, PARTNER};
+use crate::{connect, opt, recreate};
+use anyhow::Context;
+use chrono::{Days, NaiveDate};
+use futures::FutureExt;
+use mmf_tests::{Signer, FUND};
+use rand::Rng;
+use std::time::{Duration, Instant};
+
+const DB: &str = "mmf_bench_holdings";
+const CH_URL: &str = "http://127.0.0.1:8123";
+
+struct Settings {
+    accounts: u64,
+    days: u64,
+    orders: u64,
+    history_orders: u64,
+    samples: u64,
+    clients: u64,
+    reseed: bool,
+    /// The first seeded day; the last is the day before yesterday.
+    first: NaiveDate,
+    /// The day built: yesterday.
+    day: NaiveDate,
+}
+
+fn account(i: u64) -> String {
+    format!("{}", 100_000_000_000u64 + i)
+}
+
+pub async fn run(args: &[String]) -> anyhow::Result<()> {
+    let days = opt(args, "days", 30);
+    let today = mmf_domain::calendar::business_date(chrono::Utc::now());
+    let day = today - Days::new(1);
+    let s = Settings {
+        accounts: opt(args, "accounts", 10_000_000),
+        days,
+        orders: opt(args, "orders", 1_000_000),
+        history_orders: opt(args, "history_orders", 10_000_000),
+        samples: opt(args, "samples", 2000),
+        clients: opt(args, "clients", 8),
+        reseed: opt(args, "reseed", 0) == 1,
+        first: day - Days::new(days),
+        day,
+    };
+    let ch = mmf_shared::ch::client_for(CH_URL, DB);
+    let url = format!("postgres://postgres@127.0.0.1:5432/{DB}");
+    if s.reseed || !seeded(&ch, &s).await {
+        seed_postgres(&s).await?;
+        seed_clickhouse(&ch, &s).await?;
+    } else {
+        println!("reusing the seed of {DB} (reseed=1 to rebuild)");
+    }
+    settle(&ch).await?;
+    build(&ch, &s).await?;
+    let base = start_service(url, DB).await?;
+    as_of_latency(&s, &base, &ch).await;
+    reports(&s, &base, &ch).await?;
+    Ok(())
+}
+
+/// Whether ClickHouse holds a seed of this size.
+async fn seeded(ch: &clickhouse::Client, s: &Settings) -> bool {
+    let rows: u64 = ch
+        .query("SELECT count() FROM daily_holdings WHERE day < toDate(?)")
+        .bind(s.day.to_string())
+        .fetch_one()
+        .await
+        .unwrap_or(0);
+    rows == s.accounts * s.days
+}
+
+async fn timed<T>(
+    label: &str,
+    f: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<(T, f64)> {
+    let t = Instant::now();
+    let v = f.await.with_context(|| label.to_string())?;
+    let secs = t.elapsed().as_secs_f64();
+    println!("  {label}: {secs:.1} s");
+    Ok((v, secs))
+}
+
+async fn seed_postgres(s: &Settings) -> anyhow::Result<()> {
+    let url = recreate(DB).await?;
+    mmf_shared::db::migrate(&url).await?;
+    let pg = connect(&url).await?;
+    let secret = Signer::new(PARTNER).secret;
+    let (n, first, last) = (s.accounts - 1, s.first, s.day - Days::new(1));
+    timed("Postgres: accounts and built days", async {
+        pg.batch_execute(&format!(
+            "INSERT INTO partners (partner_id, name, secret) VALUES ('{PARTNER}', '{PARTNER}', '{secret}');
+             INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)
+                 VALUES ('{FUND}', 'Bench MMF', 1000000, 5000000);
+             INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number,
+                                   id_masked, opened_at)
+                 SELECT (100000000000 + i)::text, '{PARTNER}', 'c' || i, 'Bench', 'resident_id',
+                        '110105199001010011', '110105********0011', '{first}'::date - 1
+                 FROM generate_series(0, {n}) i;
+             INSERT INTO holdings_days (day, positions, units, income, seconds)
+                 SELECT d, {accounts}, 0, 0, 0 FROM generate_series('{first}'::date, '{last}', '1 day') d;
+             VACUUM ANALYZE;",
+            accounts = s.accounts
+        ))
+        .await?;
+        anyhow::Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// Holdings of every seeded day, then the built day's movements in the journal by day.
+async fn seed_clickhouse(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
+    crate::recreate_ch(DB).await?;
+    let (accounts, days, first) = (s.accounts, s.days, s.first);
+    // Account i holds 1000 + i % 100000 yuan on the first day and earns (1 + i % 7) fen a day.
+    timed(
+        &format!("ClickHouse: {} holdings rows ({accounts} accounts x {days} days)", accounts * days),
+        ch.query(&format!(
+            "INSERT INTO daily_holdings \
+             SELECT toDate('{first}') + intDiv(number, {accounts}) AS day, '{FUND}', \
+                    toString(100000000000 + number % {accounts}), \
+                    toDecimal64((1000 + number % {accounts} % 100000) * 100 \
+                                + (1 + number % {accounts} % 7) * intDiv(number, {accounts}), 2) / 100, \
+                    toDecimal64(0, 2), toDecimal64(0, 2), \
+                    toDecimal64(1 + number % {accounts} % 7, 2) / 100, \
+                    toDecimal64((1 + number % {accounts} % 7) * (1 + intDiv(number, {accounts})), 2) / 100 \
+             FROM numbers({})",
+            accounts * days
+        ))
+        .execute()
+        .map(|r| r.map_err(anyhow::Error::from)),
+    )
+    .await?;
+    history(ch, s).await?;
+    let (day, next) = (s.day, s.day + Days::new(1));
+    let orders = s.orders;
+    timed(
+        &format!("ClickHouse: {day}'s movements ({accounts} income rows, {orders} subscriptions, {orders} redemptions) and its income paid {next}"),
+        async {
+            for sql in [
+                format!(
+                    "INSERT INTO journal_by_day SELECT toDate('{day}'), toString(100000000000 + number), '{FUND}', \
+                     number, 'income', toDecimal64(1 + number % 7, 2) / 100 FROM numbers({accounts})"
+                ),
+                format!(
+                    "INSERT INTO journal_by_day SELECT toDate('{day}'), toString(100000000000 + (number * 7919) % {accounts}), \
+                     '{FUND}', {accounts} + number, if(number % 2 = 0, 'subscription', 'redemption'), \
+                     if(number % 2 = 0, toDecimal64(100, 2), toDecimal64(-1, 2)) FROM numbers({})",
+                    2 * orders
+                ),
+                format!(
+                    "INSERT INTO journal_by_day SELECT toDate('{next}'), toString(100000000000 + number), '{FUND}', \
+                     {accounts} + {} + number, 'income', toDecimal64(1 + number % 7, 2) / 100 FROM numbers({accounts})",
+                    2 * orders
+                ),
+            ] {
+                ch.query(&sql).execute().await?;
+            }
+            anyhow::Ok(())
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Waits until background merges are done, so they do not share the measured steps' cores.
+async fn settle(ch: &clickhouse::Client) -> anyhow::Result<()> {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(1800) {
+        let merging: u64 = ch
+            .query("SELECT count() FROM system.merges WHERE database = ?")
+            .bind(DB)
+            .fetch_one()
+            .await?;
+        if merging == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(())
+}
+
+/// The day's build, twice (the worker drops a day's partition before building it), next to
+/// its baselines.
+async fn build(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
+    let (day, prev, next) = (s.day, s.day - Days::new(1), s.day + Days::new(1));
+    println!("holdings of {day} for {} accounts:", s.accounts);
+    let (input, counted) = timed(
+        "baseline: SELECT count() over the build's input",
+        ch.query(
+            "SELECT count() FROM ( \
+               SELECT 1 FROM daily_holdings WHERE day = toDate(?) \
+               UNION ALL SELECT 1 FROM journal_by_day FINAL WHERE effective_date = toDate(?) \
+               UNION ALL SELECT 1 FROM journal_by_day FINAL \
+                 WHERE effective_date = toDate(?) AND kind = 'income')",
+        )
+        .bind(prev.to_string())
+        .bind(day.to_string())
+        .bind(next.to_string())
+        .fetch_one::<u64>()
+        .map(|r| r.map_err(anyhow::Error::from)),
+    )
+    .await?;
+    ch.query("DROP TABLE IF EXISTS holdings_floor")
+        .execute()
+        .await?;
+    ch.query("CREATE TABLE holdings_floor AS daily_holdings")
+        .execute()
+        .await?;
+    let ((), copied) = timed(
+        "baseline: INSERT SELECT of the previous day's rows as they are",
+        ch.query("INSERT INTO holdings_floor SELECT * FROM daily_holdings WHERE day = toDate(?)")
+            .bind(prev.to_string())
+            .execute()
+            .map(|r| r.map_err(anyhow::Error::from)),
+    )
+    .await?;
+    ch.query("DROP TABLE holdings_floor").execute().await?;
+    for round in 1..=2 {
+        ch.query(&format!(
+            "ALTER TABLE daily_holdings DROP PARTITION '{day}'"
+        ))
+        .execute()
+        .await?;
+        settle(ch).await?;
+        let ((), built) = timed(
+            &format!("mmf-ta build, run {round}"),
+            ch.query(&mmf_sync::holdings::build_sql(day))
+                .execute()
+                .map(|r| r.map_err(anyhow::Error::from)),
+        )
+        .await?;
+        println!(
+            "    {input} input rows; {:.2}× the count, {:.2}× the copy",
+            built / counted,
+            built / copied
+        );
+    }
+    let (n, units, income): (u64, i64, i64) = ch
+        .query(
+            "SELECT count(), toInt64(sum(units) * 100), toInt64(sum(income) * 100) \
+             FROM daily_holdings WHERE day = toDate(?)",
+        )
+        .bind(day.to_string())
+        .fetch_one()
+        .await?;
+    let (pn, punits): (u64, i64) = ch
+        .query(
+            "SELECT count(), toInt64(sum(units) * 100) FROM daily_holdings WHERE day = toDate(?)",
+        )
+        .bind(prev.to_string())
+        .fetch_one()
+        .await?;
+    let moved: i64 = ch
+        .query(
+            "SELECT toInt64(sum(units) * 100) FROM journal_by_day FINAL WHERE effective_date = toDate(?)",
+        )
+        .bind(day.to_string())
+        .fetch_one()
+        .await?;
+    anyhow::ensure!(
+        n == pn && units == punits + moved,
+        "{day}: {n} rows, {units} fen; previous day {pn} rows, {punits} fen, moved {moved} fen"
+    );
+    println!(
+        "    check: {n} positions, units = previous day + the day's movements ({} yuan), income {} yuan",
+        mmf_shared::ch::from_fen(units),
+        mmf_shared::ch::from_fen(income)
+    );
+    Ok(())
+}
+
+async fn as_of_latency(s: &Settings, base: &str, ch: &clickhouse::Client) {
+    let (samples, clients) = (s.samples, s.clients);
+    println!(
+        "balance as_of a past day ({samples} requests each; random account and day of {}..{}):",
+        s.first,
+        s.day - Days::new(2)
+    );
+    for c in [1, clients] {
+        println!(" clients={c}");
+        let (b, http) = (base.to_string(), reqwest::Client::new());
+        let h = measure(samples, c, move |_| {
+            let (b, http) = (b.clone(), http.clone());
+            async move {
+                let r = http.get(format!("{b}/health")).send().await.unwrap();
+                assert!(r.status().is_success());
+            }
+        })
+        .await;
+        line("baseline: GET /health (HTTP + PG SELECT 1)", &h);
+        let chc = ch.clone();
+        let h = measure(samples, c, move |_| ch_round_trip(chc.clone())).await;
+        line("baseline: ClickHouse SELECT 1 round trip", &h);
+        let (b, http) = (base.to_string(), reqwest::Client::new());
+        let (accounts, first, span) = (s.accounts, s.first, s.days - 1);
+        let h = measure(samples, c, move |_| {
+            let (b, http) = (b.clone(), http.clone());
+            let (i, d) = {
+                let mut rng = rand::thread_rng();
+                (rng.gen_range(0..accounts), rng.gen_range(0..span))
+            };
+            async move {
+                let path = format!(
+                    "/v1/accounts/{}/balance?fund_code={FUND}&as_of={}",
+                    account(i),
+                    first + Days::new(d)
+                );
+                signed_get(&http, &b, &path, None).await
+            }
+        })
+        .await;
+        line("balance as_of (daily holdings)", &h);
+    }
+}
+
+/// What the reports read besides holdings: accounts, the fund, its daily income, and
+/// `history_orders` orders spread evenly over the seeded days (70% fast redemptions, 20%
+/// subscriptions, 10% redemptions; one in a thousand at 600,000 yuan).
+async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
+    let (accounts, days, first, n) = (s.accounts, s.days, s.first, s.history_orders);
+    let per_day = n.div_ceil(days);
+    timed(&format!("ClickHouse: accounts, fund, income and {n} orders"), async {
+        for sql in [
+            format!(
+                "INSERT INTO accounts SELECT toString(100000000000 + number), '{PARTNER}', \
+                 concat('c', toString(number)), 'Bench', 'resident_id', '110105********0011', \
+                 toDateTime(toDate('{first}') - 1), number, 1 FROM numbers({accounts})"
+            ),
+            format!(
+                "INSERT INTO funds VALUES ('{FUND}', 'Bench MMF', 1, 1000000, 5000000, 10000, \
+                 'redistribute', now(), 1, 1)"
+            ),
+            format!(
+                "INSERT INTO fund_income SELECT '{FUND}', toDate('{first}') + number, \
+                 toDecimal64(6500, 4) / 10000, NULL, number, 1 FROM numbers({days})"
+            ),
+            format!(
+                "INSERT INTO orders (order_id, partner_id, request_id, account_id, fund_code, kind, \
+                                     purpose, amount, status, trade_date, effective_date, accepted_at, \
+                                     confirmed_at, cancelled_at, txid, version) \
+                 SELECT number + 1, '{PARTNER}', toString(number), \
+                        toString(100000000000 + (number * 7919) % {accounts}), '{FUND}', \
+                        multiIf(number % 10 < 7, 'fast_redemption', number % 10 < 9, 'subscription', 'redemption'), \
+                        if(number % 10 < 7, if(number % 2 = 0, 'withdrawal', 'payment'), ''), \
+                        if(number % 1000 = 7, toDecimal64(600000, 2), \
+                           toDecimal64(100 + (number * 7919) % 1000000, 2) / 100), \
+                        'confirmed', toDate('{first}') + intDiv(number, {per_day}), NULL, \
+                        toDateTime(toDate('{first}') + intDiv(number, {per_day})) + 36000 + number % 18000, \
+                        NULL, NULL, number, 1 \
+                 FROM numbers({n})"
+            ),
+        ] {
+            ch.query(&sql).execute().await?;
+        }
+        anyhow::Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
+/// Every report for the last seeded day, then for each seeded day in turn (a month of one
+/// report), next to counting that day's holdings and orders.
+async fn reports(s: &Settings, base: &str, ch: &clickhouse::Client) -> anyhow::Result<()> {
+    let last = s.day - Days::new(1);
+    let (holdings, orders): (u64, u64) = ch
+        .query(
+            "SELECT (SELECT count() FROM daily_holdings WHERE day = toDate(?)), \
+                    (SELECT count() FROM orders_by_day WHERE day = toDate(?))",
+        )
+        .bind(last.to_string())
+        .bind(last.to_string())
+        .fetch_one()
+        .await?;
+    let t = Instant::now();
+    let _: u64 = ch
+        .query("SELECT count() FROM daily_holdings WHERE day = toDate(?)")
+        .bind(last.to_string())
+        .fetch_one()
+        .await?;
+    println!(
+        "reports ({holdings} holdings and {orders} orders on {last}; baseline SELECT count() of \
+         the day's holdings {:.3} s):",
+        t.elapsed().as_secs_f64()
+    );
+    let http = reqwest::Client::new();
+    let report = |name: &'static str, day: NaiveDate| {
+        let http = http.clone();
+        let url = format!("{base}/v1/reports/{name}?date={day}");
+        async move {
+            let t = Instant::now();
+            let resp = http
+                .get(url)
+                .bearer_auth("bench-ops-token")
+                .timeout(Duration::from_secs(1800))
+                .send()
+                .await?;
+            let status = resp.status();
+            let body: serde_json::Value = resp.json().await?;
+            anyhow::ensure!(status.is_success(), "{name} {day}: {status} {body}");
+            let rows = body["rows"].as_array().map_or(0, Vec::len);
+            anyhow::Ok((rows, t.elapsed().as_secs_f64()))
+        }
+    };
+    for r in mmf_query::reports::REPORTS {
+        let (rows, one) = report(r.name, last).await?;
+        let mut month = 0.0;
+        for d in 0..s.days {
+            month += report(r.name, s.first + Days::new(d)).await?.1;
+        }
+        println!(
+            "  {:<24} {last}: {rows:>6} rows in {one:>6.2} s; each of the {} days in turn: {month:>6.1} s",
+            r.name, s.days
+        );
+    }
+    Ok(())
+}

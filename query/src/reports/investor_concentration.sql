@@ -1,0 +1,36 @@
+-- Investor concentration at the end of {day}, per fund: one row per bucket of holding size
+-- ('<1k', '1k-10k', '10k-100k', '100k-1m', '>=1m' yuan; empty buckets omitted), one row
+-- 'top_n' for the concentration_top_n largest holders and one row 'all'. share_pct = bucket
+-- units / fund units in percent (2 decimals, rounded down). One pass over the day's holdings:
+-- the buckets are aggregated side by side, then turned into rows.
+SELECT fund_code, day, b.1 AS bucket, b.2 AS holders, b.3 AS units,
+       if(total > 0, CAST(b.3 * 10000 / total AS Decimal(18, 2)) / 100, CAST(0 AS Decimal(18, 2))) AS share_pct
+FROM
+(
+    SELECT fund_code, day, total,
+           [('<1k', n1, u1), ('1k-10k', n2, u2), ('10k-100k', n3, u3), ('100k-1m', n4, u4),
+            ('>=1m', n5, u5), ('all', n_all, total),
+            -- In fen: arraySum takes no Decimal on 18.16.
+            ('top_n', toUInt64(length(top)), CAST(toDecimal64(arraySum(top), 2) / 100 AS Decimal(38, 2)))]
+               AS bucket_rows
+    FROM
+    (
+        SELECT fund_code, day,
+               countIf(held < 1000) AS n1, sumIf(held, held < 1000) AS u1,
+               countIf(held >= 1000 AND held < 10000) AS n2,
+               sumIf(held, held >= 1000 AND held < 10000) AS u2,
+               countIf(held >= 10000 AND held < 100000) AS n3,
+               sumIf(held, held >= 10000 AND held < 100000) AS u3,
+               countIf(held >= 100000 AND held < 1000000) AS n4,
+               sumIf(held, held >= 100000 AND held < 1000000) AS u4,
+               countIf(held >= 1000000) AS n5, sumIf(held, held >= 1000000) AS u5,
+               count() AS n_all, sum(held) AS total,
+               arraySlice(arrayReverseSort(groupArray(toInt64(held * 100))), 1,
+                          toUInt64((SELECT concentration_top_n FROM report_settings))) AS top
+        FROM (SELECT fund_code, day, units AS held FROM daily_holdings
+              WHERE day = {day:Date} AND units > 0)
+        GROUP BY fund_code, day
+    )
+)
+ARRAY JOIN bucket_rows AS b
+WHERE b.2 > 0 OR b.1 IN ('all', 'top_n')
