@@ -119,7 +119,7 @@ async fn seed_postgres(s: &Settings) -> anyhow::Result<()> {
                  FROM generate_series(0, {n}) i;
              INSERT INTO holdings_days (day, positions, units, income, seconds)
                  SELECT d, {accounts}, 0, 0, 0 FROM generate_series('{first}'::date, '{last}', '1 day') d;
-             VACUUM ANALYZE;",
+             ANALYZE;",
             accounts = s.accounts
         ))
         .await?;

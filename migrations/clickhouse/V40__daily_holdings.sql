@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS daily_holdings (
     cum_income  Decimal(18, 2)
 ) ENGINE = MergeTree()
 PARTITION BY day
-ORDER BY (fund_code, account_id);
+ORDER BY (fund_code, account_id)
+-- One account's row is one point read (balance as of a day): small granules.
+SETTINGS index_granularity = 1024;
 
 DROP TABLE IF EXISTS position_snapshots

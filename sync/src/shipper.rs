@@ -140,11 +140,14 @@ pub async fn run<T: Table>(shared: Arc<Shared>, mut stop: watch::Receiver<bool>)
 /// Shipping past a watermark held back by an old transaction.
 #[derive(Default)]
 struct Above {
-    /// The watermark last seen, when it was first seen, and the snapshot's xmax then: running
-    /// transactions below that xmax are old (they have run at least since then).
+    /// The watermark last seen, when it was first seen, and the horizon: running transactions
+    /// below it are old (they have run at least since the watermark stalled, or for [`STUCK`]).
     xmin: u64,
     since: Option<Instant>,
     horizon: u64,
+    /// An earlier snapshot's xmax and when it was read: the horizon catches up with it once it
+    /// is [`STUCK`] old.
+    sample: Option<(Instant, u64)>,
     /// The last row shipped from above the watermark.
     position: Option<Cursor>,
     /// The xmin of the last snapshot read.
@@ -205,6 +208,15 @@ async fn ship_above<T: Table>(shared: &Shared, above: &mut Above) -> anyhow::Res
         above.xmin = xmin;
         above.since = Some(Instant::now());
         above.horizon = xmax;
+        above.sample = Some((Instant::now(), xmax));
+    }
+    // A transaction that began after the watermark stalled but has run for STUCK since then
+    // holds shipping back like the old one: it is old too.
+    if let Some((at, sampled)) = above.sample {
+        if at.elapsed() >= STUCK {
+            above.horizon = above.horizon.max(sampled);
+            above.sample = Some((Instant::now(), xmax));
+        }
     }
     if above.since.is_none_or(|t| t.elapsed() < STUCK) {
         return Ok(0);

@@ -29,8 +29,19 @@ FROM
 ) AS flows
 ALL LEFT JOIN
 (
+    -- Only the accounts reported: reading every account of the day's orders would read most
+    -- of `accounts`.
     SELECT account_id, customer_id, id_masked FROM accounts FINAL
-    WHERE account_id IN (SELECT account_id FROM orders_by_day WHERE day = {day:Date})
+    WHERE account_id IN
+    (
+        SELECT account_id FROM orders_by_day FINAL
+        WHERE day = {day:Date} AND status != 'cancelled'
+        GROUP BY account_id
+        HAVING sumIf(amount, kind = 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
+            OR sumIf(amount, kind != 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
+            OR sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal')
+               >= (SELECT aml_cash_threshold FROM report_settings)
+    )
 ) AS acc USING account_id
 WHERE in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
    OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
