@@ -16,7 +16,7 @@
 //!   of that day's holdings and orders.
 //!
 //! Options: accounts=10000000 days=30 orders=1000000 history_orders=10000000 samples=2000
-//! clients=8 reseed=0
+//! clients=8 reseed=0 build=1 reports=1 (0 skips that part)
 
 use crate::query::{ch_round_trip, line, measure, signed_get, start_service, PARTNER};
 use crate::{connect, opt, recreate};
@@ -72,10 +72,14 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         println!("reusing the seed of {DB} (reseed=1 to rebuild)");
     }
     settle(&ch).await?;
-    build(&ch, &s).await?;
+    if opt(args, "build", 1) == 1 {
+        build(&ch, &s).await?;
+    }
     let base = start_service(url, DB).await?;
     as_of_latency(&s, &base, &ch).await;
-    reports(&s, &base, &ch).await?;
+    if opt(args, "reports", 1) == 1 {
+        reports(&s, &base, &ch).await?;
+    }
     Ok(())
 }
 

@@ -19,20 +19,23 @@ use rust_decimal::Decimal;
 // the Postgres answer. Journal rows effective after $4 are summed day by day up to the latest
 // effective date (a handful of days), each an index probe on (effective_date, account_id).
 // Income is distributed only for days before today, so the only income paid after $4 is the
-// position's last one, when it is for $4 or later.
+// position's last one, when it is for $4 or later. The journal is summed only when Postgres
+// answers ($5: today or yesterday).
 const AS_OF_SQL: &str = "
 SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1 AND partner_id = $3) AS owned,
        EXISTS (SELECT 1 FROM funds WHERE fund_code = $2) AS fund_known,
        (SELECT (opened_at AT TIME ZONE 'Asia/Shanghai')::date FROM accounts
         WHERE account_id = $1) AS opened,
        EXISTS (SELECT 1 FROM holdings_days WHERE day = $4) AS built,
-       coalesce(p.units, 0)
+       CASE WHEN $5 THEN
+         coalesce(p.units, 0)
          - (SELECT coalesce(sum(j.units), 0)
             FROM generate_series($4 + 1, (SELECT max(effective_date) FROM unit_journal),
                                  interval '1 day') AS d (day),
                  unit_journal j
             WHERE j.effective_date = d.day::date AND j.account_id = $1 AND j.fund_code = $2)
-         - CASE WHEN p.last_income_date >= $4 THEN p.last_income ELSE 0 END AS units,
+         - CASE WHEN p.last_income_date >= $4 THEN p.last_income ELSE 0 END
+       ELSE 0 END AS units,
        CASE WHEN p.last_income_date = $4 THEN p.last_income ELSE 0 END AS income,
        coalesce(p.cum_income, 0)
          - CASE WHEN p.last_income_date > $4 THEN p.last_income ELSE 0 END AS cum_income
@@ -73,11 +76,13 @@ pub async fn balance(
         )
         .with_field("as_of"));
     }
+    let recent = day >= today - Days::new(1);
     let row: AsOfRow = statement(AS_OF_SQL)
         .bind::<Text, _>(&account)
         .bind::<Text, _>(&fund)
         .bind::<Text, _>(partner)
         .bind::<Date, _>(day)
+        .bind::<Bool, _>(recent)
         .get_result(&mut state.pool.get().await?)
         .await?;
     if !row.owned {
@@ -93,7 +98,7 @@ pub async fn balance(
         )
         .with_field("as_of"));
     }
-    let (units, income, cumulative_income) = if day >= today - Days::new(1) {
+    let (units, income, cumulative_income) = if recent {
         (row.units, row.income, row.cum_income)
     } else if row.built {
         from_holdings(state, &account, &fund, day).await?
@@ -129,6 +134,8 @@ async fn from_holdings(
         .bind(day.to_string())
         .bind(fund)
         .bind(account)
+        // A point read: one thread, no pool of them per query.
+        .with_setting("max_threads", "1")
         .fetch_optional()
         .await?;
     let (units, income, cum) = row.unwrap_or_default();
