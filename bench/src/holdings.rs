@@ -208,39 +208,11 @@ async fn settle(ch: &clickhouse::Client) -> anyhow::Result<()> {
 /// The day's build, twice (the worker drops a day's partition before building it), next to
 /// its baselines.
 async fn build(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
-    let (day, prev, next) = (s.day, s.day - Days::new(1), s.day + Days::new(1));
+    let (day, prev) = (s.day, s.day - Days::new(1));
     println!("holdings of {day} for {} accounts:", s.accounts);
-    let (input, counted) = timed(
-        "baseline: SELECT count() over the build's input",
-        ch.query(
-            "SELECT count() FROM ( \
-               SELECT 1 FROM daily_holdings WHERE day = toDate(?) \
-               UNION ALL SELECT 1 FROM journal_by_day FINAL WHERE effective_date = toDate(?) \
-               UNION ALL SELECT 1 FROM journal_by_day FINAL \
-                 WHERE effective_date = toDate(?) AND kind = 'income')",
-        )
-        .bind(prev.to_string())
-        .bind(day.to_string())
-        .bind(next.to_string())
-        .fetch_one::<u64>()
-        .map(|r| r.map_err(anyhow::Error::from)),
-    )
-    .await?;
-    ch.query("DROP TABLE IF EXISTS holdings_floor")
-        .execute()
-        .await?;
-    ch.query("CREATE TABLE holdings_floor AS daily_holdings")
-        .execute()
-        .await?;
-    let ((), copied) = timed(
-        "baseline: INSERT SELECT of the previous day's rows as they are",
-        ch.query("INSERT INTO holdings_floor SELECT * FROM daily_holdings WHERE day = toDate(?)")
-            .bind(prev.to_string())
-            .execute()
-            .map(|r| r.map_err(anyhow::Error::from)),
-    )
-    .await?;
-    ch.query("DROP TABLE holdings_floor").execute().await?;
+    let (input, counted, copied) = baselines(ch, day).await?;
+    println!("  baseline: SELECT count() over the build's input ({input} rows): {counted:.1} s");
+    println!("  baseline: INSERT SELECT of the previous day's rows as they are: {copied:.1} s");
     for round in 1..=2 {
         ch.query(&format!(
             "ALTER TABLE daily_holdings DROP PARTITION '{day}'"
@@ -261,21 +233,8 @@ async fn build(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
             built / copied
         );
     }
-    let (n, units, income): (u64, i64, i64) = ch
-        .query(
-            "SELECT count(), toInt64(sum(units) * 100), toInt64(sum(income) * 100) \
-             FROM daily_holdings WHERE day = toDate(?)",
-        )
-        .bind(day.to_string())
-        .fetch_one()
-        .await?;
-    let (pn, punits): (u64, i64) = ch
-        .query(
-            "SELECT count(), toInt64(sum(units) * 100) FROM daily_holdings WHERE day = toDate(?)",
-        )
-        .bind(prev.to_string())
-        .fetch_one()
-        .await?;
+    let (n, units, income) = mmf_sync::holdings::totals(ch, day).await?;
+    let (pn, punits, _) = mmf_sync::holdings::totals(ch, prev).await?;
     let moved: i64 = ch
         .query(
             "SELECT toInt64(sum(units) * 100) FROM journal_by_day FINAL WHERE effective_date = toDate(?)",
@@ -439,4 +398,45 @@ async fn reports(s: &Settings, base: &str, ch: &clickhouse::Client) -> anyhow::R
         );
     }
     Ok(())
+}
+
+/// Two baselines over the rows a build of `day` reads, timed: `SELECT count()` of them (returns
+/// the count too) and a bare `INSERT … SELECT` copy of the previous day's rows into a table of
+/// the same layout.
+pub(crate) async fn baselines(
+    ch: &clickhouse::Client,
+    day: NaiveDate,
+) -> anyhow::Result<(u64, f64, f64)> {
+    let (prev, next) = (day - Days::new(1), day + Days::new(1));
+    let t = Instant::now();
+    let input: u64 = ch
+        .query(
+            "SELECT count() FROM ( \
+               SELECT 1 FROM daily_holdings WHERE day = toDate(?) \
+               UNION ALL SELECT 1 FROM journal_by_day FINAL WHERE effective_date = toDate(?) \
+               UNION ALL SELECT 1 FROM journal_by_day FINAL \
+                 WHERE effective_date = toDate(?) AND kind = 'income')",
+        )
+        .bind(prev.to_string())
+        .bind(day.to_string())
+        .bind(next.to_string())
+        .fetch_one()
+        .await
+        .context("counting the build's input")?;
+    let counted = t.elapsed().as_secs_f64();
+    ch.query("DROP TABLE IF EXISTS holdings_floor")
+        .execute()
+        .await?;
+    ch.query("CREATE TABLE holdings_floor AS daily_holdings")
+        .execute()
+        .await?;
+    let t = Instant::now();
+    ch.query("INSERT INTO holdings_floor SELECT * FROM daily_holdings WHERE day = toDate(?)")
+        .bind(prev.to_string())
+        .execute()
+        .await
+        .context("copying the previous day")?;
+    let copied = t.elapsed().as_secs_f64();
+    ch.query("DROP TABLE holdings_floor").execute().await?;
+    Ok((input, counted, copied))
 }

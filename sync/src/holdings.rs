@@ -195,15 +195,7 @@ async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
         .await
         .context("building daily holdings: timed out")?
         .with_context(|| format!("building daily holdings of {day}"))?;
-    let (positions, units, income): (u64, i64, i64) = ch
-        .query(
-            "SELECT count(), toInt64(sum(units) * 100), toInt64(sum(income) * 100) \
-             FROM daily_holdings WHERE day = toDate(?)",
-        )
-        .bind(day.to_string())
-        .fetch_one()
-        .await
-        .context("reading the day's totals")?;
+    let (positions, units, income) = totals(ch, day).await.context("reading the day's totals")?;
     if positions == 0 {
         bail!("no holdings built for {day}");
     }
@@ -229,6 +221,20 @@ async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
         .with_label_values(&[STREAM])
         .observe(seconds);
     Ok(())
+}
+
+/// A built day's positions, Σ units and Σ income (in fen).
+pub async fn totals(
+    ch: &clickhouse::Client,
+    day: NaiveDate,
+) -> clickhouse::error::Result<(u64, i64, i64)> {
+    ch.query(
+        "SELECT count(), toInt64(sum(units) * 100), toInt64(sum(income) * 100) \
+         FROM daily_holdings WHERE day = toDate(?)",
+    )
+    .bind(day.to_string())
+    .fetch_one()
+    .await
 }
 
 /// Day `day`'s rows (`holdings/build.sql`, where `{day:Date}`, `{prev:Date}` and

@@ -1,8 +1,7 @@
 //! The daily holdings the sync worker builds after each distributed day, timed next to two
 //! baselines over the same rows in the same run, and checked against Postgres.
 
-use anyhow::Context;
-use chrono::{Days, NaiveDate};
+use chrono::NaiveDate;
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
@@ -46,8 +45,7 @@ pub async fn wait_and_compare(
         .query_one("SELECT seconds FROM holdings_days WHERE day = $1", &[&day])
         .await?
         .get(0);
-    let (input, counted) = count_input(ch, day).await?;
-    let copied = copy_previous_day(ch, day).await?;
+    let (input, counted, copied) = crate::holdings::baselines(ch, day).await?;
     println!(
         "holdings of {day}: {build:.1} s to build from {input} input rows; baselines in this \
          run: SELECT count() over those rows {counted:.1} s, bare INSERT SELECT of the previous \
@@ -55,45 +53,6 @@ pub async fn wait_and_compare(
         build / copied
     );
     compare(seed, ch, day).await
-}
-
-/// Baseline: counting the rows the build reads.
-async fn count_input(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<(u64, f64)> {
-    let t = Instant::now();
-    let n: u64 = ch
-        .query(
-            "SELECT count() FROM ( \
-               SELECT 1 FROM daily_holdings WHERE day = toDate(?) \
-               UNION ALL SELECT 1 FROM journal_by_day FINAL WHERE effective_date = toDate(?) \
-               UNION ALL SELECT 1 FROM journal_by_day FINAL \
-                 WHERE effective_date = toDate(?) AND kind = 'income')",
-        )
-        .bind((day - Days::new(1)).to_string())
-        .bind(day.to_string())
-        .bind((day + Days::new(1)).to_string())
-        .fetch_one()
-        .await
-        .context("counting the build's input")?;
-    Ok((n, t.elapsed().as_secs_f64()))
-}
-
-/// Baseline: the previous day's rows copied as they are into a table of the same layout.
-async fn copy_previous_day(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<f64> {
-    ch.query("DROP TABLE IF EXISTS holdings_floor")
-        .execute()
-        .await?;
-    ch.query("CREATE TABLE holdings_floor AS daily_holdings")
-        .execute()
-        .await?;
-    let t = Instant::now();
-    ch.query("INSERT INTO holdings_floor SELECT * FROM daily_holdings WHERE day = toDate(?)")
-        .bind((day - Days::new(1)).to_string())
-        .execute()
-        .await
-        .context("copying the previous day")?;
-    let s = t.elapsed().as_secs_f64();
-    ch.query("DROP TABLE holdings_floor").execute().await?;
-    Ok(s)
 }
 
 /// The day's positions, units and income in ClickHouse equal Postgres's journal and payments.
@@ -109,14 +68,7 @@ async fn compare(seed: &Client, ch: &clickhouse::Client, day: NaiveDate) -> anyh
         )
         .await?;
     let pg: (i64, i64, i64) = (r.get(0), r.get(1), r.get(2));
-    let (n, units, income): (u64, i64, i64) = ch
-        .query(
-            "SELECT count(), toInt64(sum(units) * 100), toInt64(sum(income) * 100) \
-             FROM daily_holdings WHERE day = toDate(?)",
-        )
-        .bind(day.to_string())
-        .fetch_one()
-        .await?;
+    let (n, units, income) = mmf_sync::holdings::totals(ch, day).await?;
     anyhow::ensure!(
         (n as i64, units, income) == pg,
         "holdings of {day}: ClickHouse {n} positions, {units} fen, income {income} fen; \
