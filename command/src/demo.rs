@@ -347,15 +347,32 @@ impl Demo {
             ))
             .await?;
         println!("yields: {}", y["days"]);
-        let r = d
-            .ops(
-                Method::GET,
-                &d.query.clone(),
-                "/v1/reports/fund_daily_scale?date=2026-11-29",
-                json!(null),
-            )
-            .await?;
+        // Reports on holdings answer once the sync worker has built the day (503 until then).
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let r = loop {
+            let r = d
+                .ops(
+                    Method::GET,
+                    &d.query.clone(),
+                    "/v1/reports/fund_daily_scale?date=2026-11-29",
+                    json!(null),
+                )
+                .await;
+            match r {
+                Err(e) if e.to_string().contains("503") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(500)).await
+                }
+                r => break r?,
+            }
+        };
         println!("report fund_daily_scale 2026-11-29: {}", r["rows"]);
+        let b = d
+            .read(&format!(
+                "/v1/accounts/{}/balance?fund_code={FUND}&as_of=2026-11-27",
+                accounts[0]
+            ))
+            .await?;
+        println!("balance of {} at the end of 2026-11-27: {b}", accounts[0]);
         Ok(())
     }
 }
