@@ -1,6 +1,6 @@
 //! Orders written through the partner API reach ClickHouse: accounts with the masked ID only,
-//! orders with their latest status, every unit movement, funds, and position snapshots that
-//! agree with Postgres. The worker reports itself on /health and /metrics.
+//! orders with their latest status, every unit movement (also in the journal by day) and
+//! funds, all agreeing with Postgres. The worker reports itself on /health and /metrics.
 
 use mmf_tests::sync::{ch, ch_u64, spawn_sync, wait_until};
 use mmf_tests::*;
