@@ -63,6 +63,7 @@ async fn build_ready(shared: &Shared, stop: &watch::Receiver<bool>) -> anyhow::R
             .context("reading the holdings state")?;
         let lag = match (state.last_built, state.last_income) {
             (Some(built), Some(income)) => (income - built).num_days().max(0),
+            // Income distributed and nothing built yet: at least that day behind.
             (None, Some(_)) => 1,
             _ => 0,
         };
