@@ -27,8 +27,9 @@ const IDLE: Duration = Duration::from_millis(250);
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     shared.status.register(STREAM);
     let mut backoff = MIN_BACKOFF;
+    let mut blocked = None;
     loop {
-        let wait = match build_ready(&shared, &stop).await {
+        let wait = match build_ready(&shared, &stop, &mut blocked).await {
             Ok(()) => {
                 backoff = MIN_BACKOFF;
                 shared.status.succeeded(STREAM, true);
@@ -53,8 +54,16 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// A day found waiting for some fund's income, and the funds distributed when it was: while
+/// they stay the same, the day stays blocked without asking ClickHouse again.
+type Blocked = Option<(NaiveDate, Vec<String>)>;
+
 /// Builds every day that is ready, in order, and refreshes the lag gauge.
-async fn build_ready(shared: &Shared, stop: &watch::Receiver<bool>) -> anyhow::Result<()> {
+async fn build_ready(
+    shared: &Shared,
+    stop: &watch::Receiver<bool>,
+    blocked: &mut Blocked,
+) -> anyhow::Result<()> {
     loop {
         let mut pg = shared.pg.get().await.context("Postgres connection")?;
         let state: BuildState = statement(STATE_SQL)
@@ -71,14 +80,16 @@ async fn build_ready(shared: &Shared, stop: &watch::Receiver<bool>) -> anyhow::R
         if *stop.borrow() {
             return Ok(());
         }
-        let day = match state.last_built {
-            Some(built) => built + Days::new(1),
-            None => match first_day(shared).await? {
+        let day = match (state.last_built, state.last_income) {
+            (Some(built), _) => built + Days::new(1),
+            // Nothing can be built before some income is distributed.
+            (None, None) => return Ok(()),
+            (None, Some(_)) => match first_day(shared).await? {
                 Some(day) => day,
                 None => return Ok(()),
             },
         };
-        if !ready(shared, &mut pg, day, state.last_built.is_none()).await? {
+        if !ready(shared, &mut pg, day, state.last_built.is_none(), blocked).await? {
             return Ok(());
         }
         drop(pg);
@@ -117,7 +128,7 @@ async fn first_day(shared: &Shared) -> anyhow::Result<Option<NaiveDate>> {
 const FINISHED_SQL: &str =
     "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS horizon, \
         array(SELECT DISTINCT fund_code FROM income_runs \
-              WHERE day >= $1 AND finished_at IS NOT NULL) AS funds";
+              WHERE day >= $1 AND finished_at IS NOT NULL ORDER BY fund_code) AS funds";
 
 #[derive(QueryableByName)]
 #[diesel(check_for_backend(diesel::pg::Pg))]
@@ -137,13 +148,18 @@ async fn ready(
     pg: &mut AsyncPgConnection,
     day: NaiveDate,
     first: bool,
+    blocked: &mut Blocked,
 ) -> anyhow::Result<bool> {
     let finished: Finished = statement(FINISHED_SQL)
         .bind::<Date, _>(day)
         .get_result(pg)
         .await
         .context("reading distributed income")?;
-    if finished.funds.is_empty() {
+    if finished.funds.is_empty()
+        || blocked
+            .as_ref()
+            .is_some_and(|(d, funds)| *d == day && *funds == finished.funds)
+    {
         return Ok(false);
     }
     let horizon = u64::try_from(finished.horizon)?;
@@ -176,8 +192,10 @@ async fn ready(
         .collect();
     if !waiting.is_empty() {
         tracing::debug!(%day, ?waiting, "holdings wait for these funds' income");
+        *blocked = Some((day, finished.funds));
         return Ok(false);
     }
+    *blocked = None;
     Ok(true)
 }
 
