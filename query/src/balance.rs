@@ -126,6 +126,17 @@ struct BalanceRow {
     pending_redemption: Decimal,
 }
 
+/// The answer when the account is not the partner's (404, as if absent) or the fund unknown.
+fn owned_and_known(owned: bool, fund_known: bool) -> Result<(), ApiError> {
+    if !owned {
+        return Err(account_not_found());
+    }
+    if !fund_known {
+        return Err(ApiError::new(ErrorCode::FundNotFound, "no such fund").with_field("fund_code"));
+    }
+    Ok(())
+}
+
 /// An account's balance in one fund, now or at the end of a past day (`as_of`).
 #[utoipa::path(get, path = "/v1/accounts/{id}/balance", params(("id" = String, Path), BalanceQuery),
     responses((status = 200, body = BalanceBody), (status = 400, body = mmf_shared::http::ErrorBody),
@@ -160,12 +171,7 @@ pub async fn get_balance(
         .bind::<Text, _>(&partner)
         .get_result(&mut state.pool.get().await?)
         .await?;
-    if !row.owned {
-        return Err(account_not_found());
-    }
-    if !row.fund_known {
-        return Err(ApiError::new(ErrorCode::FundNotFound, "no such fund").with_field("fund_code"));
-    }
+    owned_and_known(row.owned, row.fund_known)?;
     let zero = Decimal::ZERO;
     let available = row.units;
     let pending_redemption = row.pending_redemption;

@@ -4,7 +4,7 @@
 //! daily holdings the sync worker builds in ClickHouse.
 
 use super::BalanceAsOf;
-use crate::{account_not_found, AppState};
+use crate::AppState;
 use chrono::{Days, NaiveDate};
 use diesel::sql_types::{Bool, Date, Nullable, Numeric, Text};
 use diesel::QueryableByName;
@@ -85,12 +85,7 @@ pub async fn balance(
         .bind::<Bool, _>(recent)
         .get_result(&mut state.pool.get().await?)
         .await?;
-    if !row.owned {
-        return Err(account_not_found());
-    }
-    if !row.fund_known {
-        return Err(ApiError::new(ErrorCode::FundNotFound, "no such fund").with_field("fund_code"));
-    }
+    super::owned_and_known(row.owned, row.fund_known)?;
     if row.opened.is_some_and(|opened| day < opened) {
         return Err(ApiError::new(
             ErrorCode::AccountNotOpen,
