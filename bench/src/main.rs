@@ -105,10 +105,34 @@ pub async fn seed_holders(
     Ok(())
 }
 
+/// Signs and sends [`random_order`] as partner `signer` at `now` to the command service at
+/// `base`.
+pub async fn send_random_order(
+    http: &reqwest::Client,
+    base: &str,
+    signer: &mmf_tests::Signer,
+    now: chrono::DateTime<chrono::Utc>,
+    accounts: u64,
+    rid: String,
+) -> reqwest::Response {
+    let (path, body) = random_order(accounts, rid);
+    signer
+        .send(
+            http,
+            reqwest::Method::POST,
+            base,
+            path,
+            Some(&body),
+            now,
+            None,
+        )
+        .await
+}
+
 /// A random order of the steady load, request `rid`: 70% fast redemptions (payments, so the
 /// daily cap never refuses them) and 30% subscriptions, 1 to 499 yuan, on one of `accounts`
 /// seeded holders. Returns the path to POST and the body.
-pub fn random_order(accounts: u64, rid: String) -> (&'static str, serde_json::Value) {
+fn random_order(accounts: u64, rid: String) -> (&'static str, serde_json::Value) {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     let acct = format!("8{:011}", rng.gen_range(1..=accounts));

@@ -4,7 +4,7 @@
 //! Options (key=value): accounts=100000 clients=64 seconds=20 pgbench_clients=16 shards=8 batch=256
 //! pgbench=0 (skip the baseline)
 
-use crate::{connect, opt, random_order, recreate, seed_holders};
+use crate::{connect, opt, recreate, seed_holders, send_random_order};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use mmf_command::{build_app, AppState};
@@ -108,19 +108,16 @@ impl LoadClient {
         let mut n = 0u64;
         while Instant::now() < self.deadline {
             n += 1;
-            let (path, body) = random_order(self.accounts, format!("b{t}-{n}"));
             let start = Instant::now();
-            let resp = signer
-                .send(
-                    &self.http,
-                    reqwest::Method::POST,
-                    &self.base,
-                    path,
-                    Some(&body),
-                    self.clock.now(),
-                    None,
-                )
-                .await;
+            let resp = send_random_order(
+                &self.http,
+                &self.base,
+                &signer,
+                self.clock.now(),
+                self.accounts,
+                format!("b{t}-{n}"),
+            )
+            .await;
             let ok = resp.status() == reqwest::StatusCode::CREATED;
             let _ = resp.bytes().await;
             hist.record(start.elapsed().as_micros() as u64).unwrap();

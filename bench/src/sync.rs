@@ -13,7 +13,7 @@
 //! hold=0 (1: keep a transaction open in another database during the load)
 
 use crate::{
-    connect, opt, random_order, recreate, recreate_ch, seed_holders, shipped_after, ADMIN,
+    connect, opt, recreate, recreate_ch, seed_holders, send_random_order, shipped_after, ADMIN,
 };
 use anyhow::Context;
 use bytes::Bytes;
@@ -337,18 +337,15 @@ impl LoadClient {
         let mut n = 0u64;
         while Instant::now() < deadline {
             n += 1;
-            let (path, body) = random_order(self.accounts, format!("s{t}-{n}"));
-            let resp = signer
-                .send(
-                    &self.http,
-                    reqwest::Method::POST,
-                    &self.base,
-                    path,
-                    Some(&body),
-                    self.clock.now(),
-                    None,
-                )
-                .await;
+            let resp = send_random_order(
+                &self.http,
+                &self.base,
+                &signer,
+                self.clock.now(),
+                self.accounts,
+                format!("s{t}-{n}"),
+            )
+            .await;
             if resp.status() == reqwest::StatusCode::CREATED {
                 let at = Instant::now();
                 let v: serde_json::Value = resp.json().await.unwrap_or_default();
