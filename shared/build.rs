@@ -4,7 +4,10 @@
 use std::fmt::Write;
 
 fn main() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations/clickhouse");
+    // Read when the script runs, not when it was compiled: a build directory shared by two
+    // checkouts reuses the compiled script.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR");
+    let dir = std::path::Path::new(&manifest).join("../migrations/clickhouse");
     println!("cargo:rerun-if-changed={}", dir.display());
     // Postgres migrations are embedded by refinery's macro, which cargo does not watch.
     let pg = dir.with_file_name("postgres");
