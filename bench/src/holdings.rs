@@ -143,14 +143,15 @@ async fn seed_clickhouse(ch: &clickhouse::Client, s: &Settings) -> anyhow::Resul
         ch.query(&format!(
             "INSERT INTO daily_holdings \
              SELECT toDate('{first}') + intDiv(number, {accounts}) AS day, '{FUND}', \
-                    toString(100000000000 + number % {accounts}), \
+                    toString(100000000000 + number % {accounts}), {key}, \
                     toDecimal64((1000 + number % {accounts} % 100000) * 100 \
                                 + (1 + number % {accounts} % 7) * intDiv(number, {accounts}), 2) / 100, \
                     toDecimal64(0, 2), toDecimal64(0, 2), \
                     toDecimal64(1 + number % {accounts} % 7, 2) / 100, \
                     toDecimal64((1 + number % {accounts} % 7) * (1 + intDiv(number, {accounts})), 2) / 100 \
              FROM numbers({})",
-            accounts * days
+            accounts * days,
+            key = investor_key(&format!("number % {accounts}"), accounts),
         ))
         .execute()
         .map(|r| r.map_err(anyhow::Error::from)),
@@ -298,6 +299,13 @@ async fn as_of_latency(s: &Settings, base: &str, ch: &clickhouse::Client) {
     }
 }
 
+/// The investor key of the account with index `account` (an SQL expression): one person in
+/// ten holds two accounts.
+fn investor_key(account: &str, accounts: u64) -> String {
+    let people = accounts - accounts / 10;
+    format!("lower(hex(MD5(toString(({account}) % {people}))))")
+}
+
 /// What the reports read besides holdings: accounts, the fund, its daily income, and
 /// `history_orders` orders spread evenly over the seeded days (70% fast redemptions, 20%
 /// subscriptions, 10% redemptions; one in a thousand at 600,000 yuan).
@@ -309,7 +317,8 @@ async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
             format!(
                 "INSERT INTO accounts SELECT toString(100000000000 + number), '{PARTNER}', \
                  concat('c', toString(number)), 'Bench', 'resident_id', '110105********0011', \
-                 toDateTime(toDate('{first}') - 1), number, 1 FROM numbers({accounts})"
+                 {key}, toDateTime(toDate('{first}') - 1), number, 1 FROM numbers({accounts})",
+                key = investor_key("number", accounts)
             ),
             format!(
                 "INSERT INTO funds VALUES ('{FUND}', 'Bench MMF', 1, 1000000, 5000000, 10000, \
@@ -322,7 +331,7 @@ async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
             format!(
                 "INSERT INTO orders (order_id, partner_id, request_id, account_id, fund_code, kind, \
                                      purpose, amount, status, trade_date, effective_date, accepted_at, \
-                                     confirmed_at, cancelled_at, txid, version) \
+                                     confirmed_at, cancelled_at, txid, version, investor_key) \
                  SELECT number + 1, '{PARTNER}', toString(number), \
                         toString(100000000000 + (number * 7919) % {accounts}), '{FUND}', \
                         multiIf(number % 10 < 7, 'fast_redemption', number % 10 < 9, 'subscription', 'redemption'), \
@@ -331,8 +340,9 @@ async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
                            toDecimal64(100 + (number * 7919) % 1000000, 2) / 100), \
                         'confirmed', toDate('{first}') + intDiv(number, {per_day}), NULL, \
                         toDateTime(toDate('{first}') + intDiv(number, {per_day})) + 36000 + number % 18000, \
-                        NULL, NULL, number, 1 \
-                 FROM numbers({n})"
+                        NULL, NULL, number, 1, {key} \
+                 FROM numbers({n})",
+                key = investor_key(&format!("(number * 7919) % {accounts}"), accounts)
             ),
         ] {
             ch.query(&sql).execute().await?;

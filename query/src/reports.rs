@@ -32,7 +32,7 @@ pub const REPORTS: &[Report] = &[
     Report {
         name: "aml_large_transactions",
         sql: include_str!("reports/aml_large_transactions.sql"),
-        order_by: "partner_id, account_id",
+        order_by: "account_ids, investor_key",
         reads_holdings: false,
     },
     Report {
@@ -146,8 +146,8 @@ pub async fn get_report(
 }
 
 /// Reads `TabSeparatedWithNamesAndTypes` into JSON objects: Decimal(P, S) as a string with S
-/// decimals (servers differ in trailing zeros), integers as numbers, NULL as null, the rest as
-/// strings.
+/// decimals (servers differ in trailing zeros), integers as numbers, NULL as null, arrays of
+/// strings as arrays, the rest as strings.
 pub fn parse_tsv(text: &str) -> Result<(Vec<String>, Vec<Row>), String> {
     let mut lines = text.lines();
     let names: Vec<String> = lines
@@ -194,6 +194,9 @@ fn value(ty: &str, raw: &str) -> Result<Value, String> {
         d.rescale(scale);
         return Ok(Value::String(d.to_string()));
     }
+    if ty == "Array(String)" {
+        return string_array(raw);
+    }
     if ty.starts_with("UInt") || ty.starts_with("Int") {
         let n: i128 = raw.parse().map_err(|e| format!("{raw:?}: {e}"))?;
         return Ok(match (i64::try_from(n), u64::try_from(n)) {
@@ -203,6 +206,41 @@ fn value(ty: &str, raw: &str) -> Result<Value, String> {
         });
     }
     Ok(Value::String(unescape(raw)))
+}
+
+/// `['a','b']` (as TabSeparated writes an `Array(String)`) as a JSON array.
+fn string_array(raw: &str) -> Result<Value, String> {
+    let inner = raw
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or_else(|| format!("array {raw:?}"))?;
+    let mut items = Vec::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ',' => {}
+            '\'' => {
+                let mut item = String::new();
+                loop {
+                    match chars.next().ok_or_else(|| format!("array {raw:?}"))? {
+                        '\'' => break,
+                        // TabSeparated escapes the backslash of the array's own escape too.
+                        '\\' => {
+                            let mut e = chars.next().ok_or_else(|| format!("array {raw:?}"))?;
+                            if e == '\\' {
+                                e = chars.next().ok_or_else(|| format!("array {raw:?}"))?;
+                            }
+                            item.push(e);
+                        }
+                        o => item.push(o),
+                    }
+                }
+                items.push(Value::String(item));
+            }
+            _ => return Err(format!("array {raw:?}")),
+        }
+    }
+    Ok(Value::Array(items))
 }
 
 fn unescape(s: &str) -> String {
@@ -243,6 +281,21 @@ mod tests {
         assert_eq!(rows[0]["n"], 3);
         assert_eq!(rows[0]["name"], "a\tb");
         assert!(rows[0]["y"].is_null());
+    }
+
+    #[test]
+    fn string_arrays() {
+        assert_eq!(string_array("[]").unwrap(), serde_json::json!([]));
+        assert_eq!(
+            string_array("['p1','p-2']").unwrap(),
+            serde_json::json!(["p1", "p-2"])
+        );
+        assert_eq!(
+            string_array(r"['it\\'s']").unwrap(),
+            serde_json::json!(["it's"])
+        );
+        assert!(string_array("['open").is_err());
+        assert!(string_array("p1").is_err());
     }
 
     #[test]

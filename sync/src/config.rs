@@ -1,6 +1,6 @@
 //! Worker settings from the environment (defaults in README).
 
-use mmf_shared::config::{or_default, parsed, Common};
+use mmf_shared::config::{optional, or_default, parsed, required, Common};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -15,7 +15,13 @@ pub struct Config {
     pub batch_rows: usize,
     /// `MMF_SYNC_POLL_MS`, default 20: pause after a stream had nothing left to ship.
     pub poll: Duration,
+    /// `MMF_INVESTOR_KEY`: the secret of the investor key ([`crate::investor`]); required
+    /// with `MMF_ENV=production`, a fixed development value otherwise.
+    pub investor_secret: String,
 }
+
+/// The investor-key secret of development and test installs.
+pub const DEV_INVESTOR_SECRET: &str = "dev-investor-key";
 
 impl Config {
     pub fn from_environment() -> anyhow::Result<Config> {
@@ -27,6 +33,11 @@ impl Config {
             addr: or_default("MMF_SYNC_ADDR", "127.0.0.1:8082").parse()?,
             batch_rows: parsed("MMF_SYNC_BATCH_ROWS", 100_000)?,
             poll: Duration::from_millis(parsed("MMF_SYNC_POLL_MS", 20)?),
+            investor_secret: if optional("MMF_ENV").as_deref() == Some("production") {
+                required("MMF_INVESTOR_KEY")?
+            } else {
+                or_default("MMF_INVESTOR_KEY", DEV_INVESTOR_SECRET)
+            },
         })
     }
 
@@ -39,6 +50,7 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             batch_rows: 100_000,
             poll: Duration::from_millis(20),
+            investor_secret: DEV_INVESTOR_SECRET.to_string(),
         }
     }
 }

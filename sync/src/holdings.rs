@@ -5,7 +5,7 @@
 //! first drops the day's partition, so a crash in between rebuilds the same rows.
 
 use crate::shipper::{pause, MAX_BACKOFF, MIN_BACKOFF};
-use crate::tables::{IncomePayments, Table, UnitJournal};
+use crate::tables::{Accounts, IncomePayments, Table, UnitJournal};
 use crate::{metrics, Shared};
 use anyhow::{bail, Context};
 use chrono::{Days, NaiveDate};
@@ -163,7 +163,8 @@ async fn ready(
         return Ok(false);
     }
     let horizon = u64::try_from(finished.horizon)?;
-    let shipped = [UnitJournal::NAME, IncomePayments::NAME]
+    // Accounts too: a holder new on the day takes its investor key from `accounts`.
+    let shipped = [UnitJournal::NAME, IncomePayments::NAME, Accounts::NAME]
         .iter()
         .all(|s| shared.status.covered(s) >= horizon);
     if !shipped {

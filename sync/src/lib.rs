@@ -9,6 +9,7 @@
 pub mod config;
 pub mod cursor;
 pub mod holdings;
+pub mod investor;
 pub mod lag;
 pub mod metrics;
 pub mod shipper;

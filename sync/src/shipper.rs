@@ -59,6 +59,7 @@ type Prefetched<T> = Option<(Cursor, JoinHandle<anyhow::Result<Batch<T>>>)>;
 /// conversion overlaps with the read.
 async fn collect<T: Table>(
     mut rows: impl Stream<Item = QueryResult<T::PgRow>> + Unpin,
+    secret: &[u8],
 ) -> anyhow::Result<Batch<T>> {
     let mut out = Vec::new();
     let mut read = 0;
@@ -67,13 +68,13 @@ async fn collect<T: Table>(
     while let Some(row) = rows.try_next().await? {
         read += 1;
         if let Some(previous) = held.replace(row) {
-            T::convert(previous, &mut out)?;
+            T::convert(previous, secret, &mut out)?;
         }
     }
     let last = match held {
         Some(row) => {
             let at = row.cursor()?;
-            T::convert(row, &mut out)?;
+            T::convert(row, secret, &mut out)?;
             Some(at)
         }
         None => None,
@@ -322,7 +323,7 @@ async fn read_range<T: Table>(
             .bind::<Text, _>(hi.to_string())
             .load_stream::<T::PgRow>(pg)
             .await?;
-        collect::<T>(rows).await
+        collect::<T>(rows, shared.config.investor_secret.as_bytes()).await
     };
     let batch = read
         .await
@@ -355,7 +356,7 @@ fn read<T: Table>(shared: &Arc<Shared>, from: Cursor) -> JoinHandle<anyhow::Resu
     tokio::spawn(
         async move {
             let mut pg = shared.pg.get().await.context("Postgres connection")?;
-            read_batch::<T>(&mut pg, limit::<T>(&shared), &from).await
+            read_batch::<T>(&mut pg, &shared, &from).await
         }
         .in_current_span(),
     )
@@ -365,9 +366,10 @@ fn read<T: Table>(shared: &Arc<Shared>, from: Cursor) -> JoinHandle<anyhow::Resu
 #[tracing::instrument(level = "debug", skip_all, fields(stream = T::NAME, txid = from.txid, rows))]
 async fn read_batch<T: Table>(
     pg: &mut AsyncPgConnection,
-    limit: usize,
+    shared: &Shared,
     from: &Cursor,
 ) -> anyhow::Result<Batch<T>> {
+    let limit = limit::<T>(shared);
     let read = async {
         let rows = statement(T::SELECT)
             .bind::<Text, _>(from.txid.to_string())
@@ -375,7 +377,7 @@ async fn read_batch<T: Table>(
             .bind::<BigInt, _>(i64::try_from(limit)?)
             .load_stream::<T::PgRow>(pg)
             .await?;
-        collect::<T>(rows).await
+        collect::<T>(rows, shared.config.investor_secret.as_bytes()).await
     };
     let batch = read.await.with_context(|| format!("reading {}", T::NAME))?;
     Span::current().record("rows", batch.read);

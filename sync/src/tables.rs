@@ -2,6 +2,7 @@
 //! becomes in ClickHouse. Conversions happen in SQL (money × 100 as bigint fen, dates as days
 //! since 1970, times as unix seconds) so rows decode as plain integers and text.
 
+use crate::investor::investor_key;
 use clickhouse::Row;
 use diesel::deserialize::{self, FromSql, QueryableByName};
 use diesel::pg::Pg;
@@ -112,8 +113,8 @@ pub trait Table: Send + Sync + 'static {
     /// A row as `SELECT` and `ABOVE` return it.
     type PgRow: StreamRow;
     type Row: clickhouse::RowOwned + clickhouse::RowWrite + Serialize + Send + Sync + 'static;
-    /// Appends the ClickHouse row(s) of one Postgres row.
-    fn convert(row: Self::PgRow, out: &mut Vec<Self::Row>) -> anyhow::Result<()>;
+    /// Appends the ClickHouse row(s) of one Postgres row; `secret` keys the investor key.
+    fn convert(row: Self::PgRow, secret: &[u8], out: &mut Vec<Self::Row>) -> anyhow::Result<()>;
 }
 
 /// Builds the batch, backlog and above-watermark queries of a table whose rows are keyed on
@@ -178,7 +179,7 @@ fn unsigned(v: i64) -> anyhow::Result<u64> {
 
 pub struct Accounts;
 
-/// ClickHouse `accounts`: the masked ID only.
+/// ClickHouse `accounts`: the masked ID and the investor key, never the ID number.
 #[derive(Row, Serialize)]
 pub struct AccountRow {
     pub account_id: String,
@@ -187,6 +188,7 @@ pub struct AccountRow {
     pub name: String,
     pub id_type: String,
     pub id_masked: String,
+    pub investor_key: String,
     pub opened_at: u32,
     pub txid: u64,
     pub version: u64,
@@ -202,6 +204,7 @@ stream_row! {
         id_type: String as Text,
         id_masked: String as Text,
         opened_at: i64 as BigInt,
+        identity: String as Text,
     }
 }
 
@@ -210,7 +213,8 @@ const ACCOUNTS_SQL: (&str, &str, &str) = stream_sql!(
     "account_id",
     "text",
     "version, partner_id, customer_id, name, id_type, id_masked, \
-     floor(extract(epoch FROM opened_at))::bigint AS opened_at"
+     floor(extract(epoch FROM opened_at))::bigint AS opened_at, \
+     id_type || '|' || id_number AS identity"
 );
 
 impl Table for Accounts {
@@ -220,7 +224,7 @@ impl Table for Accounts {
     const ABOVE: &'static str = ACCOUNTS_SQL.2;
     type PgRow = AccountPgRow;
     type Row = AccountRow;
-    fn convert(r: AccountPgRow, out: &mut Vec<AccountRow>) -> anyhow::Result<()> {
+    fn convert(r: AccountPgRow, secret: &[u8], out: &mut Vec<AccountRow>) -> anyhow::Result<()> {
         out.push(AccountRow {
             txid: unsigned(r.sync_txid)?,
             account_id: r.sync_key,
@@ -230,6 +234,7 @@ impl Table for Accounts {
             name: r.name,
             id_type: r.id_type,
             id_masked: r.id_masked,
+            investor_key: investor_key(secret, &r.identity),
             opened_at: secs(r.opened_at)?,
         });
         Ok(())
@@ -255,6 +260,8 @@ pub struct OrderRow {
     pub accepted_at: u32,
     pub confirmed_at: Option<u32>,
     pub cancelled_at: Option<u32>,
+    /// The account holder's investor key ([`crate::investor`]).
+    pub investor_key: String,
     pub txid: u64,
     pub version: u64,
 }
@@ -277,6 +284,7 @@ stream_row! {
         accepted_secs: i64 as BigInt,
         confirmed_secs: Option<i64> as Nullable<BigInt>,
         cancelled_secs: Option<i64> as Nullable<BigInt>,
+        identity: String as Text,
     }
 }
 
@@ -290,7 +298,9 @@ const ORDERS_SQL: (&str, &str, &str) = stream_sql!(
      effective_date - date '1970-01-01' AS effective_day, \
      floor(extract(epoch FROM accepted_at))::bigint AS accepted_secs, \
      floor(extract(epoch FROM confirmed_at))::bigint AS confirmed_secs, \
-     floor(extract(epoch FROM cancelled_at))::bigint AS cancelled_secs"
+     floor(extract(epoch FROM cancelled_at))::bigint AS cancelled_secs, \
+     (SELECT a.id_type || '|' || a.id_number FROM accounts a WHERE a.account_id = orders.account_id) \
+     AS identity"
 );
 
 impl Table for Orders {
@@ -300,7 +310,7 @@ impl Table for Orders {
     const ABOVE: &'static str = ORDERS_SQL.2;
     type PgRow = OrderPgRow;
     type Row = OrderRow;
-    fn convert(r: OrderPgRow, out: &mut Vec<OrderRow>) -> anyhow::Result<()> {
+    fn convert(r: OrderPgRow, secret: &[u8], out: &mut Vec<OrderRow>) -> anyhow::Result<()> {
         out.push(OrderRow {
             txid: unsigned(r.sync_txid)?,
             version: unsigned(r.version)?,
@@ -318,6 +328,7 @@ impl Table for Orders {
             accepted_at: secs(r.accepted_secs)?,
             confirmed_at: r.confirmed_secs.map(secs).transpose()?,
             cancelled_at: r.cancelled_secs.map(secs).transpose()?,
+            investor_key: investor_key(secret, &r.identity),
         });
         Ok(())
     }
@@ -369,7 +380,7 @@ impl Table for UnitJournal {
     const ABOVE: &'static str = JOURNAL_SQL.2;
     type PgRow = JournalPgRow;
     type Row = JournalRow;
-    fn convert(r: JournalPgRow, out: &mut Vec<JournalRow>) -> anyhow::Result<()> {
+    fn convert(r: JournalPgRow, _secret: &[u8], out: &mut Vec<JournalRow>) -> anyhow::Result<()> {
         out.push(JournalRow {
             txid: unsigned(r.sync_txid)?,
             entry_id: unsigned(r.entry_id)?,
@@ -433,7 +444,7 @@ impl Table for Funds {
     const ABOVE: &'static str = FUNDS_SQL.2;
     type PgRow = FundPgRow;
     type Row = FundRow;
-    fn convert(r: FundPgRow, out: &mut Vec<FundRow>) -> anyhow::Result<()> {
+    fn convert(r: FundPgRow, _secret: &[u8], out: &mut Vec<FundRow>) -> anyhow::Result<()> {
         out.push(FundRow {
             txid: unsigned(r.sync_txid)?,
             fund_code: r.sync_key,
@@ -493,7 +504,11 @@ impl Table for FundIncome {
     const ABOVE: &'static str = FUND_INCOME_SQL.2;
     type PgRow = FundIncomePgRow;
     type Row = FundIncomeRow;
-    fn convert(r: FundIncomePgRow, out: &mut Vec<FundIncomeRow>) -> anyhow::Result<()> {
+    fn convert(
+        r: FundIncomePgRow,
+        _secret: &[u8],
+        out: &mut Vec<FundIncomeRow>,
+    ) -> anyhow::Result<()> {
         out.push(FundIncomeRow {
             txid: unsigned(r.sync_txid)?,
             version: unsigned(r.version)?,
@@ -542,7 +557,11 @@ impl Table for IncomePayments {
     const ABOVE: &'static str = INCOME_PAYMENTS_SQL.2;
     type PgRow = IncomePaymentPgRow;
     type Row = JournalRow;
-    fn convert(r: IncomePaymentPgRow, out: &mut Vec<JournalRow>) -> anyhow::Result<()> {
+    fn convert(
+        r: IncomePaymentPgRow,
+        _secret: &[u8],
+        out: &mut Vec<JournalRow>,
+    ) -> anyhow::Result<()> {
         let txid = unsigned(r.sync_txid)?;
         let entry_id = unsigned(r.payment_id)?;
         let effective_date = days(r.effective_day)?;

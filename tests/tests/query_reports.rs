@@ -33,21 +33,23 @@ async fn every_report_has_the_expected_figures() {
         }
     };
 
-    // AML: Thursday A's 600,000 subscription; Friday C's 55,000 cash-like withdrawal.
+    // AML: Thursday A's 600,000 subscription; Friday C's 55,000 cash-like withdrawal. Each
+    // customer is another person here: one account per investor.
     let aml = report("aml_large_transactions", "2026-11-26").await;
     assert_eq!(
         pick(
             &aml,
             &[
-                "partner_id",
-                "account_id",
+                "partner_ids",
+                "account_ids",
                 "in_amount",
                 "out_amount",
                 "rules"
             ]
         ),
-        vec![json!(["p1", s.a, "600000.00", "0.00", "transfer"])]
+        vec![json!([["p1"], [s.a], "600000.00", "0.00", "transfer"])]
     );
+    assert_eq!(rows(&aml)[0]["investor_key"].as_str().unwrap().len(), 32);
     assert_eq!(
         rows(&aml)[0]["id_masked"]
             .as_str()
@@ -58,8 +60,8 @@ async fn every_report_has_the_expected_figures() {
     );
     let aml = report("aml_large_transactions", "2026-11-27").await;
     assert_eq!(
-        pick(&aml, &["account_id", "out_amount", "cash_amount", "rules"]),
-        vec![json!([s.c, "55000.00", "55000.00", "cash"])]
+        pick(&aml, &["account_ids", "out_amount", "cash_amount", "rules"]),
+        vec![json!([[s.c], "55000.00", "55000.00", "cash"])]
     );
 
     // Suspicious: B stayed just below 500,000 two days running; A and C took money out
@@ -207,7 +209,7 @@ async fn every_report_has_the_expected_figures() {
     let aml = report("aml_large_transactions", "2026-11-26").await;
     let mut accts: Vec<String> = rows(&aml)
         .iter()
-        .map(|r| r["account_id"].as_str().unwrap().into())
+        .map(|r| r["account_ids"][0].as_str().unwrap().into())
         .collect();
     accts.sort();
     let mut want = vec![s.a.clone(), s.b.clone()];

@@ -1,13 +1,15 @@
--- AML large transactions on {day}: an account whose subscriptions or whose redemptions that
--- day reach aml_transfer_threshold, or whose cash-like withdrawals (fast redemptions for
--- withdrawal) reach aml_cash_threshold. Orders that stand (latest version not cancelled), by
--- calendar day of acceptance in Asia/Shanghai.
+-- AML large transactions on {day}, one row per investor (one person's accounts at every
+-- partner, by investor key): a person whose subscriptions or whose redemptions that day reach
+-- aml_transfer_threshold, or whose cash-like withdrawals (fast redemptions for withdrawal)
+-- reach aml_cash_threshold, summed over all of their accounts. Orders that stand (latest
+-- version not cancelled), by calendar day of acceptance in Asia/Shanghai. partner_ids and
+-- account_ids list the person's accounts that traded that day; id_masked is their masked ID.
 SELECT
     day,
-    partner_id,
-    account_id,
-    customer_id,
+    investor_key,
     id_masked,
+    partner_ids,
+    account_ids,
     in_amount,
     out_amount,
     cash_amount,
@@ -18,31 +20,38 @@ SELECT
         if(cash_amount >= (SELECT aml_cash_threshold FROM report_settings), 'cash', '')]), ',') AS rules
 FROM
 (
-    SELECT day, partner_id, account_id,
+    SELECT day, investor_key,
+           arraySort(groupUniqArray(partner_id)) AS partner_ids,
+           arraySort(groupUniqArray(account_id)) AS account_ids,
            sumIf(amount, kind = 'subscription') AS in_amount,
            sumIf(amount, kind != 'subscription') AS out_amount,
            sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal') AS cash_amount,
            count() AS order_count
     FROM orders_by_day FINAL
     WHERE day = {day:Date} AND status != 'cancelled'
-    GROUP BY day, partner_id, account_id
+    GROUP BY day, investor_key
+    HAVING in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
+        OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
+        OR cash_amount >= (SELECT aml_cash_threshold FROM report_settings)
 ) AS flows
 ALL LEFT JOIN
 (
-    -- Only the accounts reported: reading every account of the day's orders would read most
-    -- of `accounts`.
-    SELECT account_id, customer_id, id_masked FROM accounts FINAL
+    -- Only the reported people's accounts that traded: reading every account of the day's
+    -- orders would read most of `accounts`.
+    SELECT investor_key, any(id_masked) AS id_masked FROM accounts FINAL
     WHERE account_id IN
     (
         SELECT account_id FROM orders_by_day FINAL
-        WHERE day = {day:Date} AND status != 'cancelled'
-        GROUP BY account_id
-        HAVING sumIf(amount, kind = 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
-            OR sumIf(amount, kind != 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
-            OR sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal')
-               >= (SELECT aml_cash_threshold FROM report_settings)
+        WHERE day = {day:Date} AND status != 'cancelled' AND investor_key IN
+        (
+            SELECT investor_key FROM orders_by_day FINAL
+            WHERE day = {day:Date} AND status != 'cancelled'
+            GROUP BY investor_key
+            HAVING sumIf(amount, kind = 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
+                OR sumIf(amount, kind != 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
+                OR sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal')
+                   >= (SELECT aml_cash_threshold FROM report_settings)
+        )
     )
-) AS acc USING account_id
-WHERE in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
-   OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
-   OR cash_amount >= (SELECT aml_cash_threshold FROM report_settings)
+    GROUP BY investor_key
+) AS acc USING investor_key

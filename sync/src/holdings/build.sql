@@ -1,24 +1,38 @@
 -- Day {day}'s daily holdings: the previous day's units and cumulative income, plus the day's
 -- movements (income paid on {day} is the previous day's and counts as units), plus the income
 -- earned on {day} (paid as units effective the next day). Replayed journal rows collapse under
--- FINAL. {prev} and {next} are the days before and after {day}.
+-- FINAL. {prev} and {next} are the days before and after {day}. Each row carries its holder's
+-- investor key.
 INSERT INTO daily_holdings
-    (day, fund_code, account_id, units, units_in, units_out, income, cum_income)
-SELECT {day:Date}, fund_code, account_id, sum(u), sum(u_in), sum(u_out), sum(inc), sum(cum)
+    (day, fund_code, account_id, investor_key, units, units_in, units_out, income, cum_income)
+SELECT {day:Date}, fund_code, account_id, if(carried != '', carried, k.investor_key),
+       u, u_in, u_out, inc, cum
 FROM
 (
-    SELECT fund_code, account_id, units AS u, toDecimal64(0, 2) AS u_in,
+SELECT fund_code, account_id, max(key) AS carried, sum(u) AS u, sum(u_in) AS u_in,
+       sum(u_out) AS u_out, sum(inc) AS inc, sum(cum) AS cum
+FROM
+(
+    SELECT fund_code, account_id, investor_key AS key, units AS u, toDecimal64(0, 2) AS u_in,
            toDecimal64(0, 2) AS u_out, toDecimal64(0, 2) AS inc, cum_income AS cum
     FROM daily_holdings WHERE day = {prev:Date}
     UNION ALL
-    SELECT fund_code, account_id, units AS u,
+    SELECT fund_code, account_id, '' AS key, units AS u,
            if(kind != 'income' AND units > 0, units, toDecimal64(0, 2)) AS u_in,
            if(kind != 'income' AND units < 0, -units, toDecimal64(0, 2)) AS u_out,
            toDecimal64(0, 2) AS inc, toDecimal64(0, 2) AS cum
     FROM journal_by_day FINAL WHERE effective_date = {day:Date}
     UNION ALL
-    SELECT fund_code, account_id, toDecimal64(0, 2) AS u, toDecimal64(0, 2) AS u_in,
+    SELECT fund_code, account_id, '' AS key, toDecimal64(0, 2) AS u, toDecimal64(0, 2) AS u_in,
            toDecimal64(0, 2) AS u_out, units AS inc, units AS cum
     FROM journal_by_day FINAL WHERE effective_date = {next:Date} AND kind = 'income'
 )
 GROUP BY fund_code, account_id
+) AS h
+ANY LEFT JOIN
+(
+    -- The investor key of holders new on {day} (the others carry theirs from {prev}): only
+    -- the day's movers are looked up.
+    SELECT account_id, investor_key FROM accounts FINAL
+    WHERE account_id IN (SELECT account_id FROM journal_by_day WHERE effective_date = {day:Date})
+) AS k USING account_id

@@ -22,15 +22,17 @@ FROM orders FINAL
 WHERE status != 'cancelled'
 GROUP BY day, partner_id, account_id;
 
--- AML large transactions: an account whose subscriptions or whose redemptions on one day
--- reach aml_transfer_threshold, or whose cash-like withdrawals reach aml_cash_threshold.
+-- AML large transactions, one row per investor (one person's accounts at every partner, by
+-- the investor key of `accounts`) and day: a person whose subscriptions or whose redemptions
+-- on one day reach aml_transfer_threshold, or whose cash-like withdrawals reach
+-- aml_cash_threshold, summed over their accounts.
 CREATE VIEW IF NOT EXISTS report_aml_large_transactions AS
 SELECT
     day,
-    partner_id,
-    account_id,
-    customer_id,
+    investor_key,
     id_masked,
+    partner_ids,
+    account_ids,
     in_amount,
     out_amount,
     cash_amount,
@@ -39,8 +41,17 @@ SELECT
         if(in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
            OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings), 'transfer', ''),
         if(cash_amount >= (SELECT aml_cash_threshold FROM report_settings), 'cash', '')]), ',') AS rules
-FROM report_account_day_flows
-ALL LEFT JOIN (SELECT account_id, customer_id, id_masked FROM accounts FINAL) AS acc USING account_id
+FROM
+(
+    SELECT day, investor_key, any(id_masked) AS id_masked,
+           arraySort(groupUniqArray(partner_id)) AS partner_ids,
+           arraySort(groupUniqArray(account_id)) AS account_ids,
+           sum(in_amount) AS in_amount, sum(out_amount) AS out_amount,
+           sum(cash_amount) AS cash_amount, sum(order_count) AS order_count
+    FROM report_account_day_flows
+    ALL INNER JOIN (SELECT account_id, investor_key, id_masked FROM accounts FINAL) AS acc USING account_id
+    GROUP BY day, investor_key
+)
 WHERE in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
    OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
    OR cash_amount >= (SELECT aml_cash_threshold FROM report_settings);
@@ -213,7 +224,8 @@ FROM orders FINAL
 WHERE status != 'cancelled'
 GROUP BY day, partner_id, fund_code;
 
--- Investor concentration at the end of `day`, per fund: one row per bucket of holding size
+-- Investor concentration at the end of `day`, per fund and person (by the investor key of
+-- `accounts`): one row per bucket of holding size
 -- ('<1k', '1k-10k', '10k-100k', '100k-1m', '>=1m' yuan; empty buckets omitted), one row
 -- 'top_n' for the concentration_top_n largest holders and one row 'all'. share_pct = bucket
 -- units / fund units in percent (2 decimals, rounded down). One pass over the holdings: the
@@ -243,7 +255,14 @@ FROM
                count() AS n_all, sum(held) AS total,
                arraySlice(arrayReverseSort(groupArray(toInt64(held * 100))), 1,
                           toUInt64((SELECT concentration_top_n FROM report_settings))) AS top
-        FROM (SELECT fund_code, day, units AS held FROM report_daily_holdings WHERE units > 0)
+        FROM
+        (
+            SELECT fund_code, day, sum(units) AS held
+            FROM report_daily_holdings
+            ALL INNER JOIN (SELECT account_id, investor_key FROM accounts FINAL) AS acc USING account_id
+            WHERE units > 0
+            GROUP BY fund_code, day, investor_key
+        )
         GROUP BY fund_code, day
     )
 )
