@@ -38,7 +38,7 @@ pub const REPORTS: &[Report] = &[
     Report {
         name: "suspicious_patterns",
         sql: include_str!("reports/suspicious_patterns.sql"),
-        order_by: "pattern, partner_id, account_id",
+        order_by: "pattern, account_ids, investor_key",
         reads_holdings: false,
     },
     Report {

@@ -1,6 +1,7 @@
-//! Reports by person: one investor's accounts at two partners are one row of the AML report
-//! (the thresholds apply to the person's total) and one holder of the concentration report,
-//! under a keyed hash of the ID number that ClickHouse holds instead of the number.
+//! Reports by person: one investor's accounts at two partners are one row of the AML and
+//! suspicious-pattern reports (the thresholds apply to the person's totals) and one holder of
+//! the concentration report, under a keyed hash of the ID number that ClickHouse holds instead
+//! of the number.
 
 use mmf_sync::config::DEV_INVESTOR_SECRET;
 use mmf_sync::investor::{identity, investor_key};
@@ -36,7 +37,7 @@ async fn one_person_at_two_partners_is_one_investor() {
     let alice_p2 = app.open_account("p2", "alice").await;
     let bob = app.open_account("p1", "bob").await;
     seed_units(&app, &alice_p1, "600.00").await;
-    seed_units(&app, &alice_p2, "500.00").await;
+    seed_units(&app, &alice_p2, "100000.00").await;
     seed_units(&app, &bob, "1000.00").await;
 
     // Thursday: each of Alice's subscriptions is below the 500,000 threshold, together they
@@ -75,8 +76,8 @@ async fn one_person_at_two_partners_is_one_investor() {
     assert_eq!(row["rules"], "transfer");
     assert_eq!(row["id_masked"].as_str().unwrap().matches('*').count(), 8);
 
-    // End of Thursday: Alice holds 1,100 over her two accounts, Bob 1,000 (the subscriptions
-    // are effective on Friday). Two investors; the largest is Alice.
+    // End of Thursday: Alice holds 100,600 over her two accounts, Bob 1,000 (the
+    // subscriptions are effective on Friday). Two investors; the largest is Alice.
     let (s, conc) = q
         .ops_get("/v1/reports/investor_concentration?date=2026-11-26")
         .await;
@@ -90,9 +91,43 @@ async fn one_person_at_two_partners_is_one_investor() {
             .unwrap_or_else(|| panic!("bucket {name}: {conc}"));
         json!([r["holders"], r["units"]])
     };
-    assert_eq!(bucket("top_n"), json!([1, "1100.00"]));
-    assert_eq!(bucket("all"), json!([2, "2100.00"]));
-    assert_eq!(bucket("1k-10k"), json!([2, "2100.00"]));
+    assert_eq!(bucket("top_n"), json!([1, "100600.00"]));
+    assert_eq!(bucket("all"), json!([2, "101600.00"]));
+    assert_eq!(bucket("100k-1m"), json!([1, "100600.00"]));
+    assert_eq!(bucket("1k-10k"), json!([1, "1000.00"]));
+
+    // Friday: Alice takes 340,000 out at p2. That account alone put in 250,000 (less than 80%
+    // of it); Alice put in 550,000 over both: in and out.
+    app.set_now("2026-11-27T10:00:00+08:00");
+    redeem(&app, "p2", &alice_p2, "340000.00", "normal").await;
+    ship(&app, &q).await;
+    let (s, sus) = q
+        .ops_get("/v1/reports/suspicious_patterns?date=2026-11-27")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{sus}");
+    let pick = |r: &Value| {
+        json!([
+            r["pattern"],
+            r["investor_key"],
+            r["partner_ids"],
+            r["account_ids"],
+            r["amount_in"],
+            r["amount_out"]
+        ])
+    };
+    let got: Vec<Value> = sus["rows"].as_array().unwrap().iter().map(pick).collect();
+    assert_eq!(
+        got,
+        vec![json!([
+            "in_and_out",
+            alice,
+            ["p1", "p2"],
+            accounts,
+            "550000.00",
+            "340000.00"
+        ])],
+        "{sus}"
+    );
 
     // ClickHouse has the key on every account, order and holding row, never the ID number.
     let ch = q.ch();

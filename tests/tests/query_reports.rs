@@ -69,13 +69,13 @@ async fn every_report_has_the_expected_figures() {
     let sus = report("suspicious_patterns", "2026-11-27").await;
     let mut got = pick(
         &sus,
-        &["pattern", "account_id", "amount_in", "amount_out", "hits"],
+        &["pattern", "account_ids", "amount_in", "amount_out", "hits"],
     );
     got.sort_by_key(|v| v.to_string());
     let mut want = vec![
-        json!(["in_and_out", s.a, "600000.00", "105000.00", 1]),
-        json!(["in_and_out", s.c, "60000.00", "55000.00", 1]),
-        json!(["structuring", s.b, "930000.00", "0.00", 2]),
+        json!(["in_and_out", [s.a], "600000.00", "105000.00", 1]),
+        json!(["in_and_out", [s.c], "60000.00", "55000.00", 1]),
+        json!(["structuring", [s.b], "930000.00", "0.00", 2]),
     ];
     want.sort_by_key(|v| v.to_string());
     assert_eq!(got, want);

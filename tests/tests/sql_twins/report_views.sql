@@ -1,6 +1,7 @@
 -- The reference for the reports (query/src/reports/*.sql): the regulatory report views as they
--- were until the reports read one day of the read models. They recompute every day of history
--- on each call; tests create them in their own database and compare. Each has a `day` column:
+-- were until the reports read one day of the read models, by person (investor key) where the
+-- reports are (docs/decisions/0032). They recompute every day of history on each call; tests
+-- create them in their own database and compare. Each has a `day` column:
 --   SELECT * FROM report_aml_large_transactions WHERE day = '2026-11-26'
 -- They read the latest version of every row (FINAL), so replayed rows count once. Valid on
 -- ClickHouse 18.16 and current releases: no window functions, explicit ALL joins, joined
@@ -22,17 +23,27 @@ FROM orders FINAL
 WHERE status != 'cancelled'
 GROUP BY day, partner_id, account_id;
 
--- AML large transactions, one row per investor (one person's accounts at every partner, by
--- the investor key of `accounts`) and day: a person whose subscriptions or whose redemptions
--- on one day reach aml_transfer_threshold, or whose cash-like withdrawals reach
+-- The same per person (the investor key of `accounts`) and day, with the accounts and
+-- partners that traded.
+CREATE VIEW IF NOT EXISTS report_investor_day_flows AS
+SELECT day, investor_key, any(id_masked) AS id_masked,
+       groupUniqArray(partner_id) AS partners, groupUniqArray(account_id) AS accounts,
+       sum(in_amount) AS in_amount, sum(out_amount) AS out_amount,
+       sum(cash_amount) AS cash_amount, sum(order_count) AS order_count
+FROM report_account_day_flows
+ALL INNER JOIN (SELECT account_id, investor_key, id_masked FROM accounts FINAL) AS acc USING account_id
+GROUP BY day, investor_key;
+
+-- AML large transactions, one row per person and day: a person whose subscriptions or whose
+-- redemptions on one day reach aml_transfer_threshold, or whose cash-like withdrawals reach
 -- aml_cash_threshold, summed over their accounts.
 CREATE VIEW IF NOT EXISTS report_aml_large_transactions AS
 SELECT
     day,
     investor_key,
     id_masked,
-    partner_ids,
-    account_ids,
+    arraySort(partners) AS partner_ids,
+    arraySort(accounts) AS account_ids,
     in_amount,
     out_amount,
     cash_amount,
@@ -41,75 +52,70 @@ SELECT
         if(in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
            OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings), 'transfer', ''),
         if(cash_amount >= (SELECT aml_cash_threshold FROM report_settings), 'cash', '')]), ',') AS rules
-FROM
-(
-    SELECT day, investor_key, any(id_masked) AS id_masked,
-           arraySort(groupUniqArray(partner_id)) AS partner_ids,
-           arraySort(groupUniqArray(account_id)) AS account_ids,
-           sum(in_amount) AS in_amount, sum(out_amount) AS out_amount,
-           sum(cash_amount) AS cash_amount, sum(order_count) AS order_count
-    FROM report_account_day_flows
-    ALL INNER JOIN (SELECT account_id, investor_key, id_masked FROM accounts FINAL) AS acc USING account_id
-    GROUP BY day, investor_key
-)
+FROM report_investor_day_flows
 WHERE in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
    OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
    OR cash_amount >= (SELECT aml_cash_threshold FROM report_settings);
 
--- Suspicious patterns, one row per account, day and pattern:
+-- Suspicious patterns, one row per person, day and pattern, with the person's accounts and
+-- partners that traded on the days the pattern read:
 -- `structuring`: on at least structuring_min_days days of the structuring_window_days days
---   ending `day`, the account's daily subscriptions or redemptions stayed within
---   structuring_margin_pct below aml_transfer_threshold (or its cash-like withdrawals below
+--   ending `day`, the person's daily subscriptions or redemptions stayed within
+--   structuring_margin_pct below aml_transfer_threshold (or their cash-like withdrawals below
 --   aml_cash_threshold); hits is the number of such days, amount_in/amount_out their totals.
--- `in_and_out`: on `day` the account redeemed at least in_out_min_amount, and it had
+-- `in_and_out`: on `day` the person redeemed at least in_out_min_amount, and they had
 --   subscribed at least in_out_ratio_pct of that in the in_out_days days before and on `day`;
 --   amount_in is the window's subscriptions, amount_out the day's redemptions, hits 1.
--- Only days that can matter are spread over the window (days in the band; subscriptions of
--- accounts with a large redemption), so the work stays proportional to the suspects.
+-- Only days that can matter are spread over the window (days in the band; days of people
+-- with a large redemption), so the work stays proportional to the suspects.
 CREATE VIEW IF NOT EXISTS report_suspicious_patterns AS
-SELECT day, 'structuring' AS pattern, partner_id, account_id,
+SELECT day, 'structuring' AS pattern, investor_key,
+       arraySort(groupUniqArrayArray(partners)) AS partner_ids,
+       arraySort(groupUniqArrayArray(accounts)) AS account_ids,
        sum(in_amount) AS amount_in, sum(out_amount) AS amount_out, count() AS hits
 FROM
 (
-    SELECT flow_day + k AS day, partner_id, account_id, in_amount, out_amount
+    SELECT flow_day + k AS day, investor_key, partners, accounts, in_amount, out_amount
     FROM
     (
-        SELECT day AS flow_day, partner_id, account_id, in_amount, out_amount, cash_amount,
+        SELECT day AS flow_day, investor_key, partners, accounts, in_amount, out_amount, cash_amount,
                (SELECT aml_transfer_threshold FROM report_settings) AS t,
                (SELECT aml_cash_threshold FROM report_settings) AS c,
                intDiv(t * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS t_low,
                intDiv(c * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS c_low
-        FROM report_account_day_flows
+        FROM report_investor_day_flows
         WHERE (in_amount >= t_low AND in_amount < t) OR (out_amount >= t_low AND out_amount < t)
            OR (cash_amount >= c_low AND cash_amount < c)
     )
     ARRAY JOIN range(toUInt64((SELECT structuring_window_days FROM report_settings))) AS k
 )
-GROUP BY day, partner_id, account_id
+GROUP BY day, investor_key
 HAVING hits >= (SELECT structuring_min_days FROM report_settings)
 UNION ALL
-SELECT day, 'in_and_out' AS pattern, partner_id, account_id,
+SELECT day, 'in_and_out' AS pattern, investor_key,
+       arraySort(groupUniqArrayArray(partners)) AS partner_ids,
+       arraySort(groupUniqArrayArray(accounts)) AS account_ids,
        sum(in_window) AS amount_in, sum(out_day) AS amount_out, toUInt64(1) AS hits
 FROM
 (
-    SELECT flow_day + k AS day, partner_id, account_id, in_amount AS in_window,
+    SELECT flow_day + k AS day, investor_key, partners, accounts, in_amount AS in_window,
            CAST(0 AS Decimal(38, 2)) AS out_day
     FROM
     (
-        SELECT day AS flow_day, partner_id, account_id, in_amount
-        FROM report_account_day_flows
-        WHERE in_amount > 0
-          AND account_id IN
-              (SELECT account_id FROM report_account_day_flows
+        SELECT day AS flow_day, investor_key, partners, accounts, in_amount
+        FROM report_investor_day_flows
+        WHERE investor_key IN
+              (SELECT investor_key FROM report_investor_day_flows
                WHERE out_amount >= (SELECT in_out_min_amount FROM report_settings))
     )
     ARRAY JOIN range(toUInt64((SELECT in_out_days FROM report_settings)) + 1) AS k
     UNION ALL
-    SELECT day, partner_id, account_id, CAST(0 AS Decimal(38, 2)) AS in_window, out_amount AS out_day
-    FROM report_account_day_flows
+    SELECT day, investor_key, partners, accounts, CAST(0 AS Decimal(38, 2)) AS in_window,
+           out_amount AS out_day
+    FROM report_investor_day_flows
     WHERE out_amount >= (SELECT in_out_min_amount FROM report_settings)
 )
-GROUP BY day, partner_id, account_id
+GROUP BY day, investor_key
 HAVING amount_out >= (SELECT in_out_min_amount FROM report_settings)
    AND amount_in * 100 >= amount_out * (SELECT in_out_ratio_pct FROM report_settings);
 
