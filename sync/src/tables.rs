@@ -188,7 +188,7 @@ pub struct AccountRow {
     pub name: String,
     pub id_type: String,
     pub id_masked: String,
-    pub investor_key: String,
+    pub investor_key: [u8; 16],
     pub opened_at: u32,
     pub txid: u64,
     pub version: u64,
@@ -261,7 +261,7 @@ pub struct OrderRow {
     pub confirmed_at: Option<u32>,
     pub cancelled_at: Option<u32>,
     /// The account holder's investor key ([`crate::investor`]).
-    pub investor_key: String,
+    pub investor_key: [u8; 16],
     pub txid: u64,
     pub version: u64,
 }

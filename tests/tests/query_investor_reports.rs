@@ -4,7 +4,7 @@
 //! of the number.
 
 use mmf_sync::config::DEV_INVESTOR_SECRET;
-use mmf_sync::investor::{identity, investor_key};
+use mmf_sync::investor::{identity, investor_key_hex};
 use mmf_tests::cycle::*;
 use mmf_tests::query::{ship, spawn_query};
 use mmf_tests::sync::{ch_u64, holdings_built, wait_until};
@@ -55,7 +55,7 @@ async fn one_person_at_two_partners_is_one_investor() {
     })
     .await;
 
-    let alice = investor_key(
+    let alice = investor_key_hex(
         DEV_INVESTOR_SECRET.as_bytes(),
         &identity("resident_id", &valid_resident_id("alice")),
     );
@@ -132,13 +132,14 @@ async fn one_person_at_two_partners_is_one_investor() {
     // ClickHouse has the key on every account, order and holding row, never the ID number.
     let ch = q.ch();
     for table in ["accounts FINAL", "orders FINAL", "orders_by_day FINAL"] {
-        let sql = format!("SELECT count() FROM {table} WHERE length(investor_key) != 32");
+        let sql = format!("SELECT count() FROM {table} WHERE empty(investor_key)");
         assert_eq!(ch_u64(&ch, &sql).await, 0, "{table}");
     }
-    let sql = "SELECT count() FROM daily_holdings WHERE day = '2026-11-26' AND length(investor_key) != 32";
+    let sql = "SELECT count() FROM daily_holdings WHERE day = '2026-11-26' AND empty(investor_key)";
     assert_eq!(ch_u64(&ch, sql).await, 0);
     let sql = format!(
-        "SELECT count() FROM daily_holdings WHERE investor_key = '{alice}' AND day = '2026-11-26'"
+        "SELECT count() FROM daily_holdings WHERE lower(hex(investor_key)) = '{alice}' \
+         AND day = '2026-11-26'"
     );
     assert_eq!(ch_u64(&ch, &sql).await, 2);
     for id in [valid_resident_id("alice"), valid_resident_id("bob")] {

@@ -6,7 +6,7 @@
 -- account_ids list the person's accounts that traded that day; id_masked is their masked ID.
 SELECT
     day,
-    investor_key,
+    lower(hex(person)) AS investor_key,
     id_masked,
     partner_ids,
     account_ids,
@@ -20,7 +20,7 @@ SELECT
         if(cash_amount >= (SELECT aml_cash_threshold FROM report_settings), 'cash', '')]), ',') AS rules
 FROM
 (
-    SELECT day, investor_key,
+    SELECT day, investor_key AS person, min(account_id) AS first_account,
            arraySort(groupUniqArray(partner_id)) AS partner_ids,
            arraySort(groupUniqArray(account_id)) AS account_ids,
            sumIf(amount, kind = 'subscription') AS in_amount,
@@ -36,22 +36,17 @@ FROM
 ) AS flows
 ALL LEFT JOIN
 (
-    -- Only the reported people's accounts that traded: reading every account of the day's
-    -- orders would read most of `accounts`.
-    SELECT investor_key, any(id_masked) AS id_masked FROM accounts FINAL
+    -- The masked ID from one account of each reported person (the first by number): a key
+    -- read of `accounts`, where all of the day's traders would read most of it.
+    SELECT account_id AS first_account, id_masked FROM accounts FINAL
     WHERE account_id IN
     (
-        SELECT account_id FROM orders_by_day FINAL
-        WHERE day = {day:Date} AND status != 'cancelled' AND investor_key IN
-        (
-            SELECT investor_key FROM orders_by_day FINAL
-            WHERE day = {day:Date} AND status != 'cancelled'
-            GROUP BY investor_key
-            HAVING sumIf(amount, kind = 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
-                OR sumIf(amount, kind != 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
-                OR sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal')
-                   >= (SELECT aml_cash_threshold FROM report_settings)
-        )
+        SELECT min(account_id) FROM orders_by_day FINAL
+        WHERE day = {day:Date} AND status != 'cancelled'
+        GROUP BY investor_key
+        HAVING sumIf(amount, kind = 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
+            OR sumIf(amount, kind != 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
+            OR sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal')
+               >= (SELECT aml_cash_threshold FROM report_settings)
     )
-    GROUP BY investor_key
-) AS acc USING investor_key
+) AS acc USING first_account

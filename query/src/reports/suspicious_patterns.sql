@@ -9,20 +9,20 @@
 --   subscribed at least in_out_ratio_pct of that in the in_out_days days before and on {day};
 --   amount_in is the window's subscriptions, amount_out the day's redemptions, hits 1.
 -- Orders that stand, by calendar day of acceptance; only the window's days are read.
-SELECT {day:Date} AS day, 'structuring' AS pattern, investor_key,
+SELECT {day:Date} AS day, 'structuring' AS pattern, lower(hex(person)) AS investor_key,
        arraySort(groupUniqArrayArray(partners)) AS partner_ids,
        arraySort(groupUniqArrayArray(accounts)) AS account_ids,
        sum(in_amount) AS amount_in, sum(out_amount) AS amount_out, count() AS hits
 FROM
 (
-    SELECT investor_key, partners, accounts, in_amount, out_amount, cash_amount,
+    SELECT person, partners, accounts, in_amount, out_amount, cash_amount,
            (SELECT aml_transfer_threshold FROM report_settings) AS t,
            (SELECT aml_cash_threshold FROM report_settings) AS c,
            intDiv(t * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS t_low,
            intDiv(c * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS c_low
     FROM
     (
-        SELECT day, investor_key,
+        SELECT day, investor_key AS person,
                groupUniqArray(partner_id) AS partners,
                groupUniqArray(account_id) AS accounts,
                sumIf(amount, kind = 'subscription') AS in_amount,
@@ -36,15 +36,16 @@ FROM
     WHERE (in_amount >= t_low AND in_amount < t) OR (out_amount >= t_low AND out_amount < t)
        OR (cash_amount >= c_low AND cash_amount < c)
 )
-GROUP BY investor_key
+GROUP BY person
 HAVING hits >= (SELECT structuring_min_days FROM report_settings)
 UNION ALL
-SELECT {day:Date} AS day, 'in_and_out' AS pattern, investor_key, partner_ids, account_ids,
+SELECT {day:Date} AS day, 'in_and_out' AS pattern, lower(hex(person)) AS investor_key,
+       partner_ids, account_ids,
        amount_in, amount_out, toUInt64(1) AS hits
 FROM
 (
     -- In a subquery of its own: `day` here is the orders' column, not the report's.
-    SELECT investor_key,
+    SELECT investor_key AS person,
            arraySort(groupUniqArray(partner_id)) AS partner_ids,
            arraySort(groupUniqArray(account_id)) AS account_ids,
            sumIf(amount, kind = 'subscription') AS amount_in,

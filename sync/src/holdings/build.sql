@@ -5,7 +5,7 @@
 -- investor key.
 INSERT INTO daily_holdings
     (day, fund_code, account_id, investor_key, units, units_in, units_out, income, cum_income)
-SELECT {day:Date}, fund_code, account_id, if(carried != '', carried, k.investor_key),
+SELECT {day:Date}, fund_code, account_id, if(empty(carried), k.investor_key, carried),
        u, u_in, u_out, inc, cum
 FROM
 (
@@ -17,13 +17,13 @@ FROM
            toDecimal64(0, 2) AS u_out, toDecimal64(0, 2) AS inc, cum_income AS cum
     FROM daily_holdings WHERE day = {prev:Date}
     UNION ALL
-    SELECT fund_code, account_id, '' AS key, units AS u,
+    SELECT fund_code, account_id, toFixedString('', 16) AS key, units AS u,
            if(kind != 'income' AND units > 0, units, toDecimal64(0, 2)) AS u_in,
            if(kind != 'income' AND units < 0, -units, toDecimal64(0, 2)) AS u_out,
            toDecimal64(0, 2) AS inc, toDecimal64(0, 2) AS cum
     FROM journal_by_day FINAL WHERE effective_date = {day:Date}
     UNION ALL
-    SELECT fund_code, account_id, '' AS key, toDecimal64(0, 2) AS u, toDecimal64(0, 2) AS u_in,
+    SELECT fund_code, account_id, toFixedString('', 16) AS key, toDecimal64(0, 2) AS u, toDecimal64(0, 2) AS u_in,
            toDecimal64(0, 2) AS u_out, units AS inc, units AS cum
     FROM journal_by_day FINAL WHERE effective_date = {next:Date} AND kind = 'income'
 )
@@ -31,8 +31,10 @@ GROUP BY fund_code, account_id
 ) AS h
 ANY LEFT JOIN
 (
-    -- The investor key of holders new on {day} (the others carry theirs from {prev}): only
-    -- the day's movers are looked up.
+    -- The investor key of holders new on {day} (the others carry theirs from {prev}). A new
+    -- holder has a movement other than income on {day} (income is paid to holders of the day
+    -- before), so only those accounts are looked up.
     SELECT account_id, investor_key FROM accounts FINAL
-    WHERE account_id IN (SELECT account_id FROM journal_by_day WHERE effective_date = {day:Date})
+    WHERE account_id IN (SELECT account_id FROM journal_by_day
+                         WHERE effective_date = {day:Date} AND kind != 'income')
 ) AS k USING account_id

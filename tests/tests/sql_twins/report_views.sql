@@ -26,7 +26,7 @@ GROUP BY day, partner_id, account_id;
 -- The same per person (the investor key of `accounts`) and day, with the accounts and
 -- partners that traded.
 CREATE VIEW IF NOT EXISTS report_investor_day_flows AS
-SELECT day, investor_key, any(id_masked) AS id_masked,
+SELECT day, investor_key AS person, any(id_masked) AS id_masked,
        groupUniqArray(partner_id) AS partners, groupUniqArray(account_id) AS accounts,
        sum(in_amount) AS in_amount, sum(out_amount) AS out_amount,
        sum(cash_amount) AS cash_amount, sum(order_count) AS order_count
@@ -40,7 +40,7 @@ GROUP BY day, investor_key;
 CREATE VIEW IF NOT EXISTS report_aml_large_transactions AS
 SELECT
     day,
-    investor_key,
+    lower(hex(person)) AS investor_key,
     id_masked,
     arraySort(partners) AS partner_ids,
     arraySort(accounts) AS account_ids,
@@ -69,16 +69,16 @@ WHERE in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
 -- Only days that can matter are spread over the window (days in the band; days of people
 -- with a large redemption), so the work stays proportional to the suspects.
 CREATE VIEW IF NOT EXISTS report_suspicious_patterns AS
-SELECT day, 'structuring' AS pattern, investor_key,
+SELECT day, 'structuring' AS pattern, lower(hex(person)) AS investor_key,
        arraySort(groupUniqArrayArray(partners)) AS partner_ids,
        arraySort(groupUniqArrayArray(accounts)) AS account_ids,
        sum(in_amount) AS amount_in, sum(out_amount) AS amount_out, count() AS hits
 FROM
 (
-    SELECT flow_day + k AS day, investor_key, partners, accounts, in_amount, out_amount
+    SELECT flow_day + k AS day, person, partners, accounts, in_amount, out_amount
     FROM
     (
-        SELECT day AS flow_day, investor_key, partners, accounts, in_amount, out_amount, cash_amount,
+        SELECT day AS flow_day, person, partners, accounts, in_amount, out_amount, cash_amount,
                (SELECT aml_transfer_threshold FROM report_settings) AS t,
                (SELECT aml_cash_threshold FROM report_settings) AS c,
                intDiv(t * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS t_low,
@@ -89,33 +89,33 @@ FROM
     )
     ARRAY JOIN range(toUInt64((SELECT structuring_window_days FROM report_settings))) AS k
 )
-GROUP BY day, investor_key
+GROUP BY day, person
 HAVING hits >= (SELECT structuring_min_days FROM report_settings)
 UNION ALL
-SELECT day, 'in_and_out' AS pattern, investor_key,
+SELECT day, 'in_and_out' AS pattern, lower(hex(person)) AS investor_key,
        arraySort(groupUniqArrayArray(partners)) AS partner_ids,
        arraySort(groupUniqArrayArray(accounts)) AS account_ids,
        sum(in_window) AS amount_in, sum(out_day) AS amount_out, toUInt64(1) AS hits
 FROM
 (
-    SELECT flow_day + k AS day, investor_key, partners, accounts, in_amount AS in_window,
+    SELECT flow_day + k AS day, person, partners, accounts, in_amount AS in_window,
            CAST(0 AS Decimal(38, 2)) AS out_day
     FROM
     (
-        SELECT day AS flow_day, investor_key, partners, accounts, in_amount
+        SELECT day AS flow_day, person, partners, accounts, in_amount
         FROM report_investor_day_flows
-        WHERE investor_key IN
-              (SELECT investor_key FROM report_investor_day_flows
+        WHERE person IN
+              (SELECT person FROM report_investor_day_flows
                WHERE out_amount >= (SELECT in_out_min_amount FROM report_settings))
     )
     ARRAY JOIN range(toUInt64((SELECT in_out_days FROM report_settings)) + 1) AS k
     UNION ALL
-    SELECT day, investor_key, partners, accounts, CAST(0 AS Decimal(38, 2)) AS in_window,
+    SELECT day, person, partners, accounts, CAST(0 AS Decimal(38, 2)) AS in_window,
            out_amount AS out_day
     FROM report_investor_day_flows
     WHERE out_amount >= (SELECT in_out_min_amount FROM report_settings)
 )
-GROUP BY day, investor_key
+GROUP BY day, person
 HAVING amount_out >= (SELECT in_out_min_amount FROM report_settings)
    AND amount_in * 100 >= amount_out * (SELECT in_out_ratio_pct FROM report_settings);
 
