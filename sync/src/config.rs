@@ -17,7 +17,23 @@ pub struct Config {
     pub poll: Duration,
     /// `MMF_INVESTOR_KEY`: the secret of the investor key ([`crate::investor`]); required
     /// with `MMF_ENV=production`, a fixed development value otherwise.
-    pub investor_secret: String,
+    pub investor_secret: Secret,
+}
+
+/// A secret setting: its `Debug` form hides it, so logging the configuration cannot leak it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
 }
 
 /// The investor-key secret of development and test installs.
@@ -33,11 +49,11 @@ impl Config {
             addr: or_default("MMF_SYNC_ADDR", "127.0.0.1:8082").parse()?,
             batch_rows: parsed("MMF_SYNC_BATCH_ROWS", 100_000)?,
             poll: Duration::from_millis(parsed("MMF_SYNC_POLL_MS", 20)?),
-            investor_secret: if optional("MMF_ENV").as_deref() == Some("production") {
+            investor_secret: Secret(if optional("MMF_ENV").as_deref() == Some("production") {
                 required("MMF_INVESTOR_KEY")?
             } else {
                 or_default("MMF_INVESTOR_KEY", DEV_INVESTOR_SECRET)
-            },
+            }),
         })
     }
 
@@ -50,7 +66,18 @@ impl Config {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             batch_rows: 100_000,
             poll: Duration::from_millis(20),
-            investor_secret: DEV_INVESTOR_SECRET.to_string(),
+            investor_secret: Secret(DEV_INVESTOR_SECRET.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secret_is_not_in_the_debug_form() {
+        let c = Config::new("postgres://x", "http://y", "z");
+        assert!(!format!("{c:?}").contains(DEV_INVESTOR_SECRET));
     }
 }
