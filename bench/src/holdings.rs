@@ -19,12 +19,14 @@
 //! clients=8 reseed=0 build=1 reports=1 (0 skips that part) range_days=days (how many of the
 //! last days each report also runs for in turn)
 
-use crate::query::{ch_round_trip, line, measure, signed_get, start_service, PARTNER};
-use crate::{connect, opt, recreate};
+use crate::opt;
+use crate::query::{
+    ch_round_trip, line, measure, seed_accounts, signed_get, start_service, PARTNER,
+};
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
 use futures::FutureExt;
-use mmf_tests::{Signer, FUND};
+use mmf_tests::FUND;
 use rand::Rng;
 use std::time::{Duration, Instant};
 
@@ -110,22 +112,12 @@ async fn timed<T>(
 }
 
 async fn seed_postgres(s: &Settings) -> anyhow::Result<()> {
-    let url = recreate(DB).await?;
-    mmf_shared::db::migrate(&url).await?;
-    let pg = connect(&url).await?;
-    let secret = Signer::new(PARTNER).secret;
-    let (n, first, last) = (s.accounts - 1, s.first, s.day - Days::new(1));
+    let (first, last) = (s.first, s.day - Days::new(1));
     timed("Postgres: accounts and built days", async {
+        let opened = format!("'{first}'::date - 1");
+        let (_, pg) = seed_accounts(DB, s.accounts, &opened).await?;
         pg.batch_execute(&format!(
-            "INSERT INTO partners (partner_id, name, secret) VALUES ('{PARTNER}', '{PARTNER}', '{secret}');
-             INSERT INTO funds (fund_code, name, max_subscription_per_order, max_subscription_per_day)
-                 VALUES ('{FUND}', 'Bench MMF', 1000000, 5000000);
-             INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number,
-                                   id_masked, opened_at)
-                 SELECT (100000000000 + i)::text, '{PARTNER}', 'c' || i, 'Bench', 'resident_id',
-                        '110105199001010011', '110105********0011', '{first}'::date - 1
-                 FROM generate_series(0, {n}) i;
-             INSERT INTO holdings_days (day, positions, units, income, seconds)
+            "INSERT INTO holdings_days (day, positions, units, income, seconds)
                  SELECT d, {accounts}, 0, 0, 0 FROM generate_series('{first}'::date, '{last}', '1 day') d;
              ANALYZE;",
             accounts = s.accounts

@@ -76,7 +76,28 @@ async fn ch_exec(ch: &clickhouse::Client, sql: &str) -> anyhow::Result<()> {
 }
 
 async fn seed_postgres(accounts: u64) -> anyhow::Result<String> {
-    let url = recreate(DB).await?;
+    let (url, pg) = seed_accounts(DB, accounts, "now()").await?;
+    pg.batch_execute(&format!(
+        "INSERT INTO positions (account_id, fund_code, units, cum_income, last_income, last_income_date)
+             SELECT (100000000000 + i)::text, '{FUND}', 1000 + i % 100000, 12.34, 0.12,
+                    current_date - 1
+             FROM generate_series(0, {n}) i;
+         ANALYZE;",
+        n = accounts - 1
+    ))
+    .await?;
+    Ok(url)
+}
+
+/// A fresh, migrated Postgres database `db` with partner [`PARTNER`] (its test secret), fund
+/// [`FUND`] and `accounts` accounts numbered from 100000000000, opened at `opened_at` (an SQL
+/// expression). Returns its URL and a connection to it.
+pub(crate) async fn seed_accounts(
+    db: &str,
+    accounts: u64,
+    opened_at: &str,
+) -> anyhow::Result<(String, tokio_postgres::Client)> {
+    let url = recreate(db).await?;
     mmf_shared::db::migrate(&url).await?;
     let pg = connect(&url).await?;
     let secret = Signer::new(PARTNER).secret;
@@ -87,17 +108,12 @@ async fn seed_postgres(accounts: u64) -> anyhow::Result<String> {
          INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number,
                                id_masked, opened_at)
              SELECT (100000000000 + i)::text, '{PARTNER}', 'c' || i, 'Bench', 'resident_id',
-                    '110105199001010011', '110105********0011', now()
-             FROM generate_series(0, {n}) i;
-         INSERT INTO positions (account_id, fund_code, units, cum_income, last_income, last_income_date)
-             SELECT (100000000000 + i)::text, '{FUND}', 1000 + i % 100000, 12.34, 0.12,
-                    current_date - 1
-             FROM generate_series(0, {n}) i;
-         ANALYZE;",
+                    '110105199001010011', '110105********0011', {opened_at}
+             FROM generate_series(0, {n}) i;",
         n = accounts - 1
     ))
     .await?;
-    Ok(url)
+    Ok((url, pg))
 }
 
 /// Seeds ClickHouse unless a seed of this size is there already. Returns whether it seeded.
