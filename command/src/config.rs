@@ -39,8 +39,12 @@ pub struct CycleSettings {
     pub parallel: usize,
     /// `MMF_TA_CODE`: this transfer agent's code in OFD files (at most 8 characters), default `MMFTA`.
     pub ta_code: String,
-    /// `MMF_RETENTION_DAYS`: days of journal Postgres keeps, default 7.
+    /// `MMF_RETENTION_DAYS`: days of journal, orders and their records Postgres keeps,
+    /// default 7; also how long a write's answer is replayed to retries.
     pub retention_days: u32,
+    /// `MMF_REQUEST_KEY_DAYS`: days a request_id stays known (its compact key) so a late retry
+    /// never creates a second order, default 35; a `request_date` older than that is refused.
+    pub request_key_days: u32,
 }
 
 impl Default for CycleSettings {
@@ -50,6 +54,7 @@ impl Default for CycleSettings {
             parallel: 2,
             ta_code: "MMFTA".into(),
             retention_days: 7,
+            request_key_days: 35,
         }
     }
 }
@@ -62,7 +67,11 @@ impl CycleSettings {
             parallel: config::parsed("MMF_CYCLE_PARALLEL", d.parallel)?,
             ta_code: config::or_default("MMF_TA_CODE", &d.ta_code),
             retention_days: config::parsed("MMF_RETENTION_DAYS", d.retention_days)?,
+            request_key_days: config::parsed("MMF_REQUEST_KEY_DAYS", d.request_key_days)?,
         };
+        if s.request_key_days < s.retention_days {
+            anyhow::bail!("MMF_REQUEST_KEY_DAYS must be at least MMF_RETENTION_DAYS");
+        }
         if s.ta_code.is_empty() || s.ta_code.len() > 8 || !s.ta_code.is_ascii() {
             anyhow::bail!("MMF_TA_CODE must be 1 to 8 ASCII characters");
         }

@@ -1,5 +1,5 @@
 //! What every handler shares: configuration, the database pool, the clock, the calendar, the
-//! order writer and the partner secrets.
+//! order writer, the partner secrets and the history store's client.
 
 use crate::config::Config;
 use crate::reference::Reference;
@@ -18,6 +18,8 @@ pub struct Inner {
     pub reference: Reference,
     pub writer: Writer,
     pub partners: Partners,
+    /// The history store: retention verifies against it, old orders are read from it.
+    pub ch: clickhouse::Client,
 }
 
 /// Cheap to clone; handlers take it as `State(state)`.
@@ -46,6 +48,8 @@ impl AppState {
         )
         .await?;
         let partners = Partners::new(db.clone());
+        let ch =
+            mmf_shared::ch::client_for(&config.common.clickhouse_url, &config.common.clickhouse_db);
         Ok(AppState(Arc::new(Inner {
             config,
             db,
@@ -53,6 +57,7 @@ impl AppState {
             reference,
             writer,
             partners,
+            ch,
         })))
     }
 

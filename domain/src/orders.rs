@@ -302,6 +302,37 @@ pub fn check_cancel(order: Option<Cancellable>, open_from: NaiveDate) -> Result<
     Ok(())
 }
 
+/// Why a request's `request_date` is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestDateRefusal {
+    /// After today: a request cannot be dated later than the day it arrives.
+    InFuture,
+    /// Before the request-key window: its key may be gone, so it cannot be told from a retry.
+    Expired,
+}
+
+/// The first day whose request keys are kept on `today`: keys of earlier days are deleted.
+pub fn first_kept_key_day(today: NaiveDate, key_days: u32) -> NaiveDate {
+    today - chrono::Days::new(u64::from(key_days))
+}
+
+/// A request dated `request_date` (the day the partner first sent it; every retry carries the
+/// same date) is accepted on `today` only while the key of its first use must still be kept:
+/// that key's day is the day it arrived, never before `request_date`.
+pub fn check_request_date(
+    request_date: NaiveDate,
+    today: NaiveDate,
+    key_days: u32,
+) -> Result<(), RequestDateRefusal> {
+    if request_date > today {
+        return Err(RequestDateRefusal::InFuture);
+    }
+    if request_date < first_kept_key_day(today, key_days) {
+        return Err(RequestDateRefusal::Expired);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -576,6 +607,26 @@ mod tests {
             let wd = check_redemption(Some(&f), true, Redemption::FastWithdrawal, hi, held.as_units(), used.as_units());
             if pay.is_err() { prop_assert_eq!(wd, pay); }
             prop_assert_eq!(check_redemption(Some(&f), true, Redemption::Normal, hi, held.as_units(), Units::ZERO), pay);
+        }
+    }
+
+    proptest! {
+        /// A request accepted on any day meets the key of its first use: that key (dated the
+        /// day the request first arrived, on or after its request_date) is still kept.
+        #[test]
+        fn an_accepted_retry_meets_its_key(
+            request in 0u32..100, arrived_after in 0u32..50, retried_after in 0u32..100, key_days in 0u32..60,
+        ) {
+            let d = |n: u32| NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Days::new(u64::from(n));
+            let (request_date, key_day) = (d(request), d(request + arrived_after));
+            let today = d(request + arrived_after + retried_after);
+            if check_request_date(request_date, today, key_days).is_ok() {
+                prop_assert!(key_day >= first_kept_key_day(today, key_days));
+            }
+            // Accepted exactly from `key_days` days back to today.
+            let accepted = check_request_date(request_date, today, key_days).is_ok();
+            prop_assert_eq!(accepted, today >= request_date && (today - request_date).num_days() <= i64::from(key_days));
+            prop_assert_eq!(check_request_date(d(request + 1), d(request), key_days), Err(RequestDateRefusal::InFuture));
         }
     }
 }

@@ -120,6 +120,7 @@ diesel::table! {
         response_status -> Int2,
         response_body -> Jsonb,
         created_at -> Timestamptz,
+        day -> Date,
     }
 }
 
@@ -267,10 +268,30 @@ diesel::table! {
 }
 
 diesel::table! {
+    request_keys (partner_id, request_id) {
+        partner_id -> Text,
+        request_id -> Text,
+        request_hash -> Bytea,
+        order_id -> Nullable<Int8>,
+        day -> Date,
+    }
+}
+
+diesel::table! {
     retained_days (effective_date) {
         effective_date -> Date,
         rows -> Int8,
         units -> Numeric,
+        deleted_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    retained_records (day, what) {
+        day -> Date,
+        what -> Text,
+        rows -> Int8,
+        amount -> Numeric,
         deleted_at -> Timestamptz,
     }
 }
@@ -357,7 +378,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     recon_imports,
     recon_requests,
     reference_version,
+    request_keys,
     retained_days,
+    retained_records,
     settlements,
     sync_cursors,
     unit_journal,

@@ -1,7 +1,8 @@
 //! Harness for daily-cycle tests: orders, income publication and cycle runs through HTTP, and
 //! the invariants every cycle test checks against the database.
 
-use crate::{Api, TestApp, FUND};
+use crate::{json_of, Api, TestApp, FUND, OPS_TOKEN};
+use mmf_command::cycle::reconcile::ofd::{self, Header, Value as OfdValue};
 use reqwest::{Method, StatusCode};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
@@ -331,4 +332,84 @@ pub async fn check_confirmation_files(app: &TestApp, trade_date: &str) {
             "{partner} {trade_date}: confirmation file totals = settlement totals"
         );
     }
+}
+
+/// One request of the partner's file: (request id, business code, account, amount, fast, cancelled).
+pub type Req<'a> = (&'a str, &'a str, &'a str, &'a str, bool, bool);
+
+/// A partner's request file (OFD trade requests) for `date` (`YYYY-MM-DD`).
+pub fn partner_request_file(partner: &str, date: &str, reqs: &[Req]) -> Vec<u8> {
+    let compact = date.replace('-', "");
+    let fields = [
+        "AppSheetSerialNo",
+        "TransactionDate",
+        "TransactionTime",
+        "BusinessCode",
+        "TAAccountID",
+        "FundCode",
+        "ApplicationAmount",
+        "ApplicationVol",
+        "FastRedeemFlag",
+        "CancelFlag",
+    ];
+    let records: Vec<Vec<OfdValue>> = reqs
+        .iter()
+        .map(|(rid, code, acct, amount, fast, cancelled)| {
+            let amount: Decimal = amount.parse().unwrap();
+            let (app_amount, vol) = if *code == "022" {
+                (amount, Decimal::ZERO)
+            } else {
+                (Decimal::ZERO, amount)
+            };
+            vec![
+                OfdValue::Text(rid.to_string()),
+                OfdValue::Text(compact.clone()),
+                OfdValue::Text("100000".into()),
+                OfdValue::Text(code.to_string()),
+                OfdValue::Text(acct.to_string()),
+                OfdValue::Text(FUND.into()),
+                OfdValue::Num(app_amount),
+                OfdValue::Num(vol),
+                OfdValue::Text(if *fast { "1" } else { "0" }.into()),
+                OfdValue::Text(if *cancelled { "1" } else { "0" }.into()),
+            ]
+        })
+        .collect();
+    ofd::write(
+        &Header {
+            creator: partner.into(),
+            receiver: "MMFTA".into(),
+            date: date.parse().unwrap(),
+            summary: 0,
+            file_type: "02".into(),
+            sender: partner.into(),
+            recipient: "MMFTA".into(),
+        },
+        &fields,
+        &records,
+    )
+    .unwrap()
+}
+
+/// Imports a partner's request file for `date` through the operations API.
+pub async fn import_requests(
+    app: &TestApp,
+    partner: &str,
+    date: &str,
+    query: &str,
+    bytes: Vec<u8>,
+) -> (StatusCode, Value) {
+    let resp = app
+        .http
+        .post(format!(
+            "{}/v1/ops/reconciliation/{partner}/{date}/requests{query}",
+            app.base
+        ))
+        .bearer_auth(OPS_TOKEN)
+        .header("Content-Type", "text/plain; charset=GB18030")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    json_of(resp).await
 }

@@ -2,7 +2,7 @@
 //! partner's request file (OFD 02): happy path, each discrepancy kind, hourly files, and
 //! malformed files rejected with their line number and nothing stored.
 
-use mmf_command::cycle::reconcile::ofd::{self, Header, ParsedValue, Value};
+use mmf_command::cycle::reconcile::ofd::ParsedValue;
 use mmf_tests::cycle::*;
 use mmf_tests::*;
 use reqwest::StatusCode;
@@ -11,75 +11,12 @@ use serde_json::json;
 
 const DATE: &str = "2026-11-26";
 
-/// One request of the partner's file: (request id, business code, account, amount, fast, cancelled).
-type Req<'a> = (&'a str, &'a str, &'a str, &'a str, bool, bool);
-
 fn request_file(partner: &str, reqs: &[Req]) -> Vec<u8> {
-    let fields = [
-        "AppSheetSerialNo",
-        "TransactionDate",
-        "TransactionTime",
-        "BusinessCode",
-        "TAAccountID",
-        "FundCode",
-        "ApplicationAmount",
-        "ApplicationVol",
-        "FastRedeemFlag",
-        "CancelFlag",
-    ];
-    let records: Vec<Vec<Value>> = reqs
-        .iter()
-        .map(|(rid, code, acct, amount, fast, cancelled)| {
-            let amount: Decimal = amount.parse().unwrap();
-            let (app_amount, vol) = if *code == "022" {
-                (amount, Decimal::ZERO)
-            } else {
-                (Decimal::ZERO, amount)
-            };
-            vec![
-                Value::Text(rid.to_string()),
-                Value::Text("20261126".into()),
-                Value::Text("100000".into()),
-                Value::Text(code.to_string()),
-                Value::Text(acct.to_string()),
-                Value::Text(FUND.into()),
-                Value::Num(app_amount),
-                Value::Num(vol),
-                Value::Text(if *fast { "1" } else { "0" }.into()),
-                Value::Text(if *cancelled { "1" } else { "0" }.into()),
-            ]
-        })
-        .collect();
-    ofd::write(
-        &Header {
-            creator: partner.into(),
-            receiver: "MMFTA".into(),
-            date: DATE.parse().unwrap(),
-            summary: 0,
-            file_type: "02".into(),
-            sender: partner.into(),
-            recipient: "MMFTA".into(),
-        },
-        &fields,
-        &records,
-    )
-    .unwrap()
+    partner_request_file(partner, DATE, reqs)
 }
 
 async fn import(app: &TestApp, query: &str, bytes: Vec<u8>) -> (StatusCode, serde_json::Value) {
-    let resp = app
-        .http
-        .post(format!(
-            "{}/v1/ops/reconciliation/p1/{DATE}/requests{query}",
-            app.base
-        ))
-        .bearer_auth(OPS_TOKEN)
-        .header("Content-Type", "text/plain; charset=GB18030")
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    json_of(resp).await
+    import_requests(app, "p1", DATE, query, bytes).await
 }
 
 async fn submit(app: &TestApp, path: &str, body: serde_json::Value) -> i64 {

@@ -17,6 +17,7 @@ use mmf_shared::db::{DbError, DbPool};
 use mmf_shared::http::{ApiError, ErrorCode};
 use mmf_shared::schema::{
     cycle_steps, orders, partners, recon_discrepancies, recon_imports, recon_requests,
+    retained_records,
 };
 use ofd::{Header, Parsed, ParsedValue, Value};
 use rust_decimal::Decimal;
@@ -69,6 +70,8 @@ pub enum ReconcileError {
     PartnerCodeTooLong,
     #[error("the daily cycle has not confirmed this trade date yet")]
     NotConfirmed,
+    #[error("the orders of this date have left the current database (retention)")]
+    Retained,
     #[error("{0}")]
     Malformed(ofd::Malformed),
     #[error("{0}")]
@@ -101,6 +104,9 @@ impl From<ReconcileError> for ApiError {
             }
             ReconcileError::NotConfirmed => {
                 ApiError::new(ErrorCode::TradeDateNotConfirmed, message).with_field("date")
+            }
+            ReconcileError::Retained => {
+                ApiError::new(ErrorCode::DateRetained, message).with_field("date")
             }
             ReconcileError::Malformed(m) => ApiError::new(ErrorCode::MalformedFile, message)
                 .with_field("file")
@@ -203,6 +209,7 @@ pub async fn confirmation_file(
 ) -> Result<(String, Vec<u8>), ReconcileError> {
     check_partner(pool, partner).await?;
     let mut conn = pool.get().await?;
+    check_not_retained(&mut conn, trade_date).await?;
     let confirmed: Option<String> = cycle_steps::table
         .find((trade_date, "confirm"))
         .select(cycle_steps::step)
@@ -543,6 +550,24 @@ async fn orders_in_scope(
     q.load(c).await
 }
 
+/// Files of a date whose orders retention has deleted would be built from, or compared with,
+/// nothing: they are refused.
+async fn check_not_retained(
+    conn: &mut AsyncPgConnection,
+    date: NaiveDate,
+) -> Result<(), ReconcileError> {
+    let retained: Option<i64> = retained_records::table
+        .find((date, "orders"))
+        .select(retained_records::rows)
+        .first(conn)
+        .await
+        .optional()?;
+    match retained {
+        Some(_) => Err(ReconcileError::Retained),
+        None => Ok(()),
+    }
+}
+
 /// Imports a partner's trade request file for `date` (and `hour`, for an hourly file),
 /// compares it with the orders the system received and stores the file's records and the
 /// discrepancy report, all in one transaction. A malformed file stores nothing.
@@ -559,6 +584,7 @@ pub async fn import_requests(
     check_partner(pool, partner).await?;
     let (file_name, requests) = read_requests(bytes, ta_code, partner, date)?;
     let mut conn = pool.get().await?;
+    check_not_retained(&mut conn, date).await?;
     conn.transaction(async |c| {
         let scope = orders_in_scope(c, partner, date, hour).await?;
         let ids: Vec<&str> = requests.iter().map(|r| r.request_id.as_str()).collect();

@@ -1,7 +1,10 @@
-//! Retention of unit movements in Postgres (DESIGN §1, §3): journal rows and income payments
-//! older than the window are deleted only after ClickHouse is verified to hold the same
-//! movements, as counts and sums per effective date. Any difference refuses the whole run and reports every day compared.
-//! What was deleted is recorded per day in `retained_days`.
+//! Retention in Postgres (DESIGN §3, §4): journal rows and income payments older than the
+//! window are deleted only after ClickHouse is verified to hold the same movements, as counts
+//! and sums per effective date; orders and the records around them likewise ([`records`]).
+//! Any difference refuses the whole run and reports every day compared. What was deleted is
+//! recorded per day in `retained_days` (movements) and `retained_records` (the rest).
+
+mod records;
 
 use super::JobError;
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -11,8 +14,10 @@ use diesel::upsert::excluded;
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use mmf_domain::calendar::business_date;
+use mmf_domain::orders::first_kept_key_day;
 use mmf_shared::db::{statement, DbPool};
 use mmf_shared::schema::{fund_income, income_runs, retained_days};
+pub use records::RecordCheck;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -35,11 +40,23 @@ pub struct DayCheck {
 pub struct RetentionReport {
     /// Movements effective before this date are beyond the window.
     pub cutoff: NaiveDate,
+    /// Orders (by trade date), usage counters, settlements and reconciliation records (by
+    /// file date) and idempotency records of days before this date are beyond the window.
+    pub records_cutoff: NaiveDate,
+    /// Request keys of days before this date are beyond the request-key window.
+    pub key_cutoff: NaiveDate,
     pub dry_run: bool,
     /// True when Postgres and ClickHouse differ for some day: nothing was deleted.
     pub refused: bool,
+    /// The journal's days.
     pub days: Vec<DayCheck>,
+    /// Journal rows deleted.
     pub deleted_rows: i64,
+    /// Orders, usage counters, settlements and reconciliation records, per day.
+    pub records: Vec<RecordCheck>,
+    /// Rows deleted per kind: `orders`, `daily_usage`, `settlements`, `recon_imports` (with
+    /// their records and discrepancies), `idempotency` (compacted to keys), `request_keys`.
+    pub deleted_records: BTreeMap<String, i64>,
 }
 
 #[derive(clickhouse::Row, Deserialize)]
@@ -123,20 +140,26 @@ struct Deleted {
     units: Decimal,
 }
 
-/// Verifies, then (unless `dry_run`, and only if every day matches) deletes the movements
-/// effective before `today − window_days` (today: the business date of `now`, the instant
-/// the deletions are recorded at), one transaction per day. A row arriving for a day
-/// between verification and deletion makes that day's deleted totals differ from the verified
-/// ones: the day's transaction is rolled back and the run reports the day as refused.
+/// Verifies, then (unless `dry_run`, and only if every day of every kind matches) deletes the
+/// movements effective before `today − window_days` (today: the business date of `now`, the
+/// instant the deletions are recorded at), one transaction per day, and the orders and
+/// records of the days before it ([`records`]); compacts idempotency records of those days to
+/// keys and expires the keys older than `key_days`. A row arriving for a day between
+/// verification and deletion makes that day's deleted totals differ from the verified ones:
+/// the day's transaction is rolled back and the run reports the day as refused.
 #[tracing::instrument(skip(pool, ch), err)]
 pub async fn run(
     pool: &DbPool,
     ch: &clickhouse::Client,
     now: DateTime<Utc>,
     window_days: u32,
+    key_days: u32,
     dry_run: bool,
 ) -> Result<RetentionReport, JobError> {
-    let mut cutoff = business_date(now) - Days::new(window_days as u64);
+    let today = business_date(now);
+    let records_cutoff = today - Days::new(window_days as u64);
+    let key_cutoff = first_kept_key_day(today, key_days).min(records_cutoff);
+    let mut cutoff = records_cutoff;
     // Distributing day D reads the movements effective after D: keep those of every day
     // still to distribute.
     let pending: Option<NaiveDate> = fund_income::table
@@ -153,9 +176,21 @@ pub async fn run(
         cutoff = cutoff.min(d + Days::new(1));
     }
     let mut days = verify(pool, ch, cutoff).await?;
-    let refused = days.iter().any(|d| !d.matches);
-    let mut deleted_rows = 0;
-    if !refused && !dry_run {
+    let mut checks = records::verify_streamed(pool, ch, records_cutoff).await?;
+    // Settlements and reconciliation records are copied to be verified, also in a dry run.
+    checks.extend(records::copy_and_verify(pool, ch, records_cutoff).await?);
+    let mut report = RetentionReport {
+        cutoff,
+        records_cutoff,
+        key_cutoff,
+        dry_run,
+        refused: days.iter().any(|d| !d.matches) || checks.iter().any(|c| !c.matches),
+        days: Vec::new(),
+        deleted_rows: 0,
+        records: Vec::new(),
+        deleted_records: BTreeMap::new(),
+    };
+    if !report.refused && !dry_run {
         let mut conn = pool.get().await?;
         for d in days.iter_mut() {
             let (rows, units) = (d.postgres_rows, d.postgres_units);
@@ -164,40 +199,36 @@ pub async fn run(
                 .transaction(async |c| delete_day(c, day, rows, units, now).await)
                 .await;
             match outcome {
-                Ok(n) => deleted_rows += n,
+                Ok(n) => report.deleted_rows += n,
                 Err(DeleteError::Changed(found)) => {
                     d.matches = false;
                     d.postgres_rows = found.rows;
                     d.postgres_units = found.units;
-                    return Ok(RetentionReport {
-                        cutoff,
-                        dry_run,
-                        refused: true,
-                        days,
-                        deleted_rows,
-                    });
+                    report.refused = true;
+                    break;
                 }
                 Err(DeleteError::Db(e)) => return Err(e.into()),
             }
         }
+        if !report.refused {
+            let done = records::delete(pool, &mut checks, records_cutoff, key_cutoff, now).await?;
+            report.refused = done.refused;
+            report.deleted_records = done.rows;
+        }
     }
-    Ok(RetentionReport {
-        cutoff,
-        dry_run,
-        refused,
-        days,
-        deleted_rows,
-    })
+    report.days = days;
+    report.records = checks;
+    Ok(report)
 }
 
 /// A day's deletion rolled back: it found other rows than were verified, or failed.
-enum DeleteError {
-    Changed(Deleted),
+enum DeleteError<T> {
+    Changed(T),
     Db(diesel::result::Error),
 }
 
-impl From<diesel::result::Error> for DeleteError {
-    fn from(e: diesel::result::Error) -> DeleteError {
+impl<T> From<diesel::result::Error> for DeleteError<T> {
+    fn from(e: diesel::result::Error) -> DeleteError<T> {
         DeleteError::Db(e)
     }
 }
@@ -210,7 +241,7 @@ async fn delete_day(
     rows: i64,
     units: Decimal,
     now: DateTime<Utc>,
-) -> Result<i64, DeleteError> {
+) -> Result<i64, DeleteError<Deleted>> {
     let gone: Deleted = statement(
         "WITH journal AS (
              DELETE FROM unit_journal WHERE effective_date = $1 RETURNING units),

@@ -54,17 +54,15 @@ pub async fn get_holdings(
                 .with_field("day"),
         );
     }
-    let mut rows = mmf_shared::ch::client_for(
-        &state.config.common.clickhouse_url,
-        &state.config.common.clickhouse_db,
-    )
-    .query(
-        "SELECT account_id, units, income, cum_income FROM daily_holdings \
+    let mut rows = state
+        .ch
+        .query(
+            "SELECT account_id, units, income, cum_income FROM daily_holdings \
          WHERE day = toDate(?) AND fund_code = ? AND units != 0 ORDER BY account_id",
-    )
-    .bind(day.to_string())
-    .bind(&code)
-    .fetch_bytes("CSVWithNames")?;
+        )
+        .bind(day.to_string())
+        .bind(&code)
+        .fetch_bytes("CSVWithNames")?;
     // The first chunk before the answer starts, so that an unreachable ClickHouse is a 503.
     let first = rows.next().await?;
     let rest = futures::stream::unfold(Some(rows), |rows| async move {

@@ -1,5 +1,5 @@
-//! `POST /v1/ops/retention`: deletes movements older than the window from Postgres once
-//! ClickHouse verifiably holds them.
+//! `POST /v1/ops/retention`: deletes movements, orders and their records older than the window
+//! from Postgres once ClickHouse verifiably holds them.
 
 use crate::cycle::retention::{run, RetentionReport};
 use crate::state::AppState;
@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionRequest {
-    /// Days of journal to keep; defaults to `MMF_RETENTION_DAYS` (7).
+    /// Days of journal, orders and records to keep; defaults to `MMF_RETENTION_DAYS` (7).
     window_days: Option<u32>,
     /// Verify only.
     dry_run: Option<bool>,
@@ -34,15 +34,12 @@ pub async fn post_retention(
             "window_days is at least 1",
         ));
     }
-    let ch = mmf_shared::ch::client_for(
-        &state.config.common.clickhouse_url,
-        &state.config.common.clickhouse_db,
-    );
     let report = run(
         &state.db,
-        &ch,
+        &state.ch,
         state.clock.now(),
         window,
+        state.config.cycle.request_key_days.max(window),
         req.dry_run.unwrap_or(false),
     )
     .await?;

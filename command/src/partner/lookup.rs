@@ -1,5 +1,6 @@
 //! `GET /v1/orders?request_id=` (a partner whose call timed out asks what became of it) and
-//! `GET /v1/orders/{order_id}`: the order as it stands now.
+//! `GET /v1/orders/{order_id}`: the order as it stands now. By request_id, an order older than
+//! the retention window is read from the history store.
 
 use super::order_id;
 use crate::state::AppState;
@@ -7,11 +8,11 @@ use axum::extract::State;
 use axum::Extension;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use mmf_domain::ids::RequestId;
 use mmf_shared::auth::PartnerId;
 use mmf_shared::http::{ApiError, ErrorCode, Path, Query};
-use mmf_shared::schema::orders;
+use mmf_shared::schema::{orders, retained_records};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -71,15 +72,127 @@ pub async fn lookup(
         .ok_or_else(|| ApiError::invalid("request_id", "request_id is required"))?;
     let request_id = RequestId::try_from(request_id)?;
     mmf_shared::http::record_request(Some(request_id.as_str()), None);
-    orders::table
+    let mut conn = state.conn().await?;
+    let current = orders::table
         .filter(orders::partner_id.eq(&partner))
         .filter(orders::request_id.eq(request_id.as_str()))
         .select(Order::as_select())
-        .first(&mut state.conn().await?)
+        .first(&mut conn)
         .await
-        .optional()?
+        .optional()?;
+    // Orders older than the retention window are only in the history store; until retention
+    // first deletes orders, Postgres holds them all.
+    let order = match current {
+        Some(o) => Some(o),
+        None if orders_retained(&mut conn).await? => {
+            drop(conn);
+            from_history(&state.ch, &partner, request_id.as_str()).await?
+        }
+        None => None,
+    };
+    order
         .map(axum::Json)
         .ok_or_else(|| not_found("request_id", "no order for this request_id"))
+}
+
+async fn orders_retained(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        retained_records::table.filter(retained_records::what.eq("orders")),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// An order as the history store holds it (its latest version; times to the second). Read by
+/// position: ClickHouse 18.16 lets an alias shadow a column of the same name, so the
+/// converted columns are named apart.
+#[derive(clickhouse::Row, Deserialize)]
+struct HistoryOrder {
+    order_id: u64,
+    request_id: String,
+    account_id: String,
+    fund_code: String,
+    kind: String,
+    purpose: String,
+    amount: String,
+    status: String,
+    trade_date: String,
+    effective_date: String,
+    accepted_at: u32,
+    confirmed_at: u32,
+    cancelled_at: u32,
+}
+
+#[derive(clickhouse::Row, Deserialize)]
+struct OrderKey {
+    account_id: String,
+    trade_date: String,
+    order_id: u64,
+}
+
+/// The partner's order for `request_id` from ClickHouse: `order_requests` gives its key in
+/// `orders`, so both reads are key lookups.
+async fn from_history(
+    ch: &clickhouse::Client,
+    partner: &str,
+    request_id: &str,
+) -> Result<Option<Order>, ApiError> {
+    let key: Option<OrderKey> = ch
+        .query(
+            "SELECT account_id, toString(trade_date) AS day, order_id FROM order_requests FINAL
+             WHERE partner_id = ? AND request_id = ?",
+        )
+        .bind(partner)
+        .bind(request_id)
+        .fetch_optional()
+        .await?;
+    let Some(key) = key else { return Ok(None) };
+    let row: Option<HistoryOrder> = ch
+        .query(
+            "SELECT order_id, request_id, account_id, fund_code, kind, purpose,
+                    toString(amount) AS amount_s, status, toString(trade_date) AS trade_date_s,
+                    ifNull(toString(effective_date), '') AS effective_date_s,
+                    toUInt32(accepted_at) AS accepted_s,
+                    ifNull(toUInt32(confirmed_at), 0) AS confirmed_s,
+                    ifNull(toUInt32(cancelled_at), 0) AS cancelled_s
+             FROM orders FINAL
+             WHERE account_id = ? AND trade_date = toDate(?) AND order_id = ? AND partner_id = ?",
+        )
+        .bind(&key.account_id)
+        .bind(&key.trade_date)
+        .bind(key.order_id)
+        .bind(partner)
+        .fetch_optional()
+        .await?;
+    row.map(HistoryOrder::into_order).transpose()
+}
+
+impl HistoryOrder {
+    fn into_order(self) -> Result<Order, ApiError> {
+        let bad =
+            |what: &str| ApiError::internal(format!("history order {}: {what}", self.order_id));
+        let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| bad("date"));
+        let time =
+            |secs: u32| DateTime::from_timestamp(i64::from(secs), 0).ok_or_else(|| bad("time"));
+        let optional_time = |secs: u32| (secs != 0).then(|| time(secs)).transpose();
+        Ok(Order {
+            order_id: i64::try_from(self.order_id).map_err(|_| bad("order_id"))?,
+            amount: self.amount.parse().map_err(|_| bad("amount"))?,
+            trade_date: date(&self.trade_date)?,
+            effective_date: (!self.effective_date.is_empty())
+                .then(|| date(&self.effective_date))
+                .transpose()?,
+            accepted_at: time(self.accepted_at)?,
+            confirmed_at: optional_time(self.confirmed_at)?,
+            cancelled_at: optional_time(self.cancelled_at)?,
+            purpose: (!self.purpose.is_empty()).then_some(self.purpose),
+            request_id: self.request_id,
+            account_id: self.account_id,
+            fund_code: self.fund_code,
+            kind: self.kind,
+            status: self.status,
+        })
+    }
 }
 
 /// One order by id.

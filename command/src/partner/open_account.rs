@@ -132,6 +132,7 @@ pub async fn open_account(
     let hash = fingerprint(
         "open_account",
         &[&v.customer_id, &v.name, &v.id_type, &v.id_number, &mobile],
+        None,
     );
     let now = state.clock.now();
     let mut conn = state.conn().await?;
@@ -254,6 +255,7 @@ async fn try_open(
             idem::response_status.eq(status.as_u16() as i16),
             idem::response_body.eq(&body),
             idem::created_at.eq(now),
+            idem::day.eq(mmf_domain::calendar::business_date(now)),
         ))
         .on_conflict_do_nothing()
         .execute(c)

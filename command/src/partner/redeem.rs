@@ -1,7 +1,7 @@
 //! `POST /v1/redemptions`: normal redemptions (units debited at once, cash settled at
 //! confirmation) and fast ones (debited and paid at once).
 
-use super::{amount, fund_code, respond};
+use super::{amount, fund_code, request_date, respond};
 use crate::idempotency::fingerprint;
 use crate::state::AppState;
 use crate::writer::{Command, Redeem};
@@ -28,6 +28,10 @@ pub struct RedeemRequest {
     mode: String,
     /// Fast redemptions only: `withdrawal` (capped per day, the default) or `payment`.
     purpose: Option<String>,
+    /// The Shanghai day (`YYYY-MM-DD`) the request was first sent, the same on every retry:
+    /// with it, a retry older than the request-key window (35 days) is refused
+    /// (`request_expired`) rather than taken as a new request.
+    request_date: Option<String>,
 }
 
 /// Accepts a redemption. Units are debited at once; fast redemptions are also paid at once.
@@ -57,6 +61,7 @@ pub async fn redeem(
         .ok_or_else(|| ApiError::invalid("purpose", "purpose applies to fast redemptions only"))?;
     let fund_code = fund_code(req.fund_code)?;
     let now = state.clock.now();
+    let request_date = request_date(&state, req.request_date.as_deref(), now)?;
     let calendar = state.reference.calendar();
     let trade_date = calendar.trade_date(now).date();
     let today = business_date(now);
@@ -74,6 +79,7 @@ pub async fn redeem(
             &units.to_string(),
             what.purpose().map_or("", Purpose::as_str),
         ],
+        request_date,
     );
     let cmd = Command::Redeem(Redeem {
         partner,

@@ -1,7 +1,7 @@
 //! `POST /v1/subscriptions`: a subscription of cash into a fund, accepted at once and confirmed
 //! (units credited) by the daily cycle of its trade date.
 
-use super::{amount, fund_code, respond};
+use super::{amount, fund_code, request_date, respond};
 use crate::idempotency::fingerprint;
 use crate::state::AppState;
 use crate::writer::{Command, Subscribe};
@@ -23,6 +23,10 @@ pub struct SubscribeRequest {
     fund_code: String,
     /// Yuan, e.g. `"100.00"`.
     amount: String,
+    /// The Shanghai day (`YYYY-MM-DD`) the request was first sent, the same on every retry:
+    /// with it, a retry older than the request-key window (35 days) is refused
+    /// (`request_expired`) rather than taken as a new request.
+    request_date: Option<String>,
 }
 
 /// Accepts a subscription; units are credited when the trade date is confirmed.
@@ -43,9 +47,11 @@ pub async fn subscribe(
     // table as it is when the order is applied (any instance may have just changed it).
     let fund_code = fund_code(req.fund_code)?;
     let now = state.clock.now();
+    let request_date = request_date(&state, req.request_date.as_deref(), now)?;
     let hash = fingerprint(
         "subscription",
         &[account_id.as_str(), fund_code.as_str(), &amount.to_string()],
+        request_date,
     );
     let cmd = Command::Subscribe(Subscribe {
         partner,

@@ -333,7 +333,22 @@ impl<'a> CancelArgs<'a> {
 // aborts itself (`mmf_conflict`, a serialization failure) and the writer runs the order again
 // on a fresh snapshot, where `chk` sees the other instance's commit.
 
-const SUBSCRIBE_SQL: &str = "
+/// The earlier use of a request_id: its full record while the replay window lasts, then its
+/// compact key (`response_status` 0, the body naming the order) until the key window ends.
+/// `UNION ALL … LIMIT 1` probes the keys only when the full record is gone.
+macro_rules! prior_request {
+    () => {
+        "SELECT request_hash, response_status, response_body FROM idempotency
+                       WHERE partner_id = i.partner_id AND request_id = i.request_id
+                       UNION ALL
+                       SELECT encode(request_hash, 'hex'), 0::int2,
+                              jsonb_build_object('order_id', order_id, 'day', day)
+                       FROM request_keys WHERE partner_id = i.partner_id AND request_id = i.request_id
+                       LIMIT 1"
+    };
+}
+
+const SUBSCRIBE_SQL: &str = concat!("
 WITH input AS (
     SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::numeric[],
                          $8::date[], $9::date[], $10::timestamptz[])
@@ -348,8 +363,7 @@ WITH input AS (
                      WHERE u.account_id = i.account_id AND u.fund_code = i.fund_code AND u.day = i.day
                        AND u.kind = 'subscription'), 0) AS used
     FROM input i
-    LEFT JOIN LATERAL (SELECT request_hash, response_status, response_body FROM idempotency
-                       WHERE partner_id = i.partner_id AND request_id = i.request_id OFFSET 0) pr ON true
+    LEFT JOIN LATERAL (", prior_request!(), ") pr ON true
     LEFT JOIN LATERAL (SELECT fund_code, min_subscription, max_subscription_per_order, max_subscription_per_day,
                               fast_withdrawal_daily_cap
                        FROM funds WHERE fund_code = i.fund_code OFFSET 0) f ON true
@@ -377,16 +391,16 @@ WITH input AS (
     FROM ok ORDER BY ord
     RETURNING partner_id, request_id, order_json(orders) AS body
 ), idem AS (
-    INSERT INTO idempotency (partner_id, request_id, request_hash, response_status, response_body)
-    SELECT o.partner_id, o.request_id, ok.request_hash, 201, o.body FROM ord o JOIN ok USING (partner_id, request_id)
+    INSERT INTO idempotency (partner_id, request_id, request_hash, response_status, response_body, day)
+    SELECT o.partner_id, o.request_id, ok.request_hash, 201, o.body, ok.day FROM ord o JOIN ok USING (partner_id, request_id)
     RETURNING partner_id, request_id, response_body
 )
 SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok,
        c.min_subscription, c.max_subscription_per_order, c.max_subscription_per_day, c.fast_withdrawal_daily_cap,
        c.used
-FROM chk c LEFT JOIN idem i USING (partner_id, request_id)";
+FROM chk c LEFT JOIN idem i USING (partner_id, request_id)");
 
-const REDEEM_SQL: &str = "
+const REDEEM_SQL: &str = concat!("
 WITH input AS (
     SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::text[], $9::numeric[], $10::date[], $11::date[], $12::text[], $13::timestamptz[],
@@ -406,8 +420,7 @@ WITH input AS (
            (SELECT p.units FROM positions p WHERE p.account_id = i.account_id AND p.fund_code = i.fund_code)
                AS pos_units
     FROM input i
-    LEFT JOIN LATERAL (SELECT request_hash, response_status, response_body FROM idempotency
-                       WHERE partner_id = i.partner_id AND request_id = i.request_id OFFSET 0) pr ON true
+    LEFT JOIN LATERAL (", prior_request!(), ") pr ON true
     LEFT JOIN LATERAL (SELECT fund_code, min_subscription, max_subscription_per_order, max_subscription_per_day,
                               fast_withdrawal_daily_cap
                        FROM funds WHERE fund_code = i.fund_code OFFSET 0) f ON true
@@ -443,16 +456,16 @@ WITH input AS (
     INSERT INTO unit_journal (account_id, fund_code, order_id, kind, units, effective_date, booked_at)
     SELECT account_id, fund_code, order_id, kind, -amount, effective_date, accepted_at FROM ord
 ), idem AS (
-    INSERT INTO idempotency (partner_id, request_id, request_hash, response_status, response_body)
-    SELECT o.partner_id, o.request_id, ok.request_hash, 201, o.body FROM ord o JOIN ok USING (partner_id, request_id)
+    INSERT INTO idempotency (partner_id, request_id, request_hash, response_status, response_body, day)
+    SELECT o.partner_id, o.request_id, ok.request_hash, 201, o.body, ok.day FROM ord o JOIN ok USING (partner_id, request_id)
     RETURNING partner_id, request_id, response_body
 )
 SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body, c.account_ok,
        c.min_subscription, c.max_subscription_per_order, c.max_subscription_per_day, c.fast_withdrawal_daily_cap,
        c.used, c.pos_units AS units
-FROM chk c CROSS JOIN guard LEFT JOIN idem i USING (partner_id, request_id)";
+FROM chk c CROSS JOIN guard LEFT JOIN idem i USING (partner_id, request_id)");
 
-const CANCEL_SQL: &str = "
+const CANCEL_SQL: &str = concat!("
 WITH input AS (
     SELECT * FROM unnest($1::int4[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::timestamptz[], $7::date[])
         AS t(ord, partner_id, request_id, request_hash, order_id, now, open_from)
@@ -460,8 +473,7 @@ WITH input AS (
     SELECT i.*, pr.request_hash AS prior_hash, pr.response_status AS prior_status, pr.response_body AS prior_body,
            x.status AS order_status, x.kind AS order_kind, x.trade_date AS order_trade_date
     FROM input i
-    LEFT JOIN LATERAL (SELECT request_hash, response_status, response_body FROM idempotency
-                       WHERE partner_id = i.partner_id AND request_id = i.request_id OFFSET 0) pr ON true
+    LEFT JOIN LATERAL (", prior_request!(), ") pr ON true
     LEFT JOIN LATERAL (SELECT status, kind, trade_date FROM orders
                        WHERE order_id = i.order_id AND partner_id = i.partner_id OFFSET 0) x ON true
 ), o AS (
@@ -484,10 +496,10 @@ WITH input AS (
     INSERT INTO unit_journal (account_id, fund_code, order_id, kind, units, effective_date, booked_at)
     SELECT account_id, fund_code, order_id, 'cancel', amount, effective_date, now FROM o WHERE kind = 'redemption'
 ), idem AS (
-    INSERT INTO idempotency (partner_id, request_id, request_hash, response_status, response_body)
-    SELECT partner_id, request_id, request_hash, 200, body FROM o
+    INSERT INTO idempotency (partner_id, request_id, request_hash, response_status, response_body, day)
+    SELECT partner_id, request_id, request_hash, 200, body, (now AT TIME ZONE 'Asia/Shanghai')::date FROM o
     RETURNING partner_id, request_id, response_body
 )
 SELECT c.ord, i.response_body AS created, c.prior_hash, c.prior_status, c.prior_body,
        c.order_status, c.order_kind, c.order_trade_date
-FROM chk c LEFT JOIN idem i USING (partner_id, request_id)";
+FROM chk c LEFT JOIN idem i USING (partner_id, request_id)");

@@ -94,6 +94,11 @@ error_codes! {
     TradeDateNotConfirmed = "trade_date_not_confirmed" CONFLICT,
     /// Postgres and ClickHouse differ; nothing was deleted.
     HistoryMismatch = "history_mismatch" CONFLICT,
+    /// The request is older than the service keeps requests for: a request_id past its replay
+    /// window (`detail` names its order), or a `request_date` before the request-key window.
+    RequestExpired = "request_expired" CONFLICT,
+    /// The trade date's orders have left Postgres (retention); ClickHouse holds them.
+    DateRetained = "date_retained" GONE,
     BodyTooLarge = "body_too_large" PAYLOAD_TOO_LARGE,
     BadContentType = "bad_content_type" UNSUPPORTED_MEDIA_TYPE,
     /// The fund named in the order does not exist.
