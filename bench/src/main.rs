@@ -5,6 +5,7 @@ mod cycle;
 mod holdings;
 mod orders;
 mod query;
+mod retention;
 mod sync;
 
 /// The Postgres database benchmarks create their own databases from.
@@ -162,8 +163,9 @@ async fn main() -> anyhow::Result<()> {
         Some("sync") => sync::run(rest).await,
         Some("cycle") => cycle::run(rest).await,
         Some("holdings") => holdings::run(rest).await,
+        Some("retention") => retention::run(rest).await,
         _ => {
-            eprintln!("usage: mmf-bench <orders|query|sync|cycle|holdings> [options]");
+            eprintln!("usage: mmf-bench <orders|query|sync|cycle|holdings|retention> [options]");
             std::process::exit(2)
         }
     }

@@ -2,7 +2,8 @@
 //! statement (ClickHouse) p50/p99 through the real HTTP API. (Reports and balances as of a
 //! past day read daily holdings: `mmf-bench holdings`.)
 //! Baselines in the same run: `/health` (HTTP + Postgres `SELECT 1`) for the balance and a
-//! ClickHouse `SELECT 1` round trip for the statement.
+//! ClickHouse `SELECT 1` round trip for the statement; the statement's first page is also read
+//! straight from ClickHouse from both journal layouts (`unit_journal`, `journal_by_account`).
 //!
 //! History is seeded on the server with `INSERT ... SELECT FROM numbers()`: `rows` journal
 //! entries (one per account and day: daily income plus subscriptions and fast redemptions)
@@ -256,15 +257,22 @@ async fn settle(ch: &clickhouse::Client) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    let parts: u64 = ch
-        .query("SELECT count() FROM system.parts WHERE database = ? AND table = 'unit_journal' AND active")
-        .bind(DB)
-        .fetch_one()
-        .await?;
     println!(
-        "  merges settled after {:.0} s; unit_journal has {parts} active parts",
+        "  merges settled after {:.0} s",
         started.elapsed().as_secs_f64()
     );
+    for table in ["unit_journal", "journal_by_account"] {
+        let (parts, partitions): (u64, u64) = ch
+            .query(
+                "SELECT count(), uniqExact(partition) FROM system.parts
+                 WHERE database = ? AND table = ? AND active",
+            )
+            .bind(DB)
+            .bind(table)
+            .fetch_one()
+            .await?;
+        println!("  {table}: {parts} active parts in {partitions} partitions");
+    }
     Ok(())
 }
 
@@ -482,5 +490,55 @@ async fn latency_round(s: &Settings, api: &Api, ch: &clickhouse::Client, c: u64)
         })
         .await;
         line(name, &hist);
+    }
+    layout_round(s, ch, c).await;
+}
+
+/// The first page of a one-year statement read straight from ClickHouse, from the journal as
+/// shipped (`unit_journal`, monthly partitions) and as laid out for statements
+/// (`journal_by_account`): the layout choice of docs/decisions/0034, in the same run.
+async fn layout_round(s: &Settings, ch: &clickhouse::Client, c: u64) {
+    let (from, to) = (s.last - chrono::Days::new(364), s.last);
+    for (table, threads) in [
+        ("unit_journal", None),
+        ("journal_by_account", None),
+        ("journal_by_account", Some("1")),
+    ] {
+        let sql = Arc::new(format!(
+            "SELECT count() FROM (
+                 SELECT entry_id, toString(effective_date) AS d, fund_code, kind, order_id,
+                        toString(units) AS u, toString(booked_at) AS b
+                 FROM {table}
+                 WHERE account_id = ? AND effective_date >= toDate(?) AND effective_date <= toDate(?)
+                   AND fund_code = ?
+                 ORDER BY effective_date, entry_id LIMIT 1 BY entry_id LIMIT 101)"
+        ));
+        let ch = match threads {
+            Some(n) => ch.clone().with_setting("max_threads", n),
+            None => ch.clone(),
+        };
+        let accounts = s.accounts;
+        let hist = measure(s.samples, c, move |_| {
+            let (ch, sql) = (ch.clone(), sql.clone());
+            async move {
+                let i = rand::thread_rng().gen_range(0..accounts);
+                let n: u64 = ch
+                    .query(&sql)
+                    .bind(account(i))
+                    .bind(from.to_string())
+                    .bind(to.to_string())
+                    .bind(FUND)
+                    .fetch_one()
+                    .await
+                    .unwrap();
+                assert_eq!(n, 101, "a full first page");
+            }
+        })
+        .await;
+        let threads = threads.map_or(String::new(), |n| format!(", max_threads={n}"));
+        line(
+            &format!("ClickHouse only: 1-year first page from {table}{threads}"),
+            &hist,
+        );
     }
 }

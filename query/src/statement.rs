@@ -184,7 +184,7 @@ async fn page(
         // Aliases differ from column names: ClickHouse would apply them in WHERE too.
         "SELECT entry_id, toString(effective_date) AS d, fund_code, kind, order_id, \
          toString(units) AS u, toString(booked_at) AS b \
-         FROM unit_journal \
+         FROM journal_by_account \
          WHERE account_id = ? AND effective_date >= toDate(?) AND effective_date <= toDate(?)",
     );
     if r.fund.is_some() {
@@ -238,7 +238,7 @@ async fn opening_closing(
 ) -> Result<(Decimal, Decimal), ApiError> {
     let mut sql = String::from(
         "SELECT toString(sumIf(u, d < toDate(?))), toString(sum(u)) FROM \
-         (SELECT entry_id, any(units) AS u, any(effective_date) AS d FROM unit_journal \
+         (SELECT entry_id, any(units) AS u, any(effective_date) AS d FROM journal_by_account \
           WHERE account_id = ? AND effective_date <= toDate(?)",
     );
     if r.fund.is_some() {

@@ -3,9 +3,11 @@
 //! once ClickHouse verifiably holds them (refused while the sync worker lags behind a status
 //! change), an old order is still found by its request_id (from ClickHouse), and a late retry
 //! never creates a second order: replayed while the full record lasts, `request_expired` with
-//! the order's id while its key lasts, and refused by its `request_date` after that.
+//! the order's id while its key lasts (on every instance), and refused by its `request_date`
+//! after that.
 
 use mmf_tests::cycle::*;
+use mmf_tests::instances::CommandProcess;
 use mmf_tests::sync::{ch, ch_u64, spawn_sync, wait_until};
 use mmf_tests::*;
 use reqwest::{Method, StatusCode};
@@ -240,6 +242,31 @@ async fn orders_and_records_leave_once_clickhouse_holds_them() {
         (409, "request_expired", "request_id"),
         "{cancel:?}"
     );
+    // Another instance on the same database refuses the same way: the key is read by the
+    // order statement in Postgres, not from anything an instance holds.
+    let other_instance = CommandProcess::start(&app.db).await;
+    other_instance.set_now("2026-11-20T10:00:00+08:00").await;
+    let retry = other_instance
+        .post(
+            "p1",
+            "/v1/subscriptions",
+            subscription("sub-a", &a, "1000.00", "2026-11-02"),
+        )
+        .await;
+    assert_eq!(
+        refusal(&retry),
+        (409, "request_expired", "request_id"),
+        "{retry:?}"
+    );
+    let (s, found) = other_instance
+        .get("p1", "/v1/orders?request_id=sub-a")
+        .await;
+    assert_eq!(
+        (s, &found["order_id"]),
+        (StatusCode::OK, &sub_a["order_id"]),
+        "{found}"
+    );
+    drop(other_instance);
     assert_eq!(count(&app, "orders").await, 0, "no second order");
 
     // request_date: older than the key window, or after today, is refused.

@@ -179,7 +179,7 @@ pub async fn verify_streamed(
 }
 
 /// Rows deleted by one day's transaction.
-#[derive(QueryableByName, Default)]
+#[derive(QueryableByName)]
 struct Deleted {
     #[diesel(sql_type = BigInt)]
     rows: i64,
