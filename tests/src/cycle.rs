@@ -337,21 +337,23 @@ pub async fn check_confirmation_files(app: &TestApp, trade_date: &str) {
 /// One request of the partner's file: (request id, business code, account, amount, fast, cancelled).
 pub type Req<'a> = (&'a str, &'a str, &'a str, &'a str, bool, bool);
 
+/// The fields of a partner's request file, in order.
+pub const REQUEST_FIELDS: [&str; 10] = [
+    "AppSheetSerialNo",
+    "TransactionDate",
+    "TransactionTime",
+    "BusinessCode",
+    "TAAccountID",
+    "FundCode",
+    "ApplicationAmount",
+    "ApplicationVol",
+    "FastRedeemFlag",
+    "CancelFlag",
+];
+
 /// A partner's request file (OFD trade requests) for `date` (`YYYY-MM-DD`).
 pub fn partner_request_file(partner: &str, date: &str, reqs: &[Req]) -> Vec<u8> {
     let compact = date.replace('-', "");
-    let fields = [
-        "AppSheetSerialNo",
-        "TransactionDate",
-        "TransactionTime",
-        "BusinessCode",
-        "TAAccountID",
-        "FundCode",
-        "ApplicationAmount",
-        "ApplicationVol",
-        "FastRedeemFlag",
-        "CancelFlag",
-    ];
     let records: Vec<Vec<OfdValue>> = reqs
         .iter()
         .map(|(rid, code, acct, amount, fast, cancelled)| {
@@ -385,7 +387,7 @@ pub fn partner_request_file(partner: &str, date: &str, reqs: &[Req]) -> Vec<u8> 
             sender: partner.into(),
             recipient: "MMFTA".into(),
         },
-        &fields,
+        &REQUEST_FIELDS,
         &records,
     )
     .unwrap()

@@ -72,9 +72,17 @@ async fn retention(app: &TestApp) -> (StatusCode, Value) {
     app.ops(Method::POST, "/v1/ops/retention", json!({})).await
 }
 
-fn subscription(rid: &str, account: &str, amount: &str, date: &str) -> Value {
-    json!({"request_id": rid, "account_id": account, "fund_code": FUND, "amount": amount,
-           "request_date": date})
+/// A subscription of partner p1 with a `request_date`, sent to `api`.
+async fn subscribe_dated(
+    api: &impl Api,
+    rid: &str,
+    account: &str,
+    amount: &str,
+    date: &str,
+) -> (StatusCode, Value) {
+    let body = json!({"request_id": rid, "account_id": account, "fund_code": FUND,
+                      "amount": amount, "request_date": date});
+    api.post("p1", "/v1/subscriptions", body).await
 }
 
 #[tokio::test]
@@ -84,13 +92,7 @@ async fn orders_and_records_leave_once_clickhouse_holds_them() {
     app.setup_fund().await;
     let a = app.open_account("p1", "keep-a").await;
     let b = app.open_account("p2", "keep-b").await;
-    let (s, sub_a) = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
-            subscription("sub-a", &a, "1000.00", "2026-11-02"),
-        )
-        .await;
+    let (s, sub_a) = subscribe_dated(&app, "sub-a", &a, "1000.00", "2026-11-02").await;
     assert_eq!(s, StatusCode::CREATED, "{sub_a}");
     subscribe(&app, "p2", &b, "500.00").await;
     let withdrawn = subscribe(&app, "p2", &b, "200.00").await;
@@ -103,13 +105,7 @@ async fn orders_and_records_leave_once_clickhouse_holds_them() {
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     // A retry within the replay window gets the stored answer.
-    let (s, replay) = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
-            subscription("sub-a", &a, "1000.00", "2026-11-02"),
-        )
-        .await;
+    let (s, replay) = subscribe_dated(&app, "sub-a", &a, "1000.00", "2026-11-02").await;
     assert_eq!((s, &replay), (StatusCode::CREATED, &sub_a));
     ship(&app).await;
 
@@ -209,26 +205,14 @@ async fn orders_and_records_leave_once_clickhouse_holds_them() {
 
     // A late retry is refused with the order it created; the same request_id for something
     // else is still a reuse; the cancellation of a retained order is refused the same way.
-    let retry = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
-            subscription("sub-a", &a, "1000.00", "2026-11-02"),
-        )
-        .await;
+    let retry = subscribe_dated(&app, "sub-a", &a, "1000.00", "2026-11-02").await;
     assert_eq!(
         refusal(&retry),
         (409, "request_expired", "request_id"),
         "{retry:?}"
     );
     assert_eq!(retry.1["order_id"], sub_a["order_id"]);
-    let other = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
-            subscription("sub-a", &a, "999.00", "2026-11-02"),
-        )
-        .await;
+    let other = subscribe_dated(&app, "sub-a", &a, "999.00", "2026-11-02").await;
     assert_eq!(refusal(&other), (409, "request_id_reused", "request_id"));
     let cancel = app
         .post(
@@ -246,13 +230,7 @@ async fn orders_and_records_leave_once_clickhouse_holds_them() {
     // order statement in Postgres, not from anything an instance holds.
     let other_instance = CommandProcess::start(&app.db).await;
     other_instance.set_now("2026-11-20T10:00:00+08:00").await;
-    let retry = other_instance
-        .post(
-            "p1",
-            "/v1/subscriptions",
-            subscription("sub-a", &a, "1000.00", "2026-11-02"),
-        )
-        .await;
+    let retry = subscribe_dated(&other_instance, "sub-a", &a, "1000.00", "2026-11-02").await;
     assert_eq!(
         refusal(&retry),
         (409, "request_expired", "request_id"),
@@ -270,29 +248,11 @@ async fn orders_and_records_leave_once_clickhouse_holds_them() {
     assert_eq!(count(&app, "orders").await, 0, "no second order");
 
     // request_date: older than the key window, or after today, is refused.
-    let old = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
-            subscription("sub-old", &a, "5.00", "2026-10-15"),
-        )
-        .await;
+    let old = subscribe_dated(&app, "sub-old", &a, "5.00", "2026-10-15").await;
     assert_eq!(refusal(&old), (409, "request_expired", "request_date"));
-    let future = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
-            subscription("sub-new", &a, "5.00", "2026-11-21"),
-        )
-        .await;
+    let future = subscribe_dated(&app, "sub-new", &a, "5.00", "2026-11-21").await;
     assert_eq!(refusal(&future), (422, "date_in_future", "request_date"));
-    let (s, r) = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
-            subscription("sub-new", &a, "5.00", "2026-10-16"),
-        )
-        .await;
+    let (s, r) = subscribe_dated(&app, "sub-new", &a, "5.00", "2026-10-16").await;
     assert_eq!(s, StatusCode::CREATED, "35 days back is accepted: {r}");
 
     // The files of a retained trade date cannot be built from Postgres any more.
@@ -318,13 +278,7 @@ async fn orders_and_records_leave_once_clickhouse_holds_them() {
     assert_eq!(r["deleted_records"]["request_keys"], 7, "{r}");
     assert_eq!(r["deleted_records"]["idempotency"], 1, "{r}");
     assert_eq!(count(&app, "request_keys").await, 1, "sub-new's key stays");
-    let retry = app
-        .post(
-            "p1",
-            "/v1/subscriptions",
-            subscription("sub-a", &a, "1000.00", "2026-11-02"),
-        )
-        .await;
+    let retry = subscribe_dated(&app, "sub-a", &a, "1000.00", "2026-11-02").await;
     assert_eq!(refusal(&retry), (409, "request_expired", "request_date"));
     assert_eq!(count(&app, "orders").await, 1, "only sub-new's order");
 }

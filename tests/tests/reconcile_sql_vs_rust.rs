@@ -140,18 +140,6 @@ fn altered_file(
 
 /// The OFD bytes of `file` and the records with the lines the parser gives them.
 fn ofd_file(partner: &str, date: NaiveDate, file: &[Request]) -> (Vec<u8>, Vec<Request>) {
-    let fields = [
-        "AppSheetSerialNo",
-        "TransactionDate",
-        "TransactionTime",
-        "BusinessCode",
-        "TAAccountID",
-        "FundCode",
-        "ApplicationAmount",
-        "ApplicationVol",
-        "FastRedeemFlag",
-        "CancelFlag",
-    ];
     let records: Vec<Vec<Value>> = file
         .iter()
         .map(|r| {
@@ -180,7 +168,7 @@ fn ofd_file(partner: &str, date: NaiveDate, file: &[Request]) -> (Vec<u8>, Vec<R
         sender: partner.into(),
         recipient: "MMFTA".into(),
     };
-    let bytes = ofd::write(&header, &fields, &records).unwrap();
+    let bytes = ofd::write(&header, &mmf_tests::cycle::REQUEST_FIELDS, &records).unwrap();
     let parsed = ofd::parse(&bytes).unwrap();
     let lined = parsed
         .records

@@ -585,17 +585,23 @@ struct Day {
     day: NaiveDate,
 }
 
-// The distinct days before $1, one index probe per day (a loose index scan).
-const IDEMPOTENCY_DAYS: &str = "
-WITH RECURSIVE d(day) AS (
-    SELECT min(day) FROM idempotency WHERE day < $1
-    UNION ALL
-    SELECT (SELECT min(day) FROM idempotency WHERE day > d.day AND day < $1) FROM d WHERE d.day IS NOT NULL)
-SELECT day FROM d WHERE day IS NOT NULL";
+/// The distinct days of `table` before $1, one index probe per day (a loose index scan).
+macro_rules! days_before {
+    ($table:literal) => {
+        concat!(
+            "WITH RECURSIVE d(day) AS (
+                 SELECT min(day) FROM ",
+            $table,
+            " WHERE day < $1
+                 UNION ALL
+                 SELECT (SELECT min(day) FROM ",
+            $table,
+            " WHERE day > d.day AND day < $1)
+                 FROM d WHERE d.day IS NOT NULL)
+             SELECT day FROM d WHERE day IS NOT NULL"
+        )
+    };
+}
 
-const KEY_DAYS: &str = "
-WITH RECURSIVE d(day) AS (
-    SELECT min(day) FROM request_keys WHERE day < $1
-    UNION ALL
-    SELECT (SELECT min(day) FROM request_keys WHERE day > d.day AND day < $1) FROM d WHERE d.day IS NOT NULL)
-SELECT day FROM d WHERE day IS NOT NULL";
+const IDEMPOTENCY_DAYS: &str = days_before!("idempotency");
+const KEY_DAYS: &str = days_before!("request_keys");
