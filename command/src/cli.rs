@@ -147,9 +147,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let ch = mmf_shared::ch::client_for(&common.clickhouse_url, &common.clickhouse_db);
             let window = window.unwrap_or(settings.retention_days);
-            let key_days = settings.request_key_days.max(window);
-            let report =
-                retention::run(&pool()?, &ch, Utc::now(), window, key_days, verify_only).await?;
+            let report = retention::run(
+                &pool()?,
+                &ch,
+                Utc::now(),
+                window,
+                settings.request_key_days,
+                verify_only,
+            )
+            .await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             if report.refused {
                 bail!("Postgres and ClickHouse differ: refused");

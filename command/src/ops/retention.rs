@@ -39,7 +39,7 @@ pub async fn post_retention(
         &state.ch,
         state.clock.now(),
         window,
-        state.config.cycle.request_key_days.max(window),
+        state.config.cycle.request_key_days,
         req.dry_run.unwrap_or(false),
     )
     .await?;
