@@ -2,17 +2,19 @@
 //! docs/reports.md) over one day of the read models: daily holdings and orders laid out by day.
 //! The day is the one parameter, `{day:Date}` as current clickhouse-client takes it; the service
 //! substitutes the validated date (18.16 has no query parameters). Only names from [`REPORTS`]
-//! reach SQL.
+//! reach SQL. The reports by person read the per-person read models the sync worker builds
+//! once a day (docs/decisions/0035-investor-read-models.md); for the last days, whose orders
+//! can still change, they group the orders themselves (the same rows, slower).
 
 use crate::{parse_date, AppState};
 use axum::extract::State;
 use chrono::NaiveDate;
-use diesel::dsl::exists;
+use diesel::dsl::{exists, max};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{ApiError, Path, Query};
-use mmf_shared::schema::holdings_days;
+use mmf_shared::schema::{flows_days, holdings_days};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -26,6 +28,9 @@ pub struct Report {
     pub order_by: &'static str,
     /// Reads the day's holdings, which exist once the day's income is distributed.
     pub reads_holdings: bool,
+    /// The same query over `investor_flows`, for a day whose flows are built (with the days
+    /// before it).
+    pub from_flows: Option<&'static str>,
 }
 
 pub const REPORTS: &[Report] = &[
@@ -34,36 +39,42 @@ pub const REPORTS: &[Report] = &[
         sql: include_str!("reports/aml_large_transactions.sql"),
         order_by: "account_ids, investor_key",
         reads_holdings: false,
+        from_flows: Some(include_str!("reports/aml_large_transactions_from_flows.sql")),
     },
     Report {
         name: "suspicious_patterns",
         sql: include_str!("reports/suspicious_patterns.sql"),
         order_by: "pattern, account_ids, investor_key",
         reads_holdings: false,
+        from_flows: Some(include_str!("reports/suspicious_patterns_from_flows.sql")),
     },
     Report {
         name: "fund_daily_scale",
         sql: include_str!("reports/fund_daily_scale.sql"),
         order_by: "fund_code",
         reads_holdings: true,
+        from_flows: None,
     },
     Report {
         name: "partner_flows",
         sql: include_str!("reports/partner_flows.sql"),
         order_by: "partner_id, fund_code",
         reads_holdings: false,
+        from_flows: None,
     },
     Report {
         name: "investor_concentration",
         sql: include_str!("reports/investor_concentration.sql"),
         order_by: "fund_code, bucket",
         reads_holdings: true,
+        from_flows: None,
     },
     Report {
         name: "t0_usage",
         sql: include_str!("reports/t0_usage.sql"),
         order_by: "fund_code",
         reads_holdings: false,
+        from_flows: None,
     },
 ];
 
@@ -71,13 +82,16 @@ pub fn find(name: &str) -> Option<&'static Report> {
     REPORTS.iter().find(|r| r.name == name)
 }
 
-/// The SQL that selects one day of a report, in its order.
-pub fn sql(report: &Report, day: NaiveDate) -> String {
+/// The SQL that selects one day of a report, in its order: from the per-person flows when
+/// `flows_built` (the day's and every earlier day's are) and the report has that form.
+pub fn sql(report: &Report, day: NaiveDate, flows_built: bool) -> String {
+    let query = match report.from_flows {
+        Some(q) if flows_built => q,
+        _ => report.sql,
+    };
     format!(
         "SELECT * FROM (\n{}\n) ORDER BY {}",
-        report
-            .sql
-            .replace("{day:Date}", &format!("toDate('{day}')")),
+        query.replace("{day:Date}", &format!("toDate('{day}')")),
         report.order_by
     )
 }
@@ -118,6 +132,14 @@ pub async fn get_report(
         ApiError::new(ErrorCode::MissingParameter, "date is required").with_field("date")
     })?;
     let day = parse_date("date", &date)?;
+    let mut flows_built = false;
+    if report.from_flows.is_some() {
+        let last: Option<NaiveDate> = flows_days::table
+            .select(max(flows_days::day))
+            .get_result(&mut state.pool.get().await?)
+            .await?;
+        flows_built = last.is_some_and(|last| last >= day);
+    }
     if report.reads_holdings {
         let built: bool = diesel::select(exists(holdings_days::table.find(day)))
             .get_result(&mut state.pool.get().await?)
@@ -131,7 +153,7 @@ pub async fn get_report(
     }
     let bytes = state
         .ch
-        .query(&sql(report, day))
+        .query(&sql(report, day, flows_built))
         .fetch_bytes("TabSeparatedWithNamesAndTypes")?
         .collect()
         .await?;
@@ -304,8 +326,14 @@ mod tests {
         for r in REPORTS {
             assert_eq!(REPORTS.iter().filter(|x| x.name == r.name).count(), 1);
             assert!(r.sql.contains("{day:Date}"), "{}", r.name);
-            let sql = sql(r, day);
-            assert!(sql.contains("toDate('2026-11-26')") && !sql.contains("{day:"));
+            for flows in [false, true] {
+                let sql = sql(r, day, flows);
+                assert!(sql.contains("toDate('2026-11-26')") && !sql.contains("{day:"));
+                assert_eq!(
+                    sql.contains("investor_flows"),
+                    flows && r.from_flows.is_some()
+                );
+            }
         }
         assert!(find("aml_large_transactions").is_some());
         assert!(find("x; DROP TABLE orders").is_none());

@@ -62,6 +62,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    flows_days (day) {
+        day -> Date,
+        persons -> Int8,
+        orders -> Int8,
+        built_at -> Timestamptz,
+        seconds -> Float8,
+    }
+}
+
+diesel::table! {
     use diesel::sql_types::*;
     use super::sql_types::Xid8;
 
@@ -363,6 +373,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cycle_runs,
     cycle_steps,
     daily_usage,
+    flows_days,
     fund_income,
     funds,
     holdings_days,

@@ -29,7 +29,11 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let mut backoff = MIN_BACKOFF;
     let mut blocked = None;
     loop {
-        let wait = match build_ready(&shared, &stop, &mut blocked).await {
+        let built = async {
+            build_ready(&shared, &stop, &mut blocked).await?;
+            crate::flows::build_ready(&shared, &stop).await
+        };
+        let wait = match built.await {
             Ok(()) => {
                 backoff = MIN_BACKOFF;
                 shared.status.succeeded(STREAM, true);
@@ -205,16 +209,18 @@ async fn ready(
 async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
     let started = Instant::now();
     let ch = &shared.ch;
-    ch.query(&format!(
-        "ALTER TABLE daily_holdings DROP PARTITION '{day}'"
-    ))
-    .execute()
-    .await
-    .context("dropping a partial build")?;
-    tokio::time::timeout(BUILD_TIMEOUT, ch.query(&build_sql(day)).execute())
-        .await
-        .context("building daily holdings: timed out")?
-        .with_context(|| format!("building daily holdings of {day}"))?;
+    for table in ["daily_holdings", "investor_holdings"] {
+        ch.query(&format!("ALTER TABLE {table} DROP PARTITION '{day}'"))
+            .execute()
+            .await
+            .context("dropping a partial build")?;
+    }
+    for sql in [build_sql(day), investors_sql(day)] {
+        tokio::time::timeout(BUILD_TIMEOUT, ch.query(&sql).execute())
+            .await
+            .context("building daily holdings: timed out")?
+            .with_context(|| format!("building daily holdings of {day}"))?;
+    }
     let (positions, units, income) = totals(ch, day).await.context("reading the day's totals")?;
     if positions == 0 {
         bail!("no holdings built for {day}");
@@ -266,6 +272,11 @@ pub fn build_sql(day: NaiveDate) -> String {
         .replace("{day:Date}", &format!("toDate('{day}')"))
         .replace("{prev:Date}", &format!("toDate('{prev}')"))
         .replace("{next:Date}", &format!("toDate('{next}')"))
+}
+
+/// Day `day`'s holdings per person (`holdings/investors.sql`), once its daily holdings are in.
+pub fn investors_sql(day: NaiveDate) -> String {
+    include_str!("holdings/investors.sql").replace("{day:Date}", &format!("toDate('{day}')"))
 }
 
 #[cfg(test)]

@@ -3,11 +3,13 @@
 //! One shipping loop per replicated table reads rows past its saved cursor and below the
 //! visibility watermark (`pg_snapshot_xmin`), inserts them into ClickHouse and only then saves
 //! the cursor (docs/decisions/0002-sync-outbox.md). A further loop builds each day's holdings
-//! once the day's movements and income are shipped. `/metrics` and `/health` are served on
+//! once the day's movements and income are shipped, and each day's per-person order flows once
+//! its orders are final. `/metrics` and `/health` are served on
 //! `MMF_SYNC_ADDR`.
 
 pub mod config;
 pub mod cursor;
+pub mod flows;
 pub mod holdings;
 pub mod investor;
 pub mod lag;

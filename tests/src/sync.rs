@@ -117,6 +117,14 @@ pub async fn holdings_built(pg: &tokio_postgres::Client) -> Option<chrono::Naive
         .get(0)
 }
 
+/// The last day whose per-person order flows are built.
+pub async fn flows_built(pg: &tokio_postgres::Client) -> Option<chrono::NaiveDate> {
+    pg.query_one("SELECT max(day) FROM flows_days", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
 /// Partner `p1`, fund [`FUND`] and `n` accounts `A000001..`, written with SQL.
 pub async fn seed_accounts(pg: &tokio_postgres::Client, n: usize) -> Vec<String> {
     pg.batch_execute(&format!(

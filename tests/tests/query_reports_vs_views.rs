@@ -2,12 +2,13 @@
 //! answer exactly what the report views answered when they recomputed all of history
 //! (tests/tests/sql_twins/report_views.sql, the reference), on a data set with a weekend, a
 //! holiday, a negative day, cancellations, a holder who left and one investor with accounts at
-//! two partners. Thresholds are lowered so that every report has rows.
+//! two partners. Thresholds are lowered so that every report has rows. The reports by person
+//! answer the same from the per-person flows for the days whose orders are final.
 
 use mmf_query::reports::{sql, REPORTS};
 use mmf_tests::cycle::*;
 use mmf_tests::query::spawn_query;
-use mmf_tests::sync::{holdings_built, wait_until};
+use mmf_tests::sync::{flows_built, holdings_built, wait_until};
 use mmf_tests::*;
 use serde_json::json;
 use std::time::Duration;
@@ -122,6 +123,13 @@ async fn every_report_equals_the_view_it_replaces_on_every_day() {
         holdings_built(&pg).await == Some("2026-12-01".parse().unwrap())
     })
     .await;
+    // The cycle of 12-01 finished and no order is open: every order accepted before 12-01 is
+    // final (12-01's own could have traded 12-02).
+    let final_day: chrono::NaiveDate = "2026-11-30".parse().unwrap();
+    wait_until("flows of 11-30", Duration::from_secs(180), || async {
+        flows_built(&pg).await >= Some(final_day)
+    })
+    .await;
     // Every order version and journal row is shipped: the views read them too.
     wait_until("orders shipped", Duration::from_secs(120), || async {
         let n: i64 = pg
@@ -171,12 +179,17 @@ async fn every_report_equals_the_view_it_replaces_on_every_day() {
         } else {
             "2026-12-03"
         };
-        let mut rows = 0;
+        let (mut rows, mut flows_rows) = (0, 0);
         for day in first
             .iter_days()
             .take_while(|d| d.to_string().as_str() <= last)
         {
-            let new = tsv(&ch, &sql(r, day)).await;
+            let new = tsv(&ch, &sql(r, day, false)).await;
+            if r.from_flows.is_some() && day <= final_day {
+                let flows = tsv(&ch, &sql(r, day, true)).await;
+                assert_eq!(flows, new, "{} from the flows on {day}", r.name);
+                flows_rows += flows.lines().count();
+            }
             let old = tsv(
                 &ch,
                 &format!(
@@ -189,6 +202,8 @@ async fn every_report_equals_the_view_it_replaces_on_every_day() {
             rows += new.lines().count();
         }
         assert!(rows > 0, "{} has rows on some day", r.name);
+        assert_eq!(r.from_flows.is_some(), flows_rows > 0, "{} from the flows", r.name);
     }
+    assert_eq!(flows_built(&pg).await, Some(final_day), "12-01 is not final");
     q.finish().await;
 }

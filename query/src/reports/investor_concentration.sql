@@ -3,7 +3,8 @@
 -- ('<1k', '1k-10k', '10k-100k', '100k-1m', '>=1m' yuan; empty buckets omitted), one row
 -- 'top_n' for the concentration_top_n largest investors and one row 'all'; `holders` counts
 -- investors. share_pct = bucket units / fund units in percent (2 decimals, rounded down). One
--- pass over the day's holdings: the buckets are aggregated side by side, then turned into rows.
+-- pass over the day's holdings per person (investor_holdings, built with daily_holdings): the
+-- buckets are aggregated side by side, then turned into rows.
 SELECT fund_code, day, b.1 AS bucket, b.2 AS holders, b.3 AS units,
        if(total > 0, CAST(b.3 * 10000 / total AS Decimal(18, 2)) / 100, CAST(0 AS Decimal(18, 2))) AS share_pct
 FROM
@@ -28,9 +29,7 @@ FROM
                count() AS n_all, sum(held) AS total,
                arraySlice(arrayReverseSort(groupArray(toInt64(held * 100))), 1,
                           toUInt64((SELECT concentration_top_n FROM report_settings))) AS top
-        FROM (SELECT fund_code, day, sum(units) AS held FROM daily_holdings
-              WHERE day = {day:Date} AND units > 0
-              GROUP BY fund_code, day, investor_key)
+        FROM (SELECT fund_code, day, units AS held FROM investor_holdings WHERE day = {day:Date})
         GROUP BY fund_code, day
     )
 )

@@ -1,0 +1,39 @@
+-- Per-person read models for the reports by investor (docs/decisions/0035-investor-read-models.md):
+-- grouping a day's 10M holdings or a week's orders by person costs seconds on every report
+-- call; the sync worker does it once per day instead.
+
+-- One row per fund and person holding units at the end of `day`: the units of the person's
+-- accounts with units > 0 and how many such accounts. Built with the day's daily_holdings (a
+-- rebuild drops the day's partition first).
+CREATE TABLE IF NOT EXISTS investor_holdings (
+    day           Date,
+    fund_code     String,
+    investor_key  FixedString(16),
+    units         Decimal(38, 2),
+    accounts      UInt64
+) ENGINE = MergeTree()
+PARTITION BY day
+ORDER BY (fund_code, investor_key);
+
+-- Days already built.
+INSERT INTO investor_holdings
+SELECT day, fund_code, investor_key, sum(units), count() FROM daily_holdings
+WHERE units > 0
+GROUP BY day, fund_code, investor_key;
+
+-- One row per person who traded on calendar day `day` (of acceptance, Asia/Shanghai): the
+-- orders that stand (latest version not cancelled) summed over the person's accounts at every
+-- partner, and the person's first account (by number) for the masked ID. Built for a day once
+-- no order accepted on it can change any more: the daily cycle of every trade date those
+-- orders can have is finished.
+CREATE TABLE IF NOT EXISTS investor_flows (
+    day            Date,
+    investor_key   FixedString(16),
+    first_account  String,
+    in_amount      Decimal(38, 2),
+    out_amount     Decimal(38, 2),
+    cash_amount    Decimal(38, 2),
+    order_count    UInt64
+) ENGINE = MergeTree()
+PARTITION BY day
+ORDER BY investor_key
