@@ -4,20 +4,22 @@
 
 -- One row per fund and person holding units at the end of `day`: the units of the person's
 -- accounts with units > 0 and how many such accounts. Built with the day's daily_holdings (a
--- rebuild drops the day's partition first).
+-- rebuild drops the day's partition first). Every read takes a whole day, so the rows are not
+-- sorted: sorting 10M rows by a 16-byte key took longer than grouping them.
 CREATE TABLE IF NOT EXISTS investor_holdings (
     day           Date,
     fund_code     String,
     investor_key  FixedString(16),
-    units         Decimal(38, 2),
+    units         Decimal(18, 2),
     accounts      UInt64
 ) ENGINE = MergeTree()
 PARTITION BY day
-ORDER BY (fund_code, investor_key);
+ORDER BY tuple();
 
 -- Days already built.
 INSERT INTO investor_holdings
-SELECT day, fund_code, investor_key, sum(units), count() FROM daily_holdings
+SELECT day, fund_code, investor_key, CAST(sum(units) AS Decimal(18, 2)), count()
+FROM daily_holdings
 WHERE units > 0
 GROUP BY day, fund_code, investor_key;
 

@@ -215,11 +215,15 @@ async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
             .await
             .context("dropping a partial build")?;
     }
-    for sql in [build_sql(day), investors_sql(day)] {
-        tokio::time::timeout(BUILD_TIMEOUT, ch.query(&sql).execute())
+    tokio::time::timeout(BUILD_TIMEOUT, ch.query(&build_sql(day)).execute())
+        .await
+        .context("building daily holdings: timed out")?
+        .with_context(|| format!("building daily holdings of {day}"))?;
+    for fund in funds_held(ch, day).await? {
+        ch.query(&investors_sql(day, &fund)?)
+            .execute()
             .await
-            .context("building daily holdings: timed out")?
-            .with_context(|| format!("building daily holdings of {day}"))?;
+            .with_context(|| format!("building the holdings per person of {fund} on {day}"))?;
     }
     let (positions, units, income) = totals(ch, day).await.context("reading the day's totals")?;
     if positions == 0 {
@@ -274,9 +278,25 @@ pub fn build_sql(day: NaiveDate) -> String {
         .replace("{next:Date}", &format!("toDate('{next}')"))
 }
 
-/// Day `day`'s holdings per person (`holdings/investors.sql`), once its daily holdings are in.
-pub fn investors_sql(day: NaiveDate) -> String {
-    include_str!("holdings/investors.sql").replace("{day:Date}", &format!("toDate('{day}')"))
+/// The funds with holdings on `day` (once its daily holdings are in).
+pub async fn funds_held(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<Vec<String>> {
+    ch.query("SELECT DISTINCT fund_code FROM daily_holdings WHERE day = toDate(?) AND units > 0")
+        .bind(day.to_string())
+        .fetch_all()
+        .await
+        .context("reading the funds held")
+}
+
+/// Day `day`'s holdings of `fund` per person (`holdings/investors.sql`), once its daily
+/// holdings are in.
+pub fn investors_sql(day: NaiveDate, fund: &str) -> anyhow::Result<String> {
+    // Fund codes are six digits or capital letters (funds.fund_code); nothing else is quoted.
+    if fund.len() != 6 || !fund.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
+        bail!("unexpected fund code {fund:?}");
+    }
+    Ok(include_str!("holdings/investors.sql")
+        .replace("{day:Date}", &format!("toDate('{day}')"))
+        .replace("{fund:String}", &format!("'{fund}'")))
 }
 
 #[cfg(test)]
@@ -290,5 +310,16 @@ mod tests {
         assert!(sql.contains("effective_date = toDate('2026-12-01')"));
         assert!(sql.contains("effective_date = toDate('2026-12-02') AND kind = 'income'"));
         assert!(!sql.contains(":Date}"));
+    }
+
+    #[test]
+    fn holdings_per_person_take_one_fund_by_its_code_only() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let sql = investors_sql(day, "000001").unwrap();
+        assert!(sql.contains("day = toDate('2026-12-01') AND fund_code = '000001'"));
+        assert!(!sql.contains(":Date}") && !sql.contains(":String}"));
+        for bad in ["00001", "000001'", "abcdef", "00 001"] {
+            assert!(investors_sql(day, bad).is_err(), "{bad}");
+        }
     }
 }

