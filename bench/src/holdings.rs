@@ -162,9 +162,9 @@ async fn seed_clickhouse(ch: &clickhouse::Client, s: &Settings) -> anyhow::Resul
             for d in 0..days {
                 let day = first + Days::new(d);
                 for fund in mmf_sync::holdings::funds_held(ch, day).await? {
-                    ch.query(&mmf_sync::holdings::investors_sql(day, &fund)?)
-                        .execute()
-                        .await?;
+                    for sql in mmf_sync::holdings::investors_sql(day, &fund)? {
+                        ch.query(&sql).execute().await?;
+                    }
                 }
                 ch.query(&mmf_sync::flows::build_sql(day)).execute().await?;
             }
@@ -229,7 +229,7 @@ async fn build(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
     println!("  baseline: SELECT count() over the build's input ({input} rows): {counted:.1} s");
     println!("  baseline: INSERT SELECT of the previous day's rows as they are: {copied:.1} s");
     for round in 1..=2 {
-        for table in ["daily_holdings", "investor_holdings"] {
+        for table in ["daily_holdings", "investor_holdings", "holding_sizes"] {
             ch.query(&format!("ALTER TABLE {table} DROP PARTITION '{day}'"))
                 .execute()
                 .await?;
@@ -246,9 +246,9 @@ async fn build(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
             &format!("mmf-ta build, run {round}: holdings per person"),
             async {
                 for fund in mmf_sync::holdings::funds_held(ch, day).await? {
-                    ch.query(&mmf_sync::holdings::investors_sql(day, &fund)?)
-                        .execute()
-                        .await?;
+                    for sql in mmf_sync::holdings::investors_sql(day, &fund)? {
+                        ch.query(&sql).execute().await?;
+                    }
                 }
                 anyhow::Ok(())
             },

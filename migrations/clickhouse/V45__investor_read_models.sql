@@ -23,6 +23,29 @@ FROM daily_holdings
 WHERE units > 0
 GROUP BY day, fund_code, investor_key;
 
+-- Per fund and day, the investors by size of holding (from investor_holdings): size_from is
+-- 0 under 1,000 yuan, else the power of ten from 1,000 to 100,000,000 at or below the holding.
+-- investor_concentration reads its buckets and the cutoff for its top holders here, a few
+-- rows instead of every investor's.
+CREATE TABLE IF NOT EXISTS holding_sizes (
+    day        Date,
+    fund_code  String,
+    size_from  UInt64,
+    investors  UInt64,
+    units      Decimal(38, 2)
+) ENGINE = MergeTree()
+PARTITION BY day
+ORDER BY (fund_code, size_from);
+
+INSERT INTO holding_sizes
+SELECT day, fund_code,
+       multiIf(units >= 100000000, 100000000, units >= 10000000, 10000000,
+               units >= 1000000, 1000000, units >= 100000, 100000, units >= 10000, 10000,
+               units >= 1000, 1000, 0) AS size_class,
+       count(), sum(units)
+FROM investor_holdings
+GROUP BY day, fund_code, size_class;
+
 -- One row per person who traded on calendar day `day` (of acceptance, Asia/Shanghai): the
 -- orders that stand (latest version not cancelled) summed over the person's accounts at every
 -- partner, and the person's first account (by number) for the masked ID. Built for a day once

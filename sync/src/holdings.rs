@@ -209,7 +209,7 @@ async fn ready(
 async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
     let started = Instant::now();
     let ch = &shared.ch;
-    for table in ["daily_holdings", "investor_holdings"] {
+    for table in ["daily_holdings", "investor_holdings", "holding_sizes"] {
         ch.query(&format!("ALTER TABLE {table} DROP PARTITION '{day}'"))
             .execute()
             .await
@@ -220,10 +220,11 @@ async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
         .context("building daily holdings: timed out")?
         .with_context(|| format!("building daily holdings of {day}"))?;
     for fund in funds_held(ch, day).await? {
-        ch.query(&investors_sql(day, &fund)?)
-            .execute()
-            .await
-            .with_context(|| format!("building the holdings per person of {fund} on {day}"))?;
+        for sql in investors_sql(day, &fund)? {
+            ch.query(&sql).execute().await.with_context(|| {
+                format!("building the holdings per person of {fund} on {day}")
+            })?;
+        }
     }
     let (positions, units, income) = totals(ch, day).await.context("reading the day's totals")?;
     if positions == 0 {
@@ -287,16 +288,20 @@ pub async fn funds_held(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Resu
         .context("reading the funds held")
 }
 
-/// Day `day`'s holdings of `fund` per person (`holdings/investors.sql`), once its daily
-/// holdings are in.
-pub fn investors_sql(day: NaiveDate, fund: &str) -> anyhow::Result<String> {
+/// Day `day`'s holdings of `fund` per person and by size (`holdings/investors.sql`, two
+/// statements run in order), once its daily holdings are in.
+pub fn investors_sql(day: NaiveDate, fund: &str) -> anyhow::Result<Vec<String>> {
     // Fund codes are six digits or capital letters (funds.fund_code); nothing else is quoted.
     if fund.len() != 6 || !fund.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
         bail!("unexpected fund code {fund:?}");
     }
     Ok(include_str!("holdings/investors.sql")
-        .replace("{day:Date}", &format!("toDate('{day}')"))
-        .replace("{fund:String}", &format!("'{fund}'")))
+        .split(";\n")
+        .map(|sql| {
+            sql.replace("{day:Date}", &format!("toDate('{day}')"))
+                .replace("{fund:String}", &format!("'{fund}'"))
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -316,8 +321,13 @@ mod tests {
     fn holdings_per_person_take_one_fund_by_its_code_only() {
         let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
         let sql = investors_sql(day, "000001").unwrap();
-        assert!(sql.contains("day = toDate('2026-12-01') AND fund_code = '000001'"));
-        assert!(!sql.contains(":Date}") && !sql.contains(":String}"));
+        assert_eq!(sql.len(), 2);
+        assert!(sql[0].contains("INSERT INTO investor_holdings"));
+        assert!(sql[1].contains("INSERT INTO holding_sizes"));
+        for s in &sql {
+            assert!(s.contains("day = toDate('2026-12-01') AND fund_code = '000001'"));
+            assert!(!s.contains(":Date}") && !s.contains(":String}"));
+        }
         for bad in ["00001", "000001'", "abcdef", "00 001"] {
             assert!(investors_sql(day, bad).is_err(), "{bad}");
         }

@@ -2,10 +2,10 @@
 -- at every partner together, by investor key): one row per bucket of holding size
 -- ('<1k', '1k-10k', '10k-100k', '100k-1m', '>=1m' yuan; empty buckets omitted), one row
 -- 'top_n' for the concentration_top_n largest investors and one row 'all'; `holders` counts
--- investors. share_pct = bucket units / fund units in percent (2 decimals, rounded down). One
--- pass over the day's holdings per person (investor_holdings, built with daily_holdings): the
--- buckets are aggregated side by side, then turned into rows; the largest investors are found
--- in a second pass over the holdings above a cutoff.
+-- investors. share_pct = bucket units / fund units in percent (2 decimals, rounded down). The
+-- buckets come from the day's investors by size of holding (holding_sizes), aggregated side by
+-- side, then turned into rows; the largest investors from the holdings per person
+-- (investor_holdings) above a cutoff. Both are built with the day's daily_holdings.
 SELECT fund_code, day, b.1 AS bucket, b.2 AS holders, b.3 AS units,
        if(total > 0, CAST(b.3 * 10000 / total AS Decimal(18, 2)) / 100, CAST(0 AS Decimal(18, 2))) AS share_pct
 FROM
@@ -19,24 +19,23 @@ FROM
     FROM
     (
         SELECT fund_code, day,
-               countIf(held < 1000) AS n1, sumIf(held, held < 1000) AS u1,
-               countIf(held >= 1000 AND held < 10000) AS n2,
-               sumIf(held, held >= 1000 AND held < 10000) AS u2,
-               countIf(held >= 10000 AND held < 100000) AS n3,
-               sumIf(held, held >= 10000 AND held < 100000) AS u3,
-               countIf(held >= 100000 AND held < 1000000) AS n4,
-               sumIf(held, held >= 100000 AND held < 1000000) AS u4,
-               countIf(held >= 1000000) AS n5, sumIf(held, held >= 1000000) AS u5,
-               count() AS n_all, sum(held) AS total
-        FROM (SELECT fund_code, day, units AS held FROM investor_holdings WHERE day = {day:Date})
+               sumIf(investors, size_from = 0) AS n1, sumIf(units, size_from = 0) AS u1,
+               sumIf(investors, size_from = 1000) AS n2, sumIf(units, size_from = 1000) AS u2,
+               sumIf(investors, size_from = 10000) AS n3, sumIf(units, size_from = 10000) AS u3,
+               sumIf(investors, size_from = 100000) AS n4, sumIf(units, size_from = 100000) AS u4,
+               sumIf(investors, size_from >= 1000000) AS n5,
+               sumIf(units, size_from >= 1000000) AS u5,
+               sum(investors) AS n_all, sum(units) AS total
+        FROM holding_sizes
+        WHERE day = {day:Date}
         GROUP BY fund_code, day
     ) AS buckets
     ALL LEFT JOIN
     (
         -- The largest holders' units, in fen. Only holdings at or above a cutoff are sorted:
-        -- the highest power of ten (from 1k yuan up) that at least concentration_top_n of
-        -- every fund's investors reach (0 if a fund has fewer), so the top ones are all among
-        -- them and a few thousand values are sorted instead of every investor's.
+        -- the highest size class that at least concentration_top_n of every fund's investors
+        -- reach (0 if a fund has fewer), so the top ones are all among them and a few
+        -- thousand values are sorted instead of every investor's.
         SELECT fund_code,
                arraySlice(arrayReverseSort(groupArray(toInt64(units * 100))), 1,
                           toUInt64((SELECT concentration_top_n FROM report_settings))) AS top
@@ -46,14 +45,14 @@ FROM
           (
               SELECT min(cutoff) FROM
               (
-                  SELECT multiIf(countIf(units >= 100000000) >= n, 100000000,
-                                 countIf(units >= 10000000) >= n, 10000000,
-                                 countIf(units >= 1000000) >= n, 1000000,
-                                 countIf(units >= 100000) >= n, 100000,
-                                 countIf(units >= 10000) >= n, 10000,
-                                 countIf(units >= 1000) >= n, 1000, 0) AS cutoff,
+                  SELECT multiIf(sumIf(investors, size_from >= 100000000) >= n, 100000000,
+                                 sumIf(investors, size_from >= 10000000) >= n, 10000000,
+                                 sumIf(investors, size_from >= 1000000) >= n, 1000000,
+                                 sumIf(investors, size_from >= 100000) >= n, 100000,
+                                 sumIf(investors, size_from >= 10000) >= n, 10000,
+                                 sumIf(investors, size_from >= 1000) >= n, 1000, 0) AS cutoff,
                          (SELECT concentration_top_n FROM report_settings) AS n
-                  FROM investor_holdings
+                  FROM holding_sizes
                   WHERE day = {day:Date}
                   GROUP BY fund_code
               )
