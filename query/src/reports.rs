@@ -39,7 +39,9 @@ pub const REPORTS: &[Report] = &[
         sql: include_str!("reports/aml_large_transactions.sql"),
         order_by: "account_ids, investor_key",
         reads_holdings: false,
-        from_flows: Some(include_str!("reports/aml_large_transactions_from_flows.sql")),
+        from_flows: Some(include_str!(
+            "reports/aml_large_transactions_from_flows.sql"
+        )),
     },
     Report {
         name: "suspicious_patterns",

@@ -103,10 +103,12 @@ async fn first_day(shared: &Shared) -> anyhow::Result<Option<NaiveDate>> {
 async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
     let started = Instant::now();
     let ch = &shared.ch;
-    ch.query(&format!("ALTER TABLE investor_flows DROP PARTITION '{day}'"))
-        .execute()
-        .await
-        .context("dropping a partial build")?;
+    ch.query(&format!(
+        "ALTER TABLE investor_flows DROP PARTITION '{day}'"
+    ))
+    .execute()
+    .await
+    .context("dropping a partial build")?;
     tokio::time::timeout(BUILD_TIMEOUT, ch.query(&build_sql(day)).execute())
         .await
         .context("building investor flows: timed out")?

@@ -221,9 +221,10 @@ async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
         .with_context(|| format!("building daily holdings of {day}"))?;
     for fund in funds_held(ch, day).await? {
         for sql in investors_sql(day, &fund)? {
-            ch.query(&sql).execute().await.with_context(|| {
-                format!("building the holdings per person of {fund} on {day}")
-            })?;
+            ch.query(&sql)
+                .execute()
+                .await
+                .with_context(|| format!("building the holdings per person of {fund} on {day}"))?;
         }
     }
     let (positions, units, income) = totals(ch, day).await.context("reading the day's totals")?;
@@ -292,7 +293,11 @@ pub async fn funds_held(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Resu
 /// statements run in order), once its daily holdings are in.
 pub fn investors_sql(day: NaiveDate, fund: &str) -> anyhow::Result<Vec<String>> {
     // Fund codes are six digits or capital letters (funds.fund_code); nothing else is quoted.
-    if fund.len() != 6 || !fund.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
+    if fund.len() != 6
+        || !fund
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
         bail!("unexpected fund code {fund:?}");
     }
     Ok(include_str!("holdings/investors.sql")

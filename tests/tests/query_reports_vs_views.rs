@@ -202,8 +202,17 @@ async fn every_report_equals_the_view_it_replaces_on_every_day() {
             rows += new.lines().count();
         }
         assert!(rows > 0, "{} has rows on some day", r.name);
-        assert_eq!(r.from_flows.is_some(), flows_rows > 0, "{} from the flows", r.name);
+        assert_eq!(
+            r.from_flows.is_some(),
+            flows_rows > 0,
+            "{} from the flows",
+            r.name
+        );
     }
-    assert_eq!(flows_built(&pg).await, Some(final_day), "12-01 is not final");
+    assert_eq!(
+        flows_built(&pg).await,
+        Some(final_day),
+        "12-01 is not final"
+    );
     q.finish().await;
 }
