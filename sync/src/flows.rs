@@ -5,6 +5,7 @@
 //! Postgres (`flows_days`) only after its rows are in ClickHouse, and a build first drops the
 //! day's partition, so a crash in between rebuilds the same rows.
 
+use crate::holdings::earliest;
 use crate::tables::{Orders, Table};
 use crate::{metrics, Shared};
 use anyhow::Context;
@@ -75,7 +76,7 @@ pub async fn build_ready(shared: &Shared, stop: &watch::Receiver<bool>) -> anyho
     }
     let first = match state.last_built {
         Some(built) => built + Days::new(1),
-        None => match first_day(shared).await? {
+        None => match earliest(&shared.ch, "day", "orders_by_day").await? {
             Some(day) => day,
             None => return Ok(()),
         },
@@ -87,17 +88,6 @@ pub async fn build_ready(shared: &Shared, stop: &watch::Receiver<bool>) -> anyho
         build(shared, day).await?;
     }
     Ok(())
-}
-
-/// The first calendar day with orders in ClickHouse.
-async fn first_day(shared: &Shared) -> anyhow::Result<Option<NaiveDate>> {
-    let (rows, day): (u64, u16) = shared
-        .ch
-        .query("SELECT count(), toUInt16(min(day)) FROM orders_by_day")
-        .fetch_one()
-        .await
-        .context("reading the first order day")?;
-    Ok((rows > 0).then(|| NaiveDate::default() + Days::new(u64::from(day))))
 }
 
 async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {

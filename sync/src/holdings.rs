@@ -116,12 +116,22 @@ struct BuildState {
 
 /// The earliest effective date in ClickHouse: where the first build starts.
 async fn first_day(shared: &Shared) -> anyhow::Result<Option<NaiveDate>> {
-    let (rows, day): (u64, u16) = shared
-        .ch
-        .query("SELECT count(), toUInt16(min(effective_date)) FROM journal_by_day")
+    earliest(&shared.ch, "effective_date", "journal_by_day").await
+}
+
+/// The earliest value of Date column `column` in `table`, none while it is empty.
+pub(crate) async fn earliest(
+    ch: &clickhouse::Client,
+    column: &str,
+    table: &str,
+) -> anyhow::Result<Option<NaiveDate>> {
+    let (rows, day): (u64, u16) = ch
+        .query(&format!(
+            "SELECT count(), toUInt16(min({column})) FROM {table}"
+        ))
         .fetch_one()
         .await
-        .context("reading the first effective date")?;
+        .with_context(|| format!("reading the first day of {table}"))?;
     Ok((rows > 0).then(|| NaiveDate::default() + Days::new(u64::from(day))))
 }
 
