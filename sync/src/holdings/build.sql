@@ -2,14 +2,15 @@
 -- movements (income paid on {day} is the previous day's and counts as units), plus the income
 -- earned on {day} (paid as units effective the next day). Replayed journal rows collapse under
 -- FINAL. {prev} and {next} are the days before and after {day}. Each row carries its holder's
--- investor key.
+-- investor key: the previous day's row's (the day's movements carry none), or for a new holder
+-- the account's.
 INSERT INTO daily_holdings
     (day, fund_code, account_id, investor_key, units, units_in, units_out, income, cum_income)
 SELECT {day:Date}, fund_code, account_id, if(empty(carried), k.investor_key, carried),
        u, u_in, u_out, inc, cum
 FROM
 (
-SELECT fund_code, account_id, max(key) AS carried, sum(u) AS u, sum(u_in) AS u_in,
+SELECT fund_code, account_id, anyIf(key, notEmpty(key)) AS carried, sum(u) AS u, sum(u_in) AS u_in,
        sum(u_out) AS u_out, sum(inc) AS inc, sum(cum) AS cum
 FROM
 (
@@ -34,7 +35,9 @@ ANY LEFT JOIN
     -- The investor key of holders new on {day} (the others carry theirs from {prev}). A new
     -- holder has a movement other than income on {day} (income is paid to holders of the day
     -- before), so only those accounts are looked up.
-    SELECT account_id, investor_key FROM accounts FINAL
+    -- The latest version of each, as FINAL would give, read for these accounts only.
+    SELECT account_id, argMax(investor_key, version) AS investor_key FROM accounts
     WHERE account_id IN (SELECT account_id FROM journal_by_day
                          WHERE effective_date = {day:Date} AND kind != 'income')
+    GROUP BY account_id
 ) AS k USING account_id
