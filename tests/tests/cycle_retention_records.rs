@@ -202,6 +202,15 @@ async fn orders_and_records_leave_once_clickhouse_holds_them() {
     assert_eq!(found["effective_date"], "2026-11-03");
     let (s, _) = app.get("p2", "/v1/orders?request_id=sub-a").await;
     assert_eq!(s, StatusCode::NOT_FOUND);
+    // And by its id, from ClickHouse too; not another partner's, nor an id never issued.
+    let by_id = format!("/v1/orders/{}", sub_a["order_id"]);
+    let (s, found_by_id) = app.get("p1", &by_id).await;
+    assert_eq!(s, StatusCode::OK, "{found_by_id}");
+    assert_eq!(found_by_id, found);
+    let (s, _) = app.get("p2", &by_id).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app.get("p1", "/v1/orders/999999").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
 
     // A late retry is refused with the order it created; the same request_id for something
     // else is still a reuse; the cancellation of a retained order is refused the same way.

@@ -1,6 +1,6 @@
 //! `GET /v1/orders?request_id=` (a partner whose call timed out asks what became of it) and
-//! `GET /v1/orders/{order_id}`: the order as it stands now. By request_id, an order older than
-//! the retention window is read from the history store.
+//! `GET /v1/orders/{order_id}`: the order as it stands now. An order older than the retention
+//! window is read from the history store.
 
 use super::order_id;
 use crate::state::AppState;
@@ -86,7 +86,12 @@ pub async fn lookup(
         Some(o) => Some(o),
         None if orders_retained(&mut conn).await? => {
             drop(conn);
-            from_history(&state.ch, &partner, request_id.as_str()).await?
+            from_history(
+                &state.ch,
+                &partner,
+                HistoryKey::Request(request_id.as_str()),
+            )
+            .await?
         }
         None => None,
     };
@@ -130,22 +135,36 @@ struct OrderKey {
     order_id: u64,
 }
 
-/// The partner's order for `request_id` from ClickHouse: `order_requests` gives its key in
-/// `orders`, so both reads are key lookups.
+/// Where to find an order in the history store.
+enum HistoryKey<'a> {
+    Request(&'a str),
+    Order(u64),
+}
+
+/// The partner's order from ClickHouse: `order_requests` (by request_id) or `order_ids` (by
+/// order id) gives its key in `orders`, so both reads are key lookups.
 async fn from_history(
     ch: &clickhouse::Client,
     partner: &str,
-    request_id: &str,
+    by: HistoryKey<'_>,
 ) -> Result<Option<Order>, ApiError> {
-    let key: Option<OrderKey> = ch
-        .query(
-            "SELECT account_id, toString(trade_date) AS day, order_id FROM order_requests FINAL
-             WHERE partner_id = ? AND request_id = ?",
-        )
-        .bind(partner)
-        .bind(request_id)
-        .fetch_optional()
-        .await?;
+    let located = match by {
+        HistoryKey::Request(request_id) => ch
+            .query(
+                "SELECT account_id, toString(trade_date) AS day, order_id FROM order_requests FINAL
+                 WHERE partner_id = ? AND request_id = ?",
+            )
+            .bind(partner)
+            .bind(request_id),
+        HistoryKey::Order(order_id) => ch
+            .query(
+                "SELECT account_id, toString(trade_date) AS day, order_id FROM order_ids FINAL
+                 WHERE order_id = ? AND partner_id = ?",
+            )
+            .bind(order_id)
+            .bind(partner),
+    };
+    let key: Option<OrderKey> = located.fetch_optional().await?;
     let Some(key) = key else { return Ok(None) };
     let row: Option<HistoryOrder> = ch
         .query(
@@ -205,13 +224,25 @@ pub async fn get_order(
 ) -> Result<axum::Json<Order>, ApiError> {
     let order_id = order_id(&id)?;
     mmf_shared::http::record_request(None, Some(order_id));
-    orders::table
+    let mut conn = state.conn().await?;
+    let current = orders::table
         .find(order_id)
         .filter(orders::partner_id.eq(&partner))
         .select(Order::as_select())
-        .first(&mut state.conn().await?)
+        .first(&mut conn)
         .await
-        .optional()?
+        .optional()?;
+    let order = match current {
+        Some(o) => Some(o),
+        None if orders_retained(&mut conn).await? => {
+            drop(conn);
+            // Ids are positive (order_id checked it).
+            let id = u64::try_from(order_id).map_err(ApiError::internal)?;
+            from_history(&state.ch, &partner, HistoryKey::Order(id)).await?
+        }
+        None => None,
+    };
+    order
         .map(axum::Json)
         .ok_or_else(|| not_found("order_id", "no such order"))
 }
