@@ -42,6 +42,22 @@ fn check_name(db: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The earliest value of Date column `column` in `table`, none while it is empty.
+pub async fn earliest(
+    ch: &Client,
+    column: &str,
+    table: &str,
+) -> anyhow::Result<Option<chrono::NaiveDate>> {
+    let (rows, day): (u64, u16) = ch
+        .query(&format!(
+            "SELECT count(), toUInt16(min({column})) FROM {table}"
+        ))
+        .fetch_one()
+        .await
+        .with_context(|| format!("reading the first day of {table}"))?;
+    Ok((rows > 0).then(|| chrono::NaiveDate::default() + chrono::Days::new(u64::from(day))))
+}
+
 /// Creates database `db` if needed and applies the migrations it has not recorded yet.
 /// Returns the versions applied by this call.
 pub async fn migrate(client: &Client, db: &str) -> anyhow::Result<Vec<u32>> {

@@ -5,7 +5,6 @@
 //! Postgres (`flows_days`) only after its rows are in ClickHouse, and a build first drops the
 //! day's partition, so a crash in between rebuilds the same rows.
 
-use crate::holdings::earliest;
 use crate::tables::{Orders, Table};
 use crate::{metrics, Shared};
 use anyhow::Context;
@@ -76,7 +75,7 @@ pub async fn build_ready(shared: &Shared, stop: &watch::Receiver<bool>) -> anyho
     }
     let first = match state.last_built {
         Some(built) => built + Days::new(1),
-        None => match earliest(&shared.ch, "day", "orders_by_day").await? {
+        None => match mmf_shared::ch::earliest(&shared.ch, "day", "orders_by_day").await? {
             Some(day) => day,
             None => return Ok(()),
         },

@@ -116,23 +116,7 @@ struct BuildState {
 
 /// The earliest effective date in ClickHouse: where the first build starts.
 async fn first_day(shared: &Shared) -> anyhow::Result<Option<NaiveDate>> {
-    earliest(&shared.ch, "effective_date", "journal_by_day").await
-}
-
-/// The earliest value of Date column `column` in `table`, none while it is empty.
-pub(crate) async fn earliest(
-    ch: &clickhouse::Client,
-    column: &str,
-    table: &str,
-) -> anyhow::Result<Option<NaiveDate>> {
-    let (rows, day): (u64, u16) = ch
-        .query(&format!(
-            "SELECT count(), toUInt16(min({column})) FROM {table}"
-        ))
-        .fetch_one()
-        .await
-        .with_context(|| format!("reading the first day of {table}"))?;
-    Ok((rows > 0).then(|| NaiveDate::default() + Days::new(u64::from(day))))
+    mmf_shared::ch::earliest(&shared.ch, "effective_date", "journal_by_day").await
 }
 
 /// The funds whose income is distributed for `$1` or a later day (a fund's days are
