@@ -161,11 +161,7 @@ async fn seed_clickhouse(ch: &clickhouse::Client, s: &Settings) -> anyhow::Resul
         async {
             for d in 0..days {
                 let day = first + Days::new(d);
-                for fund in mmf_sync::holdings::funds_held(ch, day).await? {
-                    for sql in mmf_sync::holdings::investors_sql(day, &fund)? {
-                        ch.query(&sql).execute().await?;
-                    }
-                }
+                mmf_sync::holdings::build_per_person(ch, day).await?;
                 ch.query(&mmf_sync::flows::build_sql(day)).execute().await?;
             }
             anyhow::Ok(())
@@ -229,11 +225,7 @@ async fn build(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
     println!("  baseline: SELECT count() over the build's input ({input} rows): {counted:.1} s");
     println!("  baseline: INSERT SELECT of the previous day's rows as they are: {copied:.1} s");
     for round in 1..=2 {
-        for table in ["daily_holdings", "investor_holdings", "holding_sizes"] {
-            ch.query(&format!("ALTER TABLE {table} DROP PARTITION '{day}'"))
-                .execute()
-                .await?;
-        }
+        mmf_sync::holdings::drop_day(ch, day).await?;
         settle(ch).await?;
         let ((), built) = timed(
             &format!("mmf-ta build, run {round}: daily holdings"),
@@ -244,14 +236,7 @@ async fn build(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
         .await?;
         let ((), persons) = timed(
             &format!("mmf-ta build, run {round}: holdings per person"),
-            async {
-                for fund in mmf_sync::holdings::funds_held(ch, day).await? {
-                    for sql in mmf_sync::holdings::investors_sql(day, &fund)? {
-                        ch.query(&sql).execute().await?;
-                    }
-                }
-                anyhow::Ok(())
-            },
+            mmf_sync::holdings::build_per_person(ch, day),
         )
         .await?;
         println!(

@@ -134,17 +134,18 @@ pub async fn get_report(
         ApiError::new(ErrorCode::MissingParameter, "date is required").with_field("date")
     })?;
     let day = parse_date("date", &date)?;
+    let mut conn = state.pool.get().await?;
     let mut flows_built = false;
     if report.from_flows.is_some() {
         let last: Option<NaiveDate> = flows_days::table
             .select(max(flows_days::day))
-            .get_result(&mut state.pool.get().await?)
+            .get_result(&mut conn)
             .await?;
         flows_built = last.is_some_and(|last| last >= day);
     }
     if report.reads_holdings {
         let built: bool = diesel::select(exists(holdings_days::table.find(day)))
-            .get_result(&mut state.pool.get().await?)
+            .get_result(&mut conn)
             .await?;
         if !built {
             return Err(ApiError::unavailable(format!(
@@ -153,6 +154,8 @@ pub async fn get_report(
             .with_field("date"));
         }
     }
+    // Not held while ClickHouse runs the report.
+    drop(conn);
     let bytes = state
         .ch
         .query(&sql(report, day, flows_built))

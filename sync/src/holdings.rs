@@ -203,24 +203,12 @@ async fn ready(
 async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
     let started = Instant::now();
     let ch = &shared.ch;
-    for table in ["daily_holdings", "investor_holdings", "holding_sizes"] {
-        ch.query(&format!("ALTER TABLE {table} DROP PARTITION '{day}'"))
-            .execute()
-            .await
-            .context("dropping a partial build")?;
-    }
+    drop_day(ch, day).await?;
     tokio::time::timeout(BUILD_TIMEOUT, ch.query(&build_sql(day)).execute())
         .await
         .context("building daily holdings: timed out")?
         .with_context(|| format!("building daily holdings of {day}"))?;
-    for fund in funds_held(ch, day).await? {
-        for sql in investors_sql(day, &fund)? {
-            ch.query(&sql)
-                .execute()
-                .await
-                .with_context(|| format!("building the holdings per person of {fund} on {day}"))?;
-        }
-    }
+    build_per_person(ch, day).await?;
     let (positions, units, income) = totals(ch, day).await.context("reading the day's totals")?;
     if positions == 0 {
         bail!("no holdings built for {day}");
@@ -274,17 +262,39 @@ pub fn build_sql(day: NaiveDate) -> String {
         .replace("{next:Date}", &format!("toDate('{next}')"))
 }
 
-/// The funds with holdings on `day` (once its daily holdings are in).
-pub async fn funds_held(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<Vec<String>> {
-    ch.query("SELECT DISTINCT fund_code FROM daily_holdings WHERE day = toDate(?) AND units > 0")
+/// Drops whatever a build of `day` wrote: what it writes next is the whole day.
+pub async fn drop_day(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<()> {
+    for table in ["daily_holdings", "investor_holdings", "holding_sizes"] {
+        ch.query(&format!("ALTER TABLE {table} DROP PARTITION '{day}'"))
+            .execute()
+            .await
+            .with_context(|| format!("dropping {table} of {day}"))?;
+    }
+    Ok(())
+}
+
+/// Builds `day`'s holdings per person and by size, fund by fund, once its daily holdings are
+/// in.
+pub async fn build_per_person(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<()> {
+    let funds: Vec<String> = ch
+        .query("SELECT DISTINCT fund_code FROM daily_holdings WHERE day = toDate(?) AND units > 0")
         .bind(day.to_string())
         .fetch_all()
         .await
-        .context("reading the funds held")
+        .context("reading the funds held")?;
+    for fund in funds {
+        for sql in investors_sql(day, &fund)? {
+            ch.query(&sql)
+                .execute()
+                .await
+                .with_context(|| format!("building the holdings per person of {fund} on {day}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// Day `day`'s holdings of `fund` per person and by size (`holdings/investors.sql`, two
-/// statements run in order), once its daily holdings are in.
+/// statements run in order).
 pub fn investors_sql(day: NaiveDate, fund: &str) -> anyhow::Result<Vec<String>> {
     // Fund codes are six digits or capital letters (funds.fund_code); nothing else is quoted.
     if fund.len() != 6

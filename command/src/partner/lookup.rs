@@ -8,9 +8,10 @@ use axum::extract::State;
 use axum::Extension;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 use mmf_domain::ids::RequestId;
 use mmf_shared::auth::PartnerId;
+use mmf_shared::db::DbConn;
 use mmf_shared::http::{ApiError, ErrorCode, Path, Query};
 use mmf_shared::schema::{orders, retained_records};
 use rust_decimal::Decimal;
@@ -80,32 +81,40 @@ pub async fn lookup(
         .first(&mut conn)
         .await
         .optional()?;
-    // Orders older than the retention window are only in the history store; until retention
-    // first deletes orders, Postgres holds them all.
-    let order = match current {
-        Some(o) => Some(o),
-        None if orders_retained(&mut conn).await? => {
-            drop(conn);
-            from_history(
-                &state.ch,
-                &partner,
-                HistoryKey::Request(request_id.as_str()),
-            )
-            .await?
-        }
-        None => None,
-    };
-    order
-        .map(axum::Json)
-        .ok_or_else(|| not_found("request_id", "no order for this request_id"))
+    or_from_history(
+        &state,
+        conn,
+        &partner,
+        current,
+        HistoryKey::Request(request_id.as_str()),
+    )
+    .await?
+    .map(axum::Json)
+    .ok_or_else(|| not_found("request_id", "no order for this request_id"))
 }
 
-async fn orders_retained(conn: &mut AsyncPgConnection) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
+/// The order Postgres found, or else the history store's: orders older than the retention
+/// window are only there. Until retention first deletes orders, Postgres holds them all.
+async fn or_from_history(
+    state: &AppState,
+    mut conn: DbConn,
+    partner: &str,
+    current: Option<Order>,
+    key: HistoryKey<'_>,
+) -> Result<Option<Order>, ApiError> {
+    if current.is_some() {
+        return Ok(current);
+    }
+    let retained: bool = diesel::select(diesel::dsl::exists(
         retained_records::table.filter(retained_records::what.eq("orders")),
     ))
-    .get_result(conn)
-    .await
+    .get_result(&mut conn)
+    .await?;
+    drop(conn);
+    if !retained {
+        return Ok(None);
+    }
+    from_history(&state.ch, partner, key).await
 }
 
 /// An order as the history store holds it (its latest version; times to the second). Read by
@@ -232,17 +241,10 @@ pub async fn get_order(
         .first(&mut conn)
         .await
         .optional()?;
-    let order = match current {
-        Some(o) => Some(o),
-        None if orders_retained(&mut conn).await? => {
-            drop(conn);
-            // Ids are positive (order_id checked it).
-            let id = u64::try_from(order_id).map_err(ApiError::internal)?;
-            from_history(&state.ch, &partner, HistoryKey::Order(id)).await?
-        }
-        None => None,
-    };
-    order
+    // Ids are positive (order_id checked it).
+    let id = u64::try_from(order_id).map_err(ApiError::internal)?;
+    or_from_history(&state, conn, &partner, current, HistoryKey::Order(id))
+        .await?
         .map(axum::Json)
         .ok_or_else(|| not_found("order_id", "no such order"))
 }
