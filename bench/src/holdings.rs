@@ -5,7 +5,7 @@
 //! of the next day — each holder's income paid that day, `orders` subscriptions and as many
 //! redemptions over random accounts, and the day's income paid the day after. Postgres gets
 //! the accounts and the built days. Then:
-//! - builds that day with the sync worker's statement (`mmf_sync::holdings::build_sql`), twice,
+//! - builds that day with the sync worker's statements (`mmf_sync::holdings::build_daily`, fund by fund), twice,
 //!   next to two baselines over the same rows in the same run: `SELECT count()` over the
 //!   build's input, and a bare `INSERT ... SELECT` copy of the previous day's rows;
 //! - `GET /v1/accounts/{id}/balance?as_of=` of a random account and past day through the query
@@ -229,9 +229,7 @@ async fn build(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
         settle(ch).await?;
         let ((), built) = timed(
             &format!("mmf-ta build, run {round}: daily holdings"),
-            ch.query(&mmf_sync::holdings::build_sql(day))
-                .execute()
-                .map(|r| r.map_err(anyhow::Error::from)),
+            mmf_sync::holdings::build_daily(ch, day),
         )
         .await?;
         let ((), persons) = timed(

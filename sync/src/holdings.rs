@@ -204,10 +204,9 @@ async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
     let started = Instant::now();
     let ch = &shared.ch;
     drop_day(ch, day).await?;
-    tokio::time::timeout(BUILD_TIMEOUT, ch.query(&build_sql(day)).execute())
+    tokio::time::timeout(BUILD_TIMEOUT, build_daily(ch, day))
         .await
-        .context("building daily holdings: timed out")?
-        .with_context(|| format!("building daily holdings of {day}"))?;
+        .context("building daily holdings: timed out")??;
     build_per_person(ch, day).await?;
     let (positions, units, income) = totals(ch, day).await.context("reading the day's totals")?;
     if positions == 0 {
@@ -251,15 +250,53 @@ pub async fn totals(
     .await
 }
 
-/// Day `day`'s rows (`holdings/build.sql`, where `{day:Date}`, `{prev:Date}` and
+/// Builds `day`'s daily holdings, fund by fund: every fund held the day before or moved on the
+/// day.
+pub async fn build_daily(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<()> {
+    let prev = day.pred_opt().unwrap_or(day);
+    let funds: Vec<String> = ch
+        .query(
+            "SELECT DISTINCT fund_code FROM \
+             (SELECT fund_code FROM daily_holdings WHERE day = toDate(?) \
+              UNION ALL SELECT fund_code FROM journal_by_day WHERE effective_date = toDate(?))",
+        )
+        .bind(prev.to_string())
+        .bind(day.to_string())
+        .fetch_all()
+        .await
+        .context("reading the funds to build")?;
+    for fund in funds {
+        ch.query(&build_sql(day, &fund)?)
+            .execute()
+            .await
+            .with_context(|| format!("building daily holdings of {fund} on {day}"))?;
+    }
+    Ok(())
+}
+
+/// Day `day`'s rows of `fund` (`holdings/build.sql`, where `{day:Date}`, `{prev:Date}` and
 /// `{next:Date}` are the day and the days around it).
-pub fn build_sql(day: NaiveDate) -> String {
+pub fn build_sql(day: NaiveDate, fund: &str) -> anyhow::Result<String> {
     let prev = day.pred_opt().unwrap_or(day);
     let next = day + Days::new(1);
-    include_str!("holdings/build.sql")
+    Ok(include_str!("holdings/build.sql")
         .replace("{day:Date}", &format!("toDate('{day}')"))
         .replace("{prev:Date}", &format!("toDate('{prev}')"))
         .replace("{next:Date}", &format!("toDate('{next}')"))
+        .replace("{fund:String}", &fund_literal(fund)?))
+}
+
+/// A fund code quoted for SQL. Fund codes are six digits or capital letters
+/// (funds.fund_code); nothing else is let through.
+fn fund_literal(fund: &str) -> anyhow::Result<String> {
+    if fund.len() != 6
+        || !fund
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        bail!("unexpected fund code {fund:?}");
+    }
+    Ok(format!("'{fund}'"))
 }
 
 /// Drops whatever a build of `day` wrote: what it writes next is the whole day.
@@ -296,19 +333,12 @@ pub async fn build_per_person(ch: &clickhouse::Client, day: NaiveDate) -> anyhow
 /// Day `day`'s holdings of `fund` per person and by size (`holdings/investors.sql`, two
 /// statements run in order).
 pub fn investors_sql(day: NaiveDate, fund: &str) -> anyhow::Result<Vec<String>> {
-    // Fund codes are six digits or capital letters (funds.fund_code); nothing else is quoted.
-    if fund.len() != 6
-        || !fund
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
-    {
-        bail!("unexpected fund code {fund:?}");
-    }
+    let fund = fund_literal(fund)?;
     Ok(include_str!("holdings/investors.sql")
         .split(";\n")
         .map(|sql| {
             sql.replace("{day:Date}", &format!("toDate('{day}')"))
-                .replace("{fund:String}", &format!("'{fund}'"))
+                .replace("{fund:String}", &fund)
         })
         .collect())
 }
@@ -319,11 +349,13 @@ mod tests {
 
     #[test]
     fn the_build_reads_the_day_before_and_the_income_of_the_day_after() {
-        let sql = build_sql(NaiveDate::from_ymd_opt(2026, 12, 1).unwrap());
-        assert!(sql.contains("WHERE day = toDate('2026-11-30')"));
-        assert!(sql.contains("effective_date = toDate('2026-12-01')"));
+        let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        let sql = build_sql(day, "000001").unwrap();
+        assert!(sql.contains("WHERE day = toDate('2026-11-30') AND fund_code = '000001'"));
+        assert!(sql.contains("effective_date = toDate('2026-12-01') AND fund_code = '000001'"));
         assert!(sql.contains("effective_date = toDate('2026-12-02') AND kind = 'income'"));
-        assert!(!sql.contains(":Date}"));
+        assert!(!sql.contains(":Date}") && !sql.contains(":String}"));
+        assert!(build_sql(day, "0001'").is_err());
     }
 
     #[test]

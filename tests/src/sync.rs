@@ -125,7 +125,7 @@ pub async fn flows_built(pg: &tokio_postgres::Client) -> Option<chrono::NaiveDat
         .get(0)
 }
 
-/// Partner `p1`, fund [`FUND`] and `n` accounts `A000001..`, written with SQL.
+/// Partner `p1`, fund [`FUND`] and `n` accounts `800000000001..`, written with SQL.
 pub async fn seed_accounts(pg: &tokio_postgres::Client, n: usize) -> Vec<String> {
     pg.batch_execute(&format!(
         "INSERT INTO partners (partner_id, name, secret) VALUES ('p1', 'Partner 1', 's')
@@ -135,7 +135,7 @@ pub async fn seed_accounts(pg: &tokio_postgres::Client, n: usize) -> Vec<String>
     ))
     .await
     .unwrap();
-    let ids: Vec<String> = (1..=n).map(|i| format!("A{i:06}")).collect();
+    let ids: Vec<String> = (1..=n).map(|i| format!("8{i:011}")).collect();
     pg.execute(
         "INSERT INTO accounts (account_id, partner_id, customer_id, name, id_type, id_number,
                                id_masked, mobile, opened_at)

@@ -127,26 +127,33 @@ async fn balances_follow_writes_and_statements_list_every_movement() {
     assert_eq!(st2["opening_units"], "950.00");
     assert_eq!(st2["entries"].as_array().unwrap().len(), 1);
 
-    // Pages of two, following the opaque cursor.
-    let mut seen: Vec<Value> = Vec::new();
-    let mut cursor: Option<String> = None;
-    let mut pages = 0;
-    loop {
-        let p = match &cursor {
-            Some(c) => format!("{path}&limit=2&cursor={c}"),
-            None => format!("{path}&limit=2"),
-        };
-        let (s, page) = q.get("p1", &p).await;
-        assert_eq!(s, StatusCode::OK, "{page}");
-        pages += 1;
-        seen.extend(page["entries"].as_array().unwrap().iter().cloned());
-        match page["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => break,
+    // Pages of one and of two, following the opaque cursor: a page reads a window of
+    // limit + 1 days first, then the rest of the range, so both paths are taken.
+    for (limit, want_pages) in [(1, 4), (2, 2)] {
+        let mut seen: Vec<Value> = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let p = match &cursor {
+                Some(c) => format!("{path}&limit={limit}&cursor={c}"),
+                None => format!("{path}&limit={limit}"),
+            };
+            let (s, page) = q.get("p1", &p).await;
+            assert_eq!(s, StatusCode::OK, "{page}");
+            pages += 1;
+            seen.extend(page["entries"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
         }
+        assert_eq!(pages, want_pages, "limit {limit}");
+        assert_eq!(
+            seen,
+            st["entries"].as_array().unwrap().clone(),
+            "limit {limit}"
+        );
     }
-    assert_eq!(pages, 2);
-    assert_eq!(seen, st["entries"].as_array().unwrap().clone());
 
     // CSV of the same range.
     let (s, csv) = q.get_raw("p1", &path, Some("text/csv")).await;

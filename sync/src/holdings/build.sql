@@ -1,34 +1,40 @@
--- Day {day}'s daily holdings: the previous day's units and cumulative income, plus the day's
--- movements (income paid on {day} is the previous day's and counts as units), plus the income
--- earned on {day} (paid as units effective the next day). Replayed journal rows collapse under
--- FINAL. {prev} and {next} are the days before and after {day}. Each row carries its holder's
--- investor key: the previous day's row's (the day's movements carry none), or for a new holder
--- the account's.
+-- Day {day}'s daily holdings of fund {fund}: the previous day's units and cumulative income,
+-- plus the day's movements (income paid on {day} is the previous day's and counts as units),
+-- plus the income earned on {day} (paid as units effective the next day). Replayed journal rows
+-- collapse under FINAL. {prev} and {next} are the days before and after {day}. Each row carries
+-- its holder's investor key: the previous day's row's (the day's movements carry none), or for
+-- a new holder the account's.
+--
+-- One fund at a time, grouped by the account number as an integer: account ids are 12 digits
+-- (Postgres checks it), and a 64-bit key groups several times faster than the strings. Adding
+-- 10^12 and dropping the leading 1 gives back the id with its leading zeros. Rows come out in
+-- account order, which is the table's order within the fund, so the insert has nothing to sort.
 INSERT INTO daily_holdings
     (day, fund_code, account_id, investor_key, units, units_in, units_out, income, cum_income)
-SELECT {day:Date}, fund_code, account_id, if(empty(carried), k.investor_key, carried),
-       u, u_in, u_out, inc, cum
+SELECT {day:Date}, {fund:String}, substring(toString(acct + 1000000000000), 2),
+       if(empty(carried), k.investor_key, carried), u, u_in, u_out, inc, cum
 FROM
 (
-SELECT fund_code, account_id, anyIf(key, notEmpty(key)) AS carried, sum(u) AS u, sum(u_in) AS u_in,
+SELECT acct, anyIf(key, notEmpty(key)) AS carried, sum(u) AS u, sum(u_in) AS u_in,
        sum(u_out) AS u_out, sum(inc) AS inc, sum(cum) AS cum
 FROM
 (
-    SELECT fund_code, account_id, investor_key AS key, units AS u, toDecimal64(0, 2) AS u_in,
+    SELECT toUInt64(account_id) AS acct, investor_key AS key, units AS u, toDecimal64(0, 2) AS u_in,
            toDecimal64(0, 2) AS u_out, toDecimal64(0, 2) AS inc, cum_income AS cum
-    FROM daily_holdings WHERE day = {prev:Date}
+    FROM daily_holdings WHERE day = {prev:Date} AND fund_code = {fund:String}
     UNION ALL
-    SELECT fund_code, account_id, toFixedString('', 16) AS key, units AS u,
+    SELECT toUInt64(account_id) AS acct, toFixedString('', 16) AS key, units AS u,
            if(kind != 'income' AND units > 0, units, toDecimal64(0, 2)) AS u_in,
            if(kind != 'income' AND units < 0, -units, toDecimal64(0, 2)) AS u_out,
            toDecimal64(0, 2) AS inc, toDecimal64(0, 2) AS cum
-    FROM journal_by_day FINAL WHERE effective_date = {day:Date}
+    FROM journal_by_day FINAL WHERE effective_date = {day:Date} AND fund_code = {fund:String}
     UNION ALL
-    SELECT fund_code, account_id, toFixedString('', 16) AS key, toDecimal64(0, 2) AS u, toDecimal64(0, 2) AS u_in,
-           toDecimal64(0, 2) AS u_out, units AS inc, units AS cum
-    FROM journal_by_day FINAL WHERE effective_date = {next:Date} AND kind = 'income'
+    SELECT toUInt64(account_id) AS acct, toFixedString('', 16) AS key, toDecimal64(0, 2) AS u,
+           toDecimal64(0, 2) AS u_in, toDecimal64(0, 2) AS u_out, units AS inc, units AS cum
+    FROM journal_by_day FINAL
+    WHERE effective_date = {next:Date} AND kind = 'income' AND fund_code = {fund:String}
 )
-GROUP BY fund_code, account_id
+GROUP BY acct
 ) AS h
 ANY LEFT JOIN
 (
@@ -36,8 +42,11 @@ ANY LEFT JOIN
     -- holder has a movement other than income on {day} (income is paid to holders of the day
     -- before), so only those accounts are looked up.
     -- The latest version of each, as FINAL would give, read for these accounts only.
-    SELECT account_id, argMax(investor_key, version) AS investor_key FROM accounts
+    SELECT toUInt64(account_id) AS acct, argMax(investor_key, version) AS investor_key
+    FROM accounts
     WHERE account_id IN (SELECT account_id FROM journal_by_day
-                         WHERE effective_date = {day:Date} AND kind != 'income')
-    GROUP BY account_id
-) AS k USING account_id
+                         WHERE effective_date = {day:Date} AND kind != 'income'
+                           AND fund_code = {fund:String})
+    GROUP BY acct
+) AS k USING acct
+ORDER BY acct
