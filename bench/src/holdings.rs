@@ -25,7 +25,6 @@ use crate::query::{
 };
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
-use futures::FutureExt;
 use mmf_tests::FUND;
 use rand::Rng;
 use std::time::{Duration, Instant};
@@ -136,23 +135,31 @@ async fn seed_clickhouse(ch: &clickhouse::Client, s: &Settings) -> anyhow::Resul
     crate::recreate_ch(DB).await?;
     let (accounts, days, first) = (s.accounts, s.days, s.first);
     // Account i holds 1000 + i % 100000 yuan on the first day and earns (1 + i % 7) fen a day.
+    // Day by day, in account order, one part a day: as the build writes a day.
+    let one_part = mmf_sync::holdings::one_part(ch);
     timed(
         &format!("ClickHouse: {} holdings rows ({accounts} accounts x {days} days)", accounts * days),
-        ch.query(&format!(
-            "INSERT INTO daily_holdings \
-             SELECT toDate('{first}') + intDiv(number, {accounts}) AS day, '{FUND}', \
-                    toString(100000000000 + number % {accounts}), {key}, \
-                    toDecimal64((1000 + number % {accounts} % 100000) * 100 \
-                                + (1 + number % {accounts} % 7) * intDiv(number, {accounts}), 2) / 100, \
-                    toDecimal64(0, 2), toDecimal64(0, 2), \
-                    toDecimal64(1 + number % {accounts} % 7, 2) / 100, \
-                    toDecimal64((1 + number % {accounts} % 7) * (1 + intDiv(number, {accounts})), 2) / 100 \
-             FROM numbers({})",
-            accounts * days,
-            key = investor_key(&format!("number % {accounts}"), accounts),
-        ))
-        .execute()
-        .map(|r| r.map_err(anyhow::Error::from)),
+        async {
+            for d in 0..days {
+                one_part
+                    .query(&format!(
+                        "INSERT INTO daily_holdings \
+                         SELECT toDate('{first}') + intDiv(number, {accounts}) AS day, '{FUND}', \
+                                toString(100000000000 + number % {accounts}), {key}, \
+                                toDecimal64((1000 + number % {accounts} % 100000) * 100 \
+                                    + (1 + number % {accounts} % 7) * intDiv(number, {accounts}), 2) / 100, \
+                                toDecimal64(0, 2), toDecimal64(0, 2), \
+                                toDecimal64(1 + number % {accounts} % 7, 2) / 100, \
+                                toDecimal64((1 + number % {accounts} % 7) * (1 + intDiv(number, {accounts})), 2) / 100 \
+                         FROM (SELECT number + {offset} AS number FROM numbers({accounts}))",
+                        offset = d * accounts,
+                        key = investor_key(&format!("number % {accounts}"), accounts),
+                    ))
+                    .execute()
+                    .await?;
+            }
+            anyhow::Ok(())
+        },
     )
     .await?;
     history(ch, s).await?;

@@ -265,6 +265,7 @@ pub async fn build_daily(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Res
         .fetch_all()
         .await
         .context("reading the funds to build")?;
+    let ch = one_part(ch);
     for fund in funds {
         ch.query(&build_sql(day, &fund)?)
             .execute()
@@ -272,6 +273,14 @@ pub async fn build_daily(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Res
             .with_context(|| format!("building daily holdings of {fund} on {day}"))?;
     }
     Ok(())
+}
+
+/// A client whose inserts write each statement's rows as one part: a day of a fund is read by
+/// point lookups (one part to probe, not several) and never merged again.
+pub fn one_part(ch: &clickhouse::Client) -> clickhouse::Client {
+    ch.clone()
+        .with_setting("min_insert_block_size_rows", "1000000000")
+        .with_setting("min_insert_block_size_bytes", "1000000000000")
 }
 
 /// Day `day`'s rows of `fund` (`holdings/build.sql`, where `{day:Date}`, `{prev:Date}` and
