@@ -11,7 +11,8 @@
 //! An existing seed of the same size is reused (`reseed=1` forces a new one).
 //!
 //! Options (key=value): rows=100000000 accounts=250000 orders=10000000 samples=2000 clients=8
-//! reseed=0 latency=1 (0 skips the latency part)
+//! reseed=0 latency=1 (0 skips the latency part) compact=1 (then merges the closed years of
+//! `journal_by_account` as the sync worker does, and measures again; 0 skips it)
 
 use crate::{connect, opt, recreate};
 use anyhow::Context;
@@ -40,6 +41,8 @@ struct Settings {
     clients: u64,
     reseed: bool,
     latency: bool,
+    /// Measure again after the sync worker's merge of closed years.
+    compact: bool,
     /// Days of history: one journal entry per account and day.
     days: u64,
     last: chrono::NaiveDate,
@@ -59,6 +62,7 @@ impl Settings {
             clients: opt(args, "clients", 8),
             reseed: opt(args, "reseed", 0) == 1,
             latency: opt(args, "latency", 1) == 1,
+            compact: opt(args, "compact", 1) == 1,
             days,
             last: start + chrono::Days::new(days - 1),
         })
@@ -350,6 +354,20 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         accounts: s.accounts,
     };
     measure_latency(&s, &api, &ch).await;
+    if s.compact {
+        println!(
+            "the sync worker's merge of closed years (mmf_sync::compact, as of {}):",
+            s.last
+        );
+        let started = Instant::now();
+        let years = mmf_sync::compact::merge_closed_years(&ch, s.last).await?;
+        println!(
+            "  merged {years:?} in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        settle(&ch).await?;
+        measure_latency(&s, &api, &ch).await;
+    }
     Ok(())
 }
 

@@ -227,6 +227,13 @@ async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
         .context("recording the day")?;
     tracing::Span::current().record("positions", positions);
     tracing::info!(%day, positions, seconds, "daily holdings built");
+    // Once a day is enough to notice that a year has closed.
+    if let Err(e) = crate::compact::merge_closed_years(ch, day).await {
+        tracing::warn!(
+            error = format!("{e:#}"),
+            "merging closed years failed, retried next day"
+        );
+    }
     metrics::ROWS_SHIPPED
         .with_label_values(&[STREAM])
         .inc_by(positions);

@@ -7,6 +7,7 @@
 //! its orders are final. `/metrics` and `/health` are served on
 //! `MMF_SYNC_ADDR`.
 
+pub mod compact;
 pub mod config;
 pub mod cursor;
 pub mod flows;
