@@ -236,6 +236,11 @@ pub async fn seed_units(app: &TestApp, account: &str, units: &str) {
 
 /// [`seed_units`] through any connection to the database.
 pub async fn credit_units(c: &tokio_postgres::Client, account: &str, units: &str) {
+    credit_units_in(c, account, FUND, units).await
+}
+
+/// [`credit_units`] in another fund.
+pub async fn credit_units_in(c: &tokio_postgres::Client, account: &str, fund: &str, units: &str) {
     let units: Decimal = units.parse().unwrap();
     c.execute(
         "WITH p AS (
@@ -243,7 +248,7 @@ pub async fn credit_units(c: &tokio_postgres::Client, account: &str, units: &str
              ON CONFLICT (account_id, fund_code) DO UPDATE SET units = positions.units + EXCLUDED.units)
          INSERT INTO unit_journal (account_id, fund_code, kind, units, effective_date, booked_at)
          VALUES ($1, $2, 'subscription', $3, '2026-11-01', now())",
-        &[&account, &FUND, &units],
+        &[&account, &fund, &units],
     )
     .await
     .unwrap();

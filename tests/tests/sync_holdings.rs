@@ -1,13 +1,15 @@
 //! Daily holdings: the sync worker builds each calendar day's end-of-day holdings from the day
 //! before plus the day's movements, once the day's income is distributed and shipped. Every
 //! day must equal what Postgres's whole journal says for that day, across a weekend, a
-//! holiday, a negative day, a cancelled redemption and a holder who left; a build interrupted
-//! between ClickHouse and its record is rebuilt to the same rows.
+//! holiday, a negative day, a cancelled redemption, a holder who left and a second fund with
+//! its own income; a build interrupted between ClickHouse and its record is rebuilt to the
+//! same rows.
 //!
 //! Calendar as in cycle_income_rules: Thu 11-26, Fri 11-27 trading; Sat, Sun weekend; Mon
 //! 11-30 a holiday; Tue 12-01 trading. Opening holdings effective 11-01: A 10000.00,
 //! B 3333.33, C 1234.56, D 50.00. Policy redistribute, so A's income is as worked out there:
-//! 11-26 0.60, 11-27 0.70, 11-28 0.70, 11-29 -0.20, 11-30 0.65.
+//! 11-26 0.60, 11-27 0.70, 11-28 0.70, 11-29 -0.20, 11-30 0.65. Fund 000002 (carry forward):
+//! A holds 5000.00 from 11-01; B subscribes 500.00 on Thursday.
 
 use mmf_tests::cycle::*;
 use mmf_tests::sync::{ch, holdings, holdings_built, journal_holdings, spawn_sync, wait_until};
@@ -24,11 +26,14 @@ const DAYS: [&str; 6] = [
     "2026-12-01",
 ];
 const PER10K: [&str; 6] = ["0.6000", "0.7000", "0.7000", "-0.2000", "0.6500", "0.6600"];
+const FUND2: &str = "000002";
+const PER10K2: [&str; 6] = ["1.0000", "1.1000", "1.1000", "1.1000", "1.0500", "1.0000"];
 
 #[tokio::test]
 async fn every_day_equals_the_journal_and_a_broken_build_is_redone() {
     let app = spawn_command().await;
     app.setup_fund_with("redistribute").await;
+    app.create_fund(FUND2, "carry_forward").await;
     holiday_calendar(&app).await;
     let accounts: Vec<String> = {
         let mut v = Vec::new();
@@ -45,6 +50,7 @@ async fn every_day_equals_the_journal_and_a_broken_build_is_redone() {
         v
     };
     let (a, b, c, d) = (&accounts[0], &accounts[1], &accounts[2], &accounts[3]);
+    credit_units_in(&*app.pg().await, a, FUND2, "5000.00").await;
     let worker = spawn_sync(&app.db).await;
 
     // Thursday: C redeems 1000.00 (effective Friday); D withdraws everything at once (a zero
@@ -60,7 +66,16 @@ async fn every_day_equals_the_journal_and_a_broken_build_is_redone() {
         )
         .await;
     assert_eq!(s.as_u16(), 200, "{body}");
+    let (s, body) = app
+        .post(
+            "p1",
+            "/v1/subscriptions",
+            json!({"request_id": "sub-b-2", "account_id": b, "fund_code": FUND2, "amount": "500.00"}),
+        )
+        .await;
+    assert_eq!(s.as_u16(), 201, "{body}");
     publish(&app, DAYS[0], PER10K[0]).await;
+    publish_for(&app, FUND2, DAYS[0], PER10K2[0]).await;
     app.set_now("2026-11-27T09:00:00+08:00");
     cycle(&app, "2026-11-26").await;
     // Friday: A redeems 4000.00 (effective Tuesday) and subscribes 200.00 (confirmed Tuesday).
@@ -69,10 +84,12 @@ async fn every_day_equals_the_journal_and_a_broken_build_is_redone() {
     subscribe(&app, "p1", a, "200.00").await;
     for i in 1..5 {
         publish(&app, DAYS[i], PER10K[i]).await;
+        publish_for(&app, FUND2, DAYS[i], PER10K2[i]).await;
     }
     app.set_now("2026-12-01T09:00:00+08:00");
     cycle(&app, "2026-11-27").await;
     publish(&app, DAYS[5], PER10K[5]).await;
+    publish_for(&app, FUND2, DAYS[5], PER10K2[5]).await;
     app.set_now("2026-12-02T09:00:00+08:00");
     cycle(&app, "2026-12-01").await;
     check_invariants(&app).await;
@@ -91,6 +108,29 @@ async fn every_day_equals_the_journal_and_a_broken_build_is_redone() {
             "{day}"
         );
     }
+
+    // Both funds are built, each with its own income: A's 5000.00 in 000002 earn 0.50 on
+    // Thursday (1.0000 per 10k); B's subscription there arrives on Friday.
+    let in_fund2 = |day: &str, account: &str| {
+        let ch = ch.clone();
+        let (day, account) = (day.to_string(), account.to_string());
+        async move {
+            holdings(&ch, &day)
+                .await
+                .into_iter()
+                .find(|h| h.0 == account && h.1 == FUND2)
+                .map(|h| (h.2, h.3, h.4, h.5, h.6))
+        }
+    };
+    assert_eq!(
+        in_fund2("2026-11-26", a).await,
+        Some((500_000, 0, 0, 50, 50))
+    );
+    assert_eq!(in_fund2("2026-11-26", b).await, None);
+    assert_eq!(
+        in_fund2("2026-11-27", b).await.map(|h| (h.0, h.1)),
+        Some((50_000, 50_000))
+    );
 
     // By hand (fen): A holds its opening units plus each day's income from the day after;
     // its 4000.00 leave on Tuesday, when its 200.00 arrive.
@@ -125,7 +165,8 @@ async fn every_day_equals_the_journal_and_a_broken_build_is_redone() {
     // The last day's cumulative income is the positions' cumulative income.
     let cum: Vec<(String, i64)> = pg
         .query(
-            "SELECT account_id, (cum_income * 100)::bigint FROM positions ORDER BY account_id",
+            "SELECT account_id, (cum_income * 100)::bigint FROM positions \
+             ORDER BY account_id, fund_code",
             &[],
         )
         .await
