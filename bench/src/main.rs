@@ -133,7 +133,7 @@ pub async fn send_random_order(
 /// A random order of the steady load, request `rid`: 70% fast redemptions (payments, so the
 /// daily cap never refuses them) and 30% subscriptions, 1 to 499 yuan, on one of `accounts`
 /// seeded holders. Returns the path to POST and the body.
-fn random_order(accounts: u64, rid: String) -> (&'static str, serde_json::Value) {
+pub fn random_order(accounts: u64, rid: String) -> (&'static str, serde_json::Value) {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     let acct = format!("8{:011}", rng.gen_range(1..=accounts));
@@ -158,14 +158,17 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
-        Some("orders") => orders::run(rest).await,
+        Some("orders") => orders::orders(rest).await,
+        Some("accounts") => orders::accounts(rest).await,
         Some("query") => query::run(rest).await,
         Some("sync") => sync::run(rest).await,
         Some("cycle") => cycle::run(rest).await,
         Some("holdings") => holdings::run(rest).await,
         Some("retention") => retention::run(rest).await,
         _ => {
-            eprintln!("usage: mmf-bench <orders|query|sync|cycle|holdings|retention> [options]");
+            eprintln!(
+                "usage: mmf-bench <orders|accounts|query|sync|cycle|holdings|retention> [options]"
+            );
             std::process::exit(2)
         }
     }

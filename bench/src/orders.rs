@@ -1,15 +1,23 @@
-//! Order throughput: 70% fast redemptions / 30% subscriptions over 100k accounts through the
-//! real HTTP API, next to `pgbench -b tpcb-like` on the same Postgres in the same run.
+//! Write throughput through the real HTTP API, next to `pgbench -b tpcb-like` on the same
+//! Postgres in the same run, over 100k seeded holders:
+//! - `mmf-bench orders`: 70% fast redemptions / 30% subscriptions;
+//! - `mmf-bench accounts`: account openings, each a new customer with a valid resident ID.
+//!
+//! Every accepted answer is then checked against what was sent and against its row (the order,
+//! or the account and its idempotency record).
 //!
 //! Options (key=value): accounts=100000 clients=64 seconds=20 pgbench_clients=16 shards=8 batch=256
 //! pgbench=0 (skip the baseline)
 
-use crate::{connect, opt, recreate, seed_holders, send_random_order};
+use crate::{connect, opt, random_order, recreate, seed_holders};
 use anyhow::Context;
+use bytes::Bytes;
 use hdrhistogram::Histogram;
 use mmf_command::{build_app, AppState};
 use mmf_shared::clock::Clock;
 use mmf_tests::{test_config, Signer, TestDb};
+use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -17,8 +25,16 @@ use std::time::{Duration, Instant};
 
 const DB: &str = "mmf_bench_orders";
 
+/// What the load clients send.
+#[derive(Clone, Copy, PartialEq)]
+enum Writes {
+    Orders,
+    Accounts,
+}
+
 /// The options of a run.
 struct Settings {
+    writes: Writes,
     accounts: u64,
     clients: u64,
     seconds: u64,
@@ -29,8 +45,9 @@ struct Settings {
 }
 
 impl Settings {
-    fn from_args(args: &[String]) -> Self {
+    fn from_args(args: &[String], writes: Writes) -> Self {
         Self {
+            writes,
             accounts: opt(args, "accounts", 100_000),
             clients: opt(args, "clients", 64),
             seconds: opt(args, "seconds", 20),
@@ -42,8 +59,17 @@ impl Settings {
     }
 }
 
-pub async fn run(args: &[String]) -> anyhow::Result<()> {
-    let s = Settings::from_args(args);
+/// `mmf-bench orders`.
+pub async fn orders(args: &[String]) -> anyhow::Result<()> {
+    run(Settings::from_args(args, Writes::Orders)).await
+}
+
+/// `mmf-bench accounts`.
+pub async fn accounts(args: &[String]) -> anyhow::Result<()> {
+    run(Settings::from_args(args, Writes::Accounts)).await
+}
+
+async fn run(s: Settings) -> anyhow::Result<()> {
     // Baseline first, so both see the same server state and settings.
     let tps = if s.pgbench {
         pgbench_tps(s.pgbench_clients, s.seconds).await?
@@ -51,8 +77,12 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         f64::NAN
     };
     let (pg, api) = start_service(&s).await?;
-    let load = send_orders(&s, &api, &pg).await?;
-    report(&pg, &load, tps).await
+    let load = send_writes(&s, &api, &pg).await?;
+    report(&pg, &load, tps).await?;
+    match s.writes {
+        Writes::Orders => check_orders(&pg, &load.answers).await,
+        Writes::Accounts => check_accounts(&pg, &load.answers).await,
+    }
 }
 
 /// The command service under test: where it listens and the clock it runs on.
@@ -94,6 +124,7 @@ struct LoadClient {
     http: reqwest::Client,
     base: String,
     clock: Clock,
+    writes: Writes,
     accounts: u64,
     deadline: Instant,
     accepted: Arc<AtomicU64>,
@@ -101,35 +132,49 @@ struct LoadClient {
 }
 
 impl LoadClient {
-    /// Sends random orders until the deadline; latencies in µs.
-    async fn send_until_deadline(self, t: u64) -> Histogram<u64> {
+    /// Sends writes until the deadline; latencies in µs, and each accepted write's body with its
+    /// answer.
+    async fn send_until_deadline(self, t: u64) -> (Histogram<u64>, Vec<(Value, Bytes)>) {
         let signer = Signer::new("p1");
         let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
         let mut n = 0u64;
+        let mut answers = Vec::new();
         while Instant::now() < self.deadline {
             n += 1;
             let start = Instant::now();
-            let resp = send_random_order(
-                &self.http,
-                &self.base,
-                &signer,
-                self.clock.now(),
-                self.accounts,
-                format!("b{t}-{n}"),
-            )
-            .await;
+            let rid = format!("b{t}-{n}");
+            let (path, sent) = match self.writes {
+                Writes::Orders => random_order(self.accounts, rid),
+                Writes::Accounts => new_account(rid, t, n),
+            };
+            let resp = signer
+                .send(
+                    &self.http,
+                    reqwest::Method::POST,
+                    &self.base,
+                    path,
+                    Some(&sent),
+                    self.clock.now(),
+                    None,
+                )
+                .await;
             let ok = resp.status() == reqwest::StatusCode::CREATED;
-            let _ = resp.bytes().await;
+            let body = resp.bytes().await.unwrap_or_default();
             hist.record(start.elapsed().as_micros() as u64).unwrap();
             if ok { &self.accepted } else { &self.refused }.fetch_add(1, Ordering::Relaxed);
+            if ok {
+                answers.push((sent, body));
+            }
         }
-        hist
+        (hist, answers)
     }
 }
 
 /// What the load did: latencies, answers, wall time and CPU seconds (Postgres, this process).
 struct Load {
     hist: Histogram<u64>,
+    /// Each accepted order's body and answer.
+    answers: Vec<(Value, Bytes)>,
     accepted: u64,
     refused: u64,
     elapsed: f64,
@@ -137,12 +182,13 @@ struct Load {
 }
 
 /// Runs `clients` load clients for `seconds` and measures them.
-async fn send_orders(s: &Settings, api: &Api, pg: &tokio_postgres::Client) -> anyhow::Result<Load> {
+async fn send_writes(s: &Settings, api: &Api, pg: &tokio_postgres::Client) -> anyhow::Result<Load> {
     let clients = s.clients;
-    println!(
-        "load: {clients} clients for {} s, 70% fast redemptions / 30% subscriptions",
-        s.seconds
-    );
+    let what = match s.writes {
+        Writes::Orders => "70% fast redemptions / 30% subscriptions",
+        Writes::Accounts => "account openings",
+    };
+    println!("load: {clients} clients for {} s, {what}", s.seconds);
     let client = LoadClient {
         accepted: Arc::new(AtomicU64::new(0)),
         refused: Arc::new(AtomicU64::new(0)),
@@ -152,6 +198,7 @@ async fn send_orders(s: &Settings, api: &Api, pg: &tokio_postgres::Client) -> an
             .build()?,
         base: api.base.clone(),
         clock: api.clock.clone(),
+        writes: s.writes,
         accounts: s.accounts,
     };
     let tasks: Vec<_> = (0..clients)
@@ -160,13 +207,17 @@ async fn send_orders(s: &Settings, api: &Api, pg: &tokio_postgres::Client) -> an
     let cpu_before = cpu_seconds(pg).await?;
     let started = Instant::now();
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    let mut answers = Vec::new();
     for t in tasks {
-        hist.add(t.await?)?;
+        let (h, a) = t.await?;
+        hist.add(h)?;
+        answers.extend(a);
     }
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after = cpu_seconds(pg).await?;
     Ok(Load {
         hist,
+        answers,
         accepted: client.accepted.load(Ordering::Relaxed),
         refused: client.refused.load(Ordering::Relaxed),
         elapsed,
@@ -174,20 +225,43 @@ async fn send_orders(s: &Settings, api: &Api, pg: &tokio_postgres::Client) -> an
     })
 }
 
-/// Prints the results and checks that every accepted order is in Postgres.
+/// A new customer's account opening, request `rid` of client `t`: customer `bench-{t}-{n}`,
+/// a resident ID unique to it (a birth date per client and request block, a valid check digit).
+fn new_account(rid: String, t: u64, n: u64) -> (&'static str, Value) {
+    let born = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap()
+        + chrono::Days::new(t * 200 + n / 1000);
+    let id = mmf_domain::idcard::with_check_digit(&format!(
+        "110105{}{:03}",
+        born.format("%Y%m%d"),
+        n % 1000
+    ));
+    (
+        "/v1/accounts",
+        json!({"request_id": rid, "customer_id": format!("bench-{t}-{n}"), "name": "Zhang San",
+               "id_type": "resident_id", "id_number": id, "mobile": "13800138000"}),
+    )
+}
+
+/// Prints the results.
 async fn report(pg: &tokio_postgres::Client, load: &Load, tps: f64) -> anyhow::Result<()> {
     let ok = load.accepted;
     let rate = ok as f64 / load.elapsed;
-    let orders: i64 = pg
-        .query_one("SELECT count(*) FROM orders", &[])
-        .await?
-        .get(0);
+    let (orders, accounts): (i64, i64) = {
+        let r = pg
+            .query_one(
+                "SELECT (SELECT count(*) FROM orders),
+                        (SELECT count(*) FROM accounts WHERE customer_id LIKE 'bench-%')",
+                &[],
+            )
+            .await?;
+        (r.get(0), r.get(1))
+    };
     println!("results:");
     println!(
-        "  accepted orders      = {ok} ({} refused), {orders} order rows in Postgres",
+        "  accepted writes      = {ok} ({} refused); in Postgres {orders} orders, {accounts} accounts opened",
         load.refused
     );
-    println!("  throughput           = {rate:.0} orders/s");
+    println!("  throughput           = {rate:.0} writes/s");
     let hist = &load.hist;
     println!(
         "  latency p50 / p99    = {:.1} ms / {:.1} ms (max {:.1} ms)",
@@ -200,18 +274,142 @@ async fn report(pg: &tokio_postgres::Client, load: &Load, tps: f64) -> anyhow::R
     }
     let (pg_cpu, app_cpu) = load.cpu;
     println!(
-        "  CPU per order        = {:.0} us Postgres + {:.0} us service and load client",
+        "  CPU per write        = {:.0} us Postgres + {:.0} us service and load client",
         pg_cpu / ok as f64 * 1e6,
         app_cpu / ok as f64 * 1e6
     );
     println!(
-        "  CPU-bound ceiling    = {:.0} orders/s on 2 idle cores",
+        "  CPU-bound ceiling    = {:.0} writes/s on 2 idle cores",
         2.0 * ok as f64 / (pg_cpu + app_cpu)
     );
     print_writer_batches();
+    Ok(())
+}
+
+/// Each answer's `field` is what was sent.
+fn ensure_sent(answer: &Value, fields: &[(&str, &Value)]) -> anyhow::Result<()> {
+    for (field, want) in fields {
+        anyhow::ensure!(
+            answer[field] == **want,
+            "{field} sent {want}, answered: {answer}"
+        );
+    }
+    Ok(())
+}
+
+/// Every accepted answer is the order that was sent (request id, account, fund, kind, amount)
+/// and equals its row in Postgres as the order lookup answers it (`order_json`); no row is
+/// left without an answer.
+async fn check_orders(
+    pg: &tokio_postgres::Client,
+    answers: &[(Value, Bytes)],
+) -> anyhow::Result<()> {
+    let mut stored = HashMap::new();
+    for r in pg
+        .query("SELECT order_id, order_json(o)::text FROM orders o", &[])
+        .await?
+    {
+        stored.insert(r.get::<_, i64>(0), serde_json::from_str::<Value>(r.get(1))?);
+    }
+    for (sent, body) in answers {
+        let answer: Value = serde_json::from_slice(body)?;
+        let (kind, amount) = match sent.get("units") {
+            Some(units) => ("fast_redemption", units),
+            None => ("subscription", &sent["amount"]),
+        };
+        ensure_sent(
+            &answer,
+            &[
+                ("request_id", &sent["request_id"]),
+                ("account_id", &sent["account_id"]),
+                ("fund_code", &sent["fund_code"]),
+                ("kind", &Value::from(kind)),
+                ("amount", amount),
+            ],
+        )?;
+        let id = answer["order_id"]
+            .as_i64()
+            .context("an answer without order_id")?;
+        let row = stored
+            .remove(&id)
+            .with_context(|| format!("order {id} was answered but is not stored"))?;
+        anyhow::ensure!(row == answer, "order {id}: answered {answer}, stored {row}");
+    }
     anyhow::ensure!(
-        orders as u64 == ok,
-        "order rows ({orders}) differ from accepted responses ({ok})"
+        stored.is_empty(),
+        "{} order rows have no accepted answer",
+        stored.len()
+    );
+    println!(
+        "  checked              = each of the {} accepted answers is what was sent and its order row",
+        answers.len()
+    );
+    Ok(())
+}
+
+/// Every accepted answer is a new account of the customer that was sent, stored as answered
+/// (partner, customer, masked ID), with the answer kept for replays under its request id; no
+/// account of the load is left without an answer.
+async fn check_accounts(
+    pg: &tokio_postgres::Client,
+    answers: &[(Value, Bytes)],
+) -> anyhow::Result<()> {
+    let mut stored = HashMap::new();
+    for r in pg
+        .query(
+            "SELECT a.account_id, a.partner_id, a.customer_id, a.id_masked, i.response_body::text
+             FROM accounts a
+             LEFT JOIN idempotency i ON i.partner_id = a.partner_id
+                                    AND i.request_id = 'b' || substr(a.customer_id, 7)
+             WHERE a.customer_id LIKE 'bench-%'",
+            &[],
+        )
+        .await?
+    {
+        let replay: Option<&str> = r.get(4);
+        let replay = replay.map(serde_json::from_str::<Value>).transpose()?;
+        stored.insert(
+            r.get::<_, String>(0),
+            (
+                r.get::<_, String>(1),
+                r.get::<_, String>(2),
+                r.get::<_, String>(3),
+                replay,
+            ),
+        );
+    }
+    for (sent, body) in answers {
+        let answer: Value = serde_json::from_slice(body)?;
+        ensure_sent(
+            &answer,
+            &[
+                ("customer_id", &sent["customer_id"]),
+                ("created", &Value::Bool(true)),
+            ],
+        )?;
+        let id = answer["account_id"]
+            .as_str()
+            .context("an answer without account_id")?;
+        let (partner, customer, masked, replay) = stored
+            .remove(id)
+            .with_context(|| format!("account {id} was answered but is not stored"))?;
+        anyhow::ensure!(
+            partner == "p1" && customer == sent["customer_id"] && masked == answer["id_masked"],
+            "account {id}: answered {answer}, stored {partner} {customer} {masked}"
+        );
+        anyhow::ensure!(
+            replay.as_ref() == Some(&answer),
+            "account {id}: answered {answer}, kept for replays {replay:?}"
+        );
+    }
+    anyhow::ensure!(
+        stored.is_empty(),
+        "{} opened accounts have no accepted answer",
+        stored.len()
+    );
+    println!(
+        "  checked              = each of the {} accepted answers is a new account as stored, kept for replays",
+        answers.len()
     );
     Ok(())
 }
