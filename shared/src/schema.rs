@@ -52,7 +52,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    daily_usage (account_id, fund_code, day, kind) {
+    daily_usage (day, account_id, fund_code, kind) {
         account_id -> Text,
         fund_code -> Text,
         day -> Date,
