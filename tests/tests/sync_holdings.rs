@@ -109,42 +109,36 @@ async fn every_day_equals_the_journal_and_a_broken_build_is_redone() {
         );
     }
 
-    // Both funds are built, each with its own income: A's 5000.00 in 000002 earn 0.50 on
-    // Thursday (1.0000 per 10k); B's subscription there arrives on Friday.
-    let in_fund2 = |day: &str, account: &str| {
+    // One account's row of a day in a fund: (units, in, out, income, cumulative income).
+    let row = |day: &str, account: &str, fund: &str| {
         let ch = ch.clone();
-        let (day, account) = (day.to_string(), account.to_string());
+        let (day, account, fund) = (day.to_string(), account.to_string(), fund.to_string());
         async move {
             holdings(&ch, &day)
                 .await
                 .into_iter()
-                .find(|h| h.0 == account && h.1 == FUND2)
+                .find(|h| h.0 == account && h.1 == fund)
                 .map(|h| (h.2, h.3, h.4, h.5, h.6))
         }
     };
+
+    // Both funds are built, each with its own income: A's 5000.00 in 000002 earn 0.50 on
+    // Thursday (1.0000 per 10k); B's subscription there arrives on Friday.
     assert_eq!(
-        in_fund2("2026-11-26", a).await,
+        row("2026-11-26", a, FUND2).await,
         Some((500_000, 0, 0, 50, 50))
     );
-    assert_eq!(in_fund2("2026-11-26", b).await, None);
+    assert_eq!(row("2026-11-26", b, FUND2).await, None);
     assert_eq!(
-        in_fund2("2026-11-27", b).await.map(|h| (h.0, h.1)),
+        row("2026-11-27", b, FUND2).await.map(|h| (h.0, h.1)),
         Some((50_000, 50_000))
     );
 
     // By hand (fen): A holds its opening units plus each day's income from the day after;
     // its 4000.00 leave on Tuesday, when its 200.00 arrive.
-    let of = |day: &str, account: &str| {
-        let ch = ch.clone();
-        let (day, account) = (day.to_string(), account.to_string());
-        async move {
-            holdings(&ch, &day)
-                .await
-                .into_iter()
-                .find(|h| h.0 == account)
-                .map(|h| (h.2, h.3, h.4, h.5, h.6))
-                .unwrap()
-        }
+    let of = |day: &'static str, account: &str| {
+        let fut = row(day, account, FUND);
+        async move { fut.await.unwrap() }
     };
     assert_eq!(of("2026-11-25", a).await, (1_000_000, 0, 0, 0, 0));
     assert_eq!(of("2026-11-27", a).await, (1_000_060, 0, 0, 70, 130));
