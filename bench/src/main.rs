@@ -3,10 +3,10 @@
 
 mod cycle;
 mod holdings;
-mod orders;
 mod query;
 mod retention;
 mod sync;
+mod writes;
 
 /// The Postgres database benchmarks create their own databases from.
 pub const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -158,8 +158,8 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let rest = args.get(1..).unwrap_or_default();
     match args.first().map(String::as_str) {
-        Some("orders") => orders::orders(rest).await,
-        Some("accounts") => orders::accounts(rest).await,
+        Some("orders") => writes::orders(rest).await,
+        Some("accounts") => writes::accounts(rest).await,
         Some("query") => query::run(rest).await,
         Some("sync") => sync::run(rest).await,
         Some("cycle") => cycle::run(rest).await,
