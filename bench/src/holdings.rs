@@ -5,9 +5,10 @@
 //! of the next day — each holder's income paid that day, `orders` subscriptions and as many
 //! redemptions over random accounts, and the day's income paid the day after. Postgres gets
 //! the accounts and the built days. Then:
-//! - builds that day with the sync worker's statements (`mmf_sync::holdings::build_daily`, fund by fund), twice,
-//!   next to two baselines over the same rows in the same run: `SELECT count()` over the
-//!   build's input, and a bare `INSERT ... SELECT` copy of the previous day's rows;
+//! - builds that day with the sync worker's statements (`mmf_sync::holdings::build_daily`,
+//!   fund by fund), twice, next to two baselines over the same rows in the same run:
+//!   `SELECT count()` over the build's input, and a bare `INSERT ... SELECT` copy of the
+//!   previous day's rows;
 //! - `GET /v1/accounts/{id}/balance?as_of=` of a random account and past day through the query
 //!   service, 1 client then `clients`, next to `/health` and a ClickHouse `SELECT 1`;
 //! - every report (`GET /v1/reports/{name}`) for the last seeded day, and for each of its days

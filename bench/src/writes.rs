@@ -226,14 +226,16 @@ async fn send_writes(s: &Settings, api: &Api, pg: &tokio_postgres::Client) -> an
 }
 
 /// A new customer's account opening, request `rid` of client `t`: customer `bench-{t}-{n}`,
-/// a resident ID unique to it (a birth date per client and request block, a valid check digit).
+/// a resident ID of its own (a birth date and sequence number from `t * 400_000 + n`, so
+/// unique while a client sends fewer than 400,000; born 1930–2000 for 64 clients; a valid
+/// check digit).
 fn new_account(rid: String, t: u64, n: u64) -> (&'static str, Value) {
-    let born = chrono::NaiveDate::from_ymd_opt(1950, 1, 1).unwrap()
-        + chrono::Days::new(t * 200 + n / 1000);
+    let x = t * 400_000 + n;
+    let born = chrono::NaiveDate::from_ymd_opt(1930, 1, 1).unwrap() + chrono::Days::new(x / 1000);
     let id = mmf_domain::idcard::with_check_digit(&format!(
         "110105{}{:03}",
         born.format("%Y%m%d"),
-        n % 1000
+        x % 1000
     ));
     (
         "/v1/accounts",
