@@ -5,6 +5,7 @@
 //! Postgres (`flows_days`) only after its rows are in ClickHouse, and a build first drops the
 //! day's partition, so a crash in between rebuilds the same rows.
 
+use crate::status::Horizon;
 use crate::tables::{Orders, Table};
 use crate::{metrics, Shared};
 use anyhow::Context;
@@ -56,7 +57,11 @@ pub fn final_through(cycled: Option<NaiveDate>, open_from: Option<NaiveDate>) ->
 }
 
 /// Builds every day that is final and shipped, in order.
-pub async fn build_ready(shared: &Shared, stop: &watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn build_ready(
+    shared: &Shared,
+    stop: &watch::Receiver<bool>,
+    horizon: &mut Horizon<NaiveDate>,
+) -> anyhow::Result<()> {
     let mut pg = shared.pg.get().await.context("Postgres connection")?;
     let state: FlowsState = statement(STATE_SQL)
         .get_result(&mut pg)
@@ -69,8 +74,8 @@ pub async fn build_ready(shared: &Shared, stop: &watch::Receiver<bool>) -> anyho
     if state.last_built.is_some_and(|b| b >= last_final) {
         return Ok(());
     }
-    // Every order committed by the time the cycle was seen finished is in ClickHouse.
-    if shared.status.covered(Orders::NAME) < u64::try_from(state.horizon)? {
+    // Every order committed by the time the cycle was first seen finished is in ClickHouse.
+    if shared.status.covered(Orders::NAME) < horizon.of(last_final, u64::try_from(state.horizon)?) {
         return Ok(());
     }
     let first = match state.last_built {

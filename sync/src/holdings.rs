@@ -5,6 +5,7 @@
 //! first drops the day's partition, so a crash in between rebuilds the same rows.
 
 use crate::shipper::{pause, MAX_BACKOFF, MIN_BACKOFF};
+use crate::status::Horizon;
 use crate::tables::{Accounts, IncomePayments, Table, UnitJournal};
 use crate::{metrics, Shared};
 use anyhow::{bail, Context};
@@ -27,11 +28,12 @@ const IDLE: Duration = Duration::from_millis(250);
 pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     shared.status.register(STREAM);
     let mut backoff = MIN_BACKOFF;
-    let mut blocked = None;
+    let mut gate = Gate::default();
+    let mut flows_horizon = Horizon::default();
     loop {
         let built = async {
-            build_ready(&shared, &stop, &mut blocked).await?;
-            crate::flows::build_ready(&shared, &stop).await
+            build_ready(&shared, &stop, &mut gate).await?;
+            crate::flows::build_ready(&shared, &stop, &mut flows_horizon).await
         };
         let wait = match built.await {
             Ok(()) => {
@@ -58,15 +60,21 @@ pub async fn run(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// A day found waiting for some fund's income, and the funds distributed when it was: while
-/// they stay the same, the day stays blocked without asking ClickHouse again.
-type Blocked = Option<(NaiveDate, Vec<String>)>;
+/// What the next day waits for: `blocked` is a day found waiting for some fund's income, and
+/// the funds distributed when it was (while they stay the same, the day stays blocked without
+/// asking ClickHouse again); `horizon` is the transaction horizon read once a day's funds were
+/// distributed, which the shipped watermarks must pass.
+#[derive(Default)]
+struct Gate {
+    blocked: Option<(NaiveDate, Vec<String>)>,
+    horizon: Horizon<(NaiveDate, Vec<String>)>,
+}
 
 /// Builds every day that is ready, in order, and refreshes the lag gauge.
 async fn build_ready(
     shared: &Shared,
     stop: &watch::Receiver<bool>,
-    blocked: &mut Blocked,
+    gate: &mut Gate,
 ) -> anyhow::Result<()> {
     loop {
         let mut pg = shared.pg.get().await.context("Postgres connection")?;
@@ -93,7 +101,7 @@ async fn build_ready(
                 None => return Ok(()),
             },
         };
-        if !ready(shared, &mut pg, day, state.last_built.is_none(), blocked).await? {
+        if !ready(shared, &mut pg, day, state.last_built.is_none(), gate).await? {
             return Ok(());
         }
         drop(pg);
@@ -146,7 +154,7 @@ async fn ready(
     pg: &mut AsyncPgConnection,
     day: NaiveDate,
     first: bool,
-    blocked: &mut Blocked,
+    gate: &mut Gate,
 ) -> anyhow::Result<bool> {
     let finished: Finished = statement(FINISHED_SQL)
         .bind::<Date, _>(day)
@@ -154,13 +162,17 @@ async fn ready(
         .await
         .context("reading distributed income")?;
     if finished.funds.is_empty()
-        || blocked
+        || gate
+            .blocked
             .as_ref()
             .is_some_and(|(d, funds)| *d == day && *funds == finished.funds)
     {
         return Ok(false);
     }
-    let horizon = u64::try_from(finished.horizon)?;
+    let horizon = gate.horizon.of(
+        (day, finished.funds.clone()),
+        u64::try_from(finished.horizon)?,
+    );
     // Accounts too: a holder new on the day takes its investor key from `accounts`.
     let shipped = [UnitJournal::NAME, IncomePayments::NAME, Accounts::NAME]
         .iter()
@@ -191,10 +203,10 @@ async fn ready(
         .collect();
     if !waiting.is_empty() {
         tracing::debug!(%day, ?waiting, "holdings wait for these funds' income");
-        *blocked = Some((day, finished.funds));
+        gate.blocked = Some((day, finished.funds));
         return Ok(false);
     }
-    *blocked = None;
+    gate.blocked = None;
     Ok(true)
 }
 

@@ -78,3 +78,43 @@ impl Status {
         self.streams.lock().unwrap().clone()
     }
 }
+
+/// A Postgres horizon (the next transaction id) read once for a target and kept while the
+/// target stays the same. Waiting until the shipped watermark passes a horizon read afresh on
+/// every look never ends while orders keep committing: each look reads a later one.
+#[derive(Debug)]
+pub struct Horizon<K>(Option<(K, u64)>);
+
+impl<K> Default for Horizon<K> {
+    fn default() -> Self {
+        Horizon(None)
+    }
+}
+
+impl<K: PartialEq> Horizon<K> {
+    /// The horizon kept for `target`, or `now`, kept from here on for it.
+    pub fn of(&mut self, target: K, now: u64) -> u64 {
+        match &self.0 {
+            Some((t, h)) if *t == target => *h,
+            _ => {
+                self.0 = Some((target, now));
+                now
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Horizon;
+
+    #[test]
+    fn a_horizon_is_kept_until_the_target_changes() {
+        let mut h = Horizon::default();
+        assert_eq!(h.of(1, 100), 100);
+        assert_eq!(h.of(1, 150), 100);
+        assert_eq!(h.of(2, 170), 170);
+        assert_eq!(h.of(2, 200), 170);
+        assert_eq!(h.of(1, 210), 210);
+    }
+}
