@@ -12,7 +12,7 @@
 //! positions, orders and journal rows refer to accounts that are not created, which only the
 //! seed needs to know.
 
-mod holdings;
+pub(crate) mod holdings;
 
 use crate::{connect, opt, opt_str, recreate, recreate_ch, shipped_after};
 use anyhow::Context;
@@ -71,7 +71,7 @@ async fn load(base: String, clock: Clock, clients: u64, stop: Arc<AtomicBool>) -
     hist
 }
 
-fn latency(h: &Histogram<u64>) -> String {
+pub(crate) fn latency(h: &Histogram<u64>) -> String {
     format!(
         "{} orders, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         h.len(),
@@ -98,12 +98,12 @@ fn order_fen(i: u64) -> u64 {
     (i.wrapping_mul(104_729) % 5_000_000) + 100
 }
 
-fn yuan(fen: u64) -> String {
+pub(crate) fn yuan(fen: u64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
 }
 
 /// Streams `rows` lines produced by `line(i)` into `COPY <target> FROM STDIN`.
-async fn copy(
+pub(crate) async fn copy(
     client: &Client,
     target: &str,
     rows: u64,
@@ -189,15 +189,15 @@ async fn income_in_clickhouse(
         "ClickHouse income rows: {ch_entries}, {} yuan, equal to Postgres",
         yuan(fen as u64)
     );
-    holdings::wait_and_compare(seed, &ch, day, finished).await?;
+    holdings::wait_and_compare(seed, &ch, day, finished, "the distribution finished").await?;
     Ok((entries, visible))
 }
 
-fn seconds(s: Option<f64>) -> String {
+pub(crate) fn seconds(s: Option<f64>) -> String {
     s.map_or("not within 15 min".into(), |s| format!("{s:.1} s"))
 }
 
-async fn timed<T, E: Into<anyhow::Error>>(
+pub(crate) async fn timed<T, E: Into<anyhow::Error>>(
     label: &str,
     f: impl std::future::Future<Output = Result<T, E>>,
 ) -> anyhow::Result<(T, f64)> {
@@ -638,7 +638,7 @@ fn print_summary(s: &Settings, r: &Results) {
 /// The invariants every distribution keeps, checked against Postgres: Σ eligible = Σ movements
 /// effective on or before the day; paid + carry change + to_fund = accrued exactly; under
 /// `redistribute`, Σ paid = F (less any negative payment capped at the units held).
-async fn check_distribution(seed: &Client, dist: &Distribution) -> anyhow::Result<()> {
+pub(crate) async fn check_distribution(seed: &Client, dist: &Distribution) -> anyhow::Result<()> {
     let t = &dist.totals;
     let expected_eligible: Decimal = seed
         .query_one(

@@ -3,6 +3,7 @@
 
 mod cycle;
 mod holdings;
+mod peak;
 mod query;
 mod retention;
 mod sync;
@@ -165,9 +166,10 @@ async fn main() -> anyhow::Result<()> {
         Some("cycle") => cycle::run(rest).await,
         Some("holdings") => holdings::run(rest).await,
         Some("retention") => retention::run(rest).await,
+        Some("peak-day") => peak::run(rest).await,
         _ => {
             eprintln!(
-                "usage: mmf-bench <orders|accounts|query|sync|cycle|holdings|retention> [options]"
+                "usage: mmf-bench <orders|accounts|query|sync|cycle|holdings|retention|peak-day> [options]"
             );
             std::process::exit(2)
         }

@@ -66,7 +66,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     pg.batch_execute("VACUUM ANALYZE").await?;
     println!("  seeded in {:.1} s", started.elapsed().as_secs_f64());
 
-    let (pg_read, ch_write) = baselines(&pg, &ch, rows).await?;
+    let (pg_read, ch_write) = baselines(&pg, &ch, DB, rows).await?;
     let worker = bulk_catch_up(&pg, &ch, &url, rows, batch, (pg_read, ch_write)).await?;
 
     steady_lag(
@@ -84,9 +84,10 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// Seconds Postgres takes to hand out the journal (`COPY … TO STDOUT`) and ClickHouse to
 /// ingest the same rows as TSV over HTTP: what the worker's bulk rate is measured against.
-async fn baselines(
+pub(crate) async fn baselines(
     pg: &tokio_postgres::Client,
     ch: &clickhouse::Client,
+    db: &str,
     rows: u64,
 ) -> anyhow::Result<(f64, f64)> {
     let export =
@@ -108,7 +109,7 @@ async fn baselines(
     let started = Instant::now();
     let resp = reqwest::Client::new()
         .post(format!(
-            "{CH_URL}/?database={DB}&query=INSERT%20INTO%20unit_journal_baseline%20FORMAT%20TabSeparated"
+            "{CH_URL}/?database={db}&query=INSERT%20INTO%20unit_journal_baseline%20FORMAT%20TabSeparated"
         ))
         .body(tsv)
         .send()
@@ -190,7 +191,7 @@ async fn seed_journal(pg: &tokio_postgres::Client, rows: u64, accounts: u64) -> 
     Ok(())
 }
 
-async fn copy_out(pg: &tokio_postgres::Client, sql: &str) -> anyhow::Result<Vec<u8>> {
+pub(crate) async fn copy_out(pg: &tokio_postgres::Client, sql: &str) -> anyhow::Result<Vec<u8>> {
     use futures::TryStreamExt;
     let stream = pg.copy_out(sql).await?;
     futures::pin_mut!(stream);

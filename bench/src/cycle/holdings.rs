@@ -5,13 +5,15 @@ use chrono::NaiveDate;
 use std::time::{Duration, Instant};
 use tokio_postgres::Client;
 
-/// Waits until the holdings of `day` are built (counted from `since`), prints each day's build
+/// Waits until the holdings of `day` are built (counted from `since`, the end of `after`),
+/// prints each day's build
 /// time with its baselines and checks the day's totals against Postgres.
 pub async fn wait_and_compare(
     seed: &Client,
     ch: &clickhouse::Client,
     day: NaiveDate,
     since: Instant,
+    after: &str,
 ) -> anyhow::Result<()> {
     loop {
         let built: Option<NaiveDate> = seed
@@ -28,7 +30,7 @@ pub async fn wait_and_compare(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!(
-        "daily holdings up to {day}: built {:.1} s after the distribution finished",
+        "daily holdings up to {day}: built {:.1} s after {after}",
         since.elapsed().as_secs_f64()
     );
     for r in seed
