@@ -14,7 +14,7 @@
 
 pub(crate) mod holdings;
 
-use crate::{connect, opt, opt_str, recreate, recreate_ch, shipped_after};
+use crate::{connect, opt, opt_str, recreate, recreate_ch, shipped_after, Background};
 use anyhow::Context;
 use bytes::Bytes;
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -425,13 +425,15 @@ async fn seed_orders(seed: &Client, s: &Settings) -> anyhow::Result<()> {
 
 /// Vacuums and checkpoints, so that each measured step starts from the same clean state.
 async fn vacuum(seed: &Client) -> anyhow::Result<()> {
+    vacuum_tables(seed, "positions, unit_journal, orders").await
+}
+
+/// VACUUM ANALYZE of `tables`, then a checkpoint.
+pub(crate) async fn vacuum_tables(pg: &Client, tables: &str) -> anyhow::Result<()> {
     // One statement per call: VACUUM refuses to run in a multi-statement batch.
-    for stmt in [
-        "VACUUM ANALYZE positions, unit_journal, orders",
-        "CHECKPOINT",
-    ] {
-        seed.batch_execute(stmt).await?;
-    }
+    pg.batch_execute(&format!("VACUUM ANALYZE {tables}"))
+        .await?;
+    pg.batch_execute("CHECKPOINT").await?;
     Ok(())
 }
 
@@ -511,34 +513,15 @@ async fn start_service(url: &str) -> anyhow::Result<Api> {
     Ok(Api { base, clock })
 }
 
-/// Subscription clients running against the API until stopped.
-struct Load {
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<Histogram<u64>>,
-}
-
-impl Load {
-    fn start(api: &Api, clients: u64) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(load(
-            api.base.clone(),
-            api.clock.clone(),
-            clients,
-            stop.clone(),
-        ));
-        Self { stop, task }
-    }
-
-    /// Stops the clients; their latencies.
-    async fn stop(self) -> anyhow::Result<Histogram<u64>> {
-        self.stop.store(true, Ordering::Relaxed);
-        Ok(self.task.await?)
-    }
+/// Subscription clients running against the API until stopped; their latencies.
+fn start_load(api: &Api, clients: u64) -> Background<Histogram<u64>> {
+    let (base, clock) = (api.base.clone(), api.clock.clone());
+    Background::start(move |stop| load(base, clock, clients, stop))
 }
 
 /// API latency for 10 s with nothing else running.
 async fn idle_latency(api: &Api, clients: u64) -> anyhow::Result<Histogram<u64>> {
-    let load = Load::start(api, clients);
+    let load = start_load(api, clients);
     tokio::time::sleep(Duration::from_secs(10)).await;
     let idle = load.stop().await?;
     println!(
@@ -566,7 +549,7 @@ async fn distribute_days(
             income::publish(&db.pool, FUND, day, "0.6431".parse()?, api.clock.now()).await?;
             timed("vacuum + checkpoint", vacuum(&db.seed)).await?;
         }
-        let load = Load::start(api, s.clients);
+        let load = start_load(api, s.clients);
         let (dist, elapsed) = timed(
             &format!(
                 "income distribution ({policy}) of {} positions (batches of {}, {} in parallel)",

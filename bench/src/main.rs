@@ -9,6 +9,29 @@ mod retention;
 mod sync;
 mod writes;
 
+/// A task that runs until told to stop, then hands back what it gathered (API load clients).
+pub struct Background<T> {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<T>,
+}
+
+impl<T: Send + 'static> Background<T> {
+    /// Spawns `run(stop)`; `stop` turns true when [`Background::stop`] is called.
+    pub fn start<F>(run: impl FnOnce(std::sync::Arc<std::sync::atomic::AtomicBool>) -> F) -> Self
+    where
+        F: std::future::Future<Output = T> + Send + 'static,
+    {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn(run(stop.clone()));
+        Background { stop, task }
+    }
+
+    pub async fn stop(self) -> anyhow::Result<T> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(self.task.await?)
+    }
+}
+
 /// The Postgres database benchmarks create their own databases from.
 pub const ADMIN: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 

@@ -12,7 +12,7 @@
 //! `holders=1000000 orders=3000000` is the 1/10 run.
 
 use crate::cycle::{check_distribution, copy, seconds, timed, yuan};
-use crate::{connect, opt, recreate, recreate_ch, shipped_after};
+use crate::{connect, opt, recreate, recreate_ch, shipped_after, Background};
 use chrono::{NaiveDate, TimeZone, Utc};
 use hdrhistogram::Histogram;
 use mmf_command::cycle::distribute::{Batching, Distribution};
@@ -295,7 +295,9 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let (base, clock) = start_service(&url).await?;
     let epoch = Instant::now();
     let idle_from = Mark::now();
-    let load = Load::start(&base, &clock, s.rate, s.holders);
+    // Orders sent on a fixed schedule by partners p0..p3 until stopped.
+    let (rate, holders) = (s.rate, s.holders);
+    let load = Background::start(move |stop| open_loop(base, clock, rate, holders, stop));
     tokio::time::sleep(Duration::from_secs(10)).await;
     let idle = idle_from.to(Mark::now(), "idle (before the cycle)", String::new());
     let mut phases = vec![catch_up, idle];
@@ -464,14 +466,7 @@ fn partner_spec() -> String {
 }
 
 async fn vacuum(pg: &Client) -> anyhow::Result<()> {
-    // One statement per call: VACUUM refuses to run in a multi-statement batch.
-    for stmt in [
-        "VACUUM ANALYZE accounts, positions, unit_journal, orders",
-        "CHECKPOINT",
-    ] {
-        pg.batch_execute(stmt).await?;
-    }
-    Ok(())
+    crate::cycle::vacuum_tables(pg, "accounts, positions, unit_journal, orders").await
 }
 
 /// A statement over the cycle's rows, run and rolled back; its seconds, then a vacuum.
@@ -632,31 +627,6 @@ struct Sample {
     due: Instant,
     micros: u64,
     ok: bool,
-}
-
-/// Orders sent on a fixed schedule by partners p0..p3 until stopped.
-struct Load {
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<Vec<Sample>>,
-}
-
-impl Load {
-    fn start(base: &str, clock: &Clock, rate: u64, holders: u64) -> Load {
-        let stop = Arc::new(AtomicBool::new(false));
-        let task = tokio::spawn(open_loop(
-            base.to_string(),
-            clock.clone(),
-            rate,
-            holders,
-            stop.clone(),
-        ));
-        Load { stop, task }
-    }
-
-    async fn stop(self) -> anyhow::Result<Vec<Sample>> {
-        self.stop.store(true, Ordering::Relaxed);
-        Ok(self.task.await?)
-    }
 }
 
 /// An order of partner `client` for one of its holders at random: 70% fast redemptions of
