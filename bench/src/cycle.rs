@@ -256,9 +256,9 @@ struct Db {
 }
 
 /// The command service in this process, for API latency.
-struct Api {
-    base: String,
-    clock: Clock,
+pub(crate) struct Api {
+    pub(crate) base: String,
+    pub(crate) clock: Clock,
 }
 
 /// One income day: the distribution, its time, the API latency during it, and the income
@@ -297,7 +297,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     } else {
         None
     };
-    let api = start_service(&db.url).await?;
+    let api = start_service(DB, &db.url, None).await?;
     let idle = idle_latency(&api, s.clients).await?;
     let days = distribute_days(&s, &db, &api, worker.is_some()).await?;
     if let Some(worker) = worker {
@@ -497,14 +497,20 @@ async fn distribution_baseline(s: &Settings, db: &Db) -> anyhow::Result<f64> {
     Ok(elapsed)
 }
 
-/// Starts the command service on the benchmark database, its clock the morning after the
-/// seeded trade date.
-async fn start_service(url: &str) -> anyhow::Result<Api> {
+/// Starts the command service on benchmark database `db` (with `partners` as `id:secret,…`
+/// instead of the tests' two, if given), its clock the morning after the seeded trade date.
+pub(crate) async fn start_service(
+    db: &str,
+    url: &str,
+    partners: Option<String>,
+) -> anyhow::Result<Api> {
     let mut config = mmf_tests::test_config(&TestDb {
-        name: DB.into(),
+        name: db.into(),
         url: url.into(),
     });
-    config.common.db_pool = 8;
+    if let Some(p) = partners {
+        config.partners = p;
+    }
     let clock = Clock::simulated(Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap());
     let state = AppState::new(config, clock.clone()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

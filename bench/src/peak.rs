@@ -18,11 +18,11 @@ use hdrhistogram::Histogram;
 use mmf_command::cycle::distribute::{Batching, Distribution};
 use mmf_command::cycle::reconcile::{self, ofd};
 use mmf_command::cycle::{self, Event};
-use mmf_command::{build_app, income, AppState};
+use mmf_command::income;
 use mmf_domain::calendar::Calendar;
 use mmf_shared::clock::Clock;
 use mmf_tests::sync::CH_URL;
-use mmf_tests::{Signer, TestDb};
+use mmf_tests::Signer;
 use rand::Rng;
 use rust_decimal::Decimal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -292,12 +292,12 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     );
     timed("checkpoint", pg.batch_execute("CHECKPOINT")).await?;
 
-    let (base, clock) = start_service(&url).await?;
+    let api = crate::cycle::start_service(DB, &url, Some(partner_spec())).await?;
     let epoch = Instant::now();
     let idle_from = Mark::now();
     // Orders sent on a fixed schedule by partners p0..p3 until stopped.
     let (rate, holders) = (s.rate, s.holders);
-    let load = Background::start(move |stop| open_loop(base, clock, rate, holders, stop));
+    let load = Background::start(move |stop| open_loop(api.base, api.clock, rate, holders, stop));
     tokio::time::sleep(Duration::from_secs(10)).await;
     let idle = idle_from.to(Mark::now(), "idle (before the cycle)", String::new());
     let mut phases = vec![catch_up, idle];
@@ -607,20 +607,6 @@ async fn partner_files(
     Ok(files)
 }
 
-async fn start_service(url: &str) -> anyhow::Result<(String, Clock)> {
-    let mut config = mmf_tests::test_config(&TestDb {
-        name: DB.into(),
-        url: url.into(),
-    });
-    config.partners = partner_spec();
-    let clock = Clock::simulated(Utc.with_ymd_and_hms(2026, 11, 27, 2, 0, 0).unwrap());
-    let state = AppState::new(config, clock.clone()).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move { axum::serve(listener, build_app(state)).await });
-    Ok((base, clock))
-}
-
 /// One API request: when it was due (seconds after the run's epoch), its latency from then,
 /// and whether it was accepted.
 struct Sample {
@@ -717,19 +703,12 @@ fn latency(samples: &[Sample], phase: &Phase) -> String {
     if h.is_empty() {
         return "(no load)".into();
     }
-    let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
-    format!(
-        "{} sent, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms{}",
-        h.len(),
-        ms(0.5),
-        ms(0.99),
-        h.max() as f64 / 1000.0,
-        if refused > 0 {
-            format!(", {refused} NOT accepted")
-        } else {
-            String::new()
-        }
-    )
+    let refused = if refused > 0 {
+        format!(", {refused} NOT accepted")
+    } else {
+        String::new()
+    };
+    format!("{}{refused}", crate::cycle::latency(&h))
 }
 
 fn print_summary(s: &Settings, phases: &[Phase], samples: &[Sample], epoch: Instant) {
