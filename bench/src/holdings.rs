@@ -11,14 +11,15 @@
 //!   previous day's rows;
 //! - `GET /v1/accounts/{id}/balance?as_of=` of a random account and past day through the query
 //!   service, 1 client then `clients`, next to `/health` and a ClickHouse `SELECT 1`;
-//! - every report (`GET /v1/reports/{name}`) for the last seeded day, and for each of its days
-//!   in turn, over `history_orders` orders spread over the seeded days (fast redemptions,
-//!   subscriptions and redemptions, some over the AML thresholds), next to a `SELECT count()`
-//!   of that day's holdings and orders.
+//! - every report (`GET /v1/reports/{name}`) for the last seeded day, for the last `range_days`
+//!   days in one call (`from=&to=`), and for each of those days in turn (checked to answer the
+//!   range's rows), over `history_orders` orders spread over the seeded days (fast
+//!   redemptions, subscriptions and redemptions, some over the AML thresholds), next to a
+//!   `SELECT count()` of that day's holdings and orders.
 //!
 //! Options: accounts=10000000 days=30 orders=1000000 history_orders=10000000 samples=2000
 //! clients=8 reseed=0 build=1 reports=1 (0 skips that part) range_days=days (how many of the
-//! last days each report also runs for in turn)
+//! last days each report also runs for as a range)
 
 use crate::opt;
 use crate::query::{
@@ -41,7 +42,7 @@ struct Settings {
     samples: u64,
     clients: u64,
     reseed: bool,
-    /// Days each report is also run for in turn (the last `range_days` seeded days).
+    /// Days each report is also run for as a range (the last `range_days` seeded days).
     range_days: u64,
     /// The first seeded day; the last is the day before yesterday.
     first: NaiveDate,
@@ -373,8 +374,8 @@ async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every report for the last seeded day, then for each seeded day in turn (a month of one
-/// report), next to counting that day's holdings and orders.
+/// Every report for the last seeded day, then for the last `range_days` days as one range and
+/// each of them in turn, next to counting that day's holdings and orders.
 async fn reports(s: &Settings, base: &str, ch: &clickhouse::Client) -> anyhow::Result<()> {
     let last = s.day - Days::new(1);
     let (holdings, orders): (u64, u64) = ch
@@ -398,9 +399,9 @@ async fn reports(s: &Settings, base: &str, ch: &clickhouse::Client) -> anyhow::R
         t.elapsed().as_secs_f64()
     );
     let http = reqwest::Client::new();
-    let report = |name: &'static str, day: NaiveDate| {
+    let report = |name: &'static str, range: String| {
         let http = http.clone();
-        let url = format!("{base}/v1/reports/{name}?date={day}");
+        let url = format!("{base}/v1/reports/{name}?{range}");
         async move {
             let t = Instant::now();
             let resp = http
@@ -411,25 +412,37 @@ async fn reports(s: &Settings, base: &str, ch: &clickhouse::Client) -> anyhow::R
                 .await?;
             let status = resp.status();
             let body: serde_json::Value = resp.json().await?;
-            anyhow::ensure!(status.is_success(), "{name} {day}: {status} {body}");
-            let rows = body["rows"].as_array().map_or(0, Vec::len);
+            anyhow::ensure!(status.is_success(), "{name} {range}: {status} {body}");
+            let rows = body["rows"].as_array().cloned().unwrap_or_default();
             anyhow::Ok((rows, t.elapsed().as_secs_f64()))
         }
     };
+    let (from, to) = (s.first + Days::new(s.days - s.range_days), last);
     for r in mmf_query::reports::REPORTS {
-        let (rows, one) = report(r.name, last).await?;
-        let mut month = 0.0;
-        for d in s.days - s.range_days..s.days {
-            month += report(r.name, s.first + Days::new(d)).await?.1;
+        let (rows, one) = report(r.name, format!("date={last}")).await?;
+        let (mut days, mut month) = (Vec::new(), 0.0);
+        for day in from.iter_days().take_while(|d| *d <= to) {
+            let (rows, secs) = report(r.name, format!("date={day}")).await?;
+            days.extend(rows);
+            month += secs;
         }
+        let (range, secs) = report(r.name, format!("from={from}&to={to}")).await?;
+        anyhow::ensure!(
+            range == days,
+            "{}: the range {from}..{to} differs from its days in turn",
+            r.name
+        );
         println!(
-            "  {:<24} {last}: {rows:>6} rows in {one:>6.2} s; each of the last {} days in turn: {month:>6.1} s",
-            r.name, s.range_days
+            "  {:<24} {last}: {:>6} rows in {one:>6.2} s; {from}..{to}: {:>7} rows in {secs:>6.2} s \
+             (each day in turn: {month:>6.1} s, the same rows)",
+            r.name,
+            rows.len(),
+            range.len()
         );
         if r.from_flows.is_some() {
             // What the service runs for a day whose flows are not built yet.
             let t = Instant::now();
-            ch.query(&mmf_query::reports::sql(r, last, false))
+            ch.query(&mmf_query::reports::sql(r, last, last, false))
                 .fetch_bytes("TabSeparated")?
                 .collect()
                 .await?;

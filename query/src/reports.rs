@@ -1,15 +1,16 @@
 //! Regulatory reports: each is one SQL file (`query/src/reports/*.sql`, documented in
-//! docs/reports.md) over one day of the read models: daily holdings and orders laid out by day.
-//! The day is the one parameter, `{day:Date}` as current clickhouse-client takes it; the service
-//! substitutes the validated date (18.16 has no query parameters). Only names from [`REPORTS`]
+//! docs/reports.md) over a range of days of the read models: daily holdings and orders laid out
+//! by day, one row set per day. The first and last day are the parameters, `{from:Date}` and
+//! `{to:Date}` as current clickhouse-client takes them; the service substitutes the validated
+//! dates (18.16 has no query parameters). One day is the range from it to itself. Only names from [`REPORTS`]
 //! reach SQL. The reports by person read the per-person read models the sync worker builds
 //! once a day (docs/decisions/0035-investor-read-models.md); for the last days, whose orders
 //! can still change, they group the orders themselves (the same rows, slower).
 
-use crate::{parse_date, AppState};
+use crate::{date_range, parse_date, AppState};
 use axum::extract::State;
 use chrono::NaiveDate;
-use diesel::dsl::{exists, max};
+use diesel::dsl::max;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use mmf_shared::http::ErrorCode;
@@ -23,13 +24,14 @@ use utoipa::{IntoParams, ToSchema};
 pub struct Report {
     /// The name in `/v1/reports/{name}`.
     pub name: &'static str,
-    /// The query, with `{day:Date}` for the day.
+    /// The query, with `{from:Date}` and `{to:Date}` for its days.
     pub sql: &'static str,
+    /// The order of one day's rows (the days come in order).
     pub order_by: &'static str,
     /// Reads the day's holdings, which exist once the day's income is distributed.
     pub reads_holdings: bool,
-    /// The same query over `investor_flows`, for a day whose flows are built (with the days
-    /// before it).
+    /// The same query over `investor_flows`, for days whose flows are built (with the days
+    /// before them).
     pub from_flows: Option<&'static str>,
 }
 
@@ -84,24 +86,34 @@ pub fn find(name: &str) -> Option<&'static Report> {
     REPORTS.iter().find(|r| r.name == name)
 }
 
-/// The SQL that selects one day of a report, in its order: from the per-person flows when
-/// `flows_built` (the day's and every earlier day's are) and the report has that form.
-pub fn sql(report: &Report, day: NaiveDate, flows_built: bool) -> String {
+/// The longest range one call reports on.
+pub const MAX_RANGE_DAYS: i64 = 92;
+
+/// The SQL that selects the days `from..=to` of a report, day by day in the report's order:
+/// from the per-person flows when `flows_built` (`to`'s and every earlier day's are) and the
+/// report has that form.
+pub fn sql(report: &Report, from: NaiveDate, to: NaiveDate, flows_built: bool) -> String {
     let query = match report.from_flows {
         Some(q) if flows_built => q,
         _ => report.sql,
     };
     format!(
-        "SELECT * FROM (\n{}\n) ORDER BY {}",
-        query.replace("{day:Date}", &format!("toDate('{day}')")),
+        "SELECT * FROM (\n{}\n) ORDER BY day, {}",
+        query
+            .replace("{from:Date}", &format!("toDate('{from}')"))
+            .replace("{to:Date}", &format!("toDate('{to}')")),
         report.order_by
     )
 }
 
 #[derive(Deserialize, IntoParams)]
 pub struct ReportQuery {
-    /// The day, `YYYY-MM-DD`.
+    /// One day, `YYYY-MM-DD`.
     date: Option<String>,
+    /// The first day of a range (with `to`, instead of `date`).
+    from: Option<String>,
+    /// The last day of a range (inclusive); a range spans at most 92 days.
+    to: Option<String>,
 }
 
 /// One report row: column name to value.
@@ -110,15 +122,20 @@ pub type Row = Map<String, Value>;
 #[derive(Serialize, ToSchema)]
 pub struct ReportBody {
     pub report: String,
-    pub date: String,
+    /// The day asked for with `date`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    pub from: String,
+    pub to: String,
     pub columns: Vec<String>,
     /// One object per row: amounts as strings with their decimals, counts as numbers.
     #[schema(value_type = Vec<Object>)]
     pub rows: Vec<Row>,
 }
 
-/// One day of a regulatory report (ops token). Names: aml_large_transactions,
-/// suspicious_patterns, fund_daily_scale, partner_flows, investor_concentration, t0_usage.
+/// A regulatory report for one day (`date`) or each day of a range (`from`, `to`), ops token.
+/// Names: aml_large_transactions, suspicious_patterns, fund_daily_scale, partner_flows,
+/// investor_concentration, t0_usage.
 #[utoipa::path(get, path = "/v1/reports/{name}", params(("name" = String, Path), ReportQuery),
     responses((status = 200, body = ReportBody), (status = 400, body = mmf_shared::http::ErrorBody),
               (status = 404, body = mmf_shared::http::ErrorBody)))]
@@ -130,10 +147,26 @@ pub async fn get_report(
     let report = find(&name).ok_or_else(|| {
         ApiError::new(ErrorCode::UnknownReport, "no such report").with_field("name")
     })?;
-    let date = q.date.ok_or_else(|| {
-        ApiError::new(ErrorCode::MissingParameter, "date is required").with_field("date")
-    })?;
-    let day = parse_date("date", &date)?;
+    let (from, to) = match (&q.date, &q.from, &q.to) {
+        (Some(date), None, None) => {
+            let day = parse_date("date", date)?;
+            (day, day)
+        }
+        (Some(_), _, _) => {
+            return Err(
+                ApiError::new(ErrorCode::InvalidField, "give either date or from and to")
+                    .with_field("date"),
+            )
+        }
+        (None, None, None) => {
+            return Err(ApiError::new(
+                ErrorCode::MissingParameter,
+                "date (or from and to) is required",
+            )
+            .with_field("date"))
+        }
+        (None, from, to) => date_range(from.as_deref(), to.as_deref(), MAX_RANGE_DAYS)?,
+    };
     let mut conn = state.pool.get().await?;
     let mut flows_built = false;
     if report.from_flows.is_some() {
@@ -141,24 +174,26 @@ pub async fn get_report(
             .select(max(flows_days::day))
             .get_result(&mut conn)
             .await?;
-        flows_built = last.is_some_and(|last| last >= day);
+        flows_built = last.is_some_and(|last| last >= to);
     }
     if report.reads_holdings {
-        let built: bool = diesel::select(exists(holdings_days::table.find(day)))
+        let built: i64 = holdings_days::table
+            .filter(holdings_days::day.between(from, to))
+            .count()
             .get_result(&mut conn)
             .await?;
-        if !built {
+        if built <= (to - from).num_days() {
             return Err(ApiError::unavailable(format!(
-                "the holdings of {day} are not built yet (its income is not distributed)"
+                "the holdings of {from}..{to} are not all built yet (income not distributed)"
             ))
-            .with_field("date"));
+            .with_field(if q.date.is_some() { "date" } else { "to" }));
         }
     }
     // Not held while ClickHouse runs the report.
     drop(conn);
     let bytes = state
         .ch
-        .query(&sql(report, day, flows_built))
+        .query(&sql(report, from, to, flows_built))
         .fetch_bytes("TabSeparatedWithNamesAndTypes")?
         .collect()
         .await?;
@@ -166,7 +201,9 @@ pub async fn get_report(
     let (columns, rows) = parse_tsv(&text).map_err(ApiError::internal)?;
     Ok(axum::Json(ReportBody {
         report: report.name.to_string(),
-        date: day.to_string(),
+        date: q.date.map(|_| from.to_string()),
+        from: from.to_string(),
+        to: to.to_string(),
         columns,
         rows,
     }))
@@ -326,14 +363,27 @@ mod tests {
     }
 
     #[test]
-    fn names_are_unique_and_every_query_takes_the_day() {
-        let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+    fn names_are_unique_and_every_query_takes_the_range() {
+        let (from, to) = (
+            NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+            NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+        );
         for r in REPORTS {
             assert_eq!(REPORTS.iter().filter(|x| x.name == r.name).count(), 1);
-            assert!(r.sql.contains("{day:Date}"), "{}", r.name);
+            for q in std::iter::once(r.sql).chain(r.from_flows) {
+                assert!(
+                    q.contains("{from:Date}") && q.contains("{to:Date}"),
+                    "{}",
+                    r.name
+                );
+                assert!(!q.contains("{day:"), "{}", r.name);
+            }
             for flows in [false, true] {
-                let sql = sql(r, day, flows);
-                assert!(sql.contains("toDate('2026-11-26')") && !sql.contains("{day:"));
+                let sql = sql(r, from, to, flows);
+                assert!(
+                    sql.contains("toDate('2026-11-26')") && sql.contains("toDate('2026-11-30')")
+                );
+                assert!(!sql.contains(":Date}"));
                 assert_eq!(
                     sql.contains("investor_flows"),
                     flows && r.from_flows.is_some()

@@ -128,6 +128,20 @@ async fn every_report_has_the_expected_figures() {
         "{body}"
     );
 
+    // Nor is a range that reaches Saturday answered in part.
+    let (st, body) = q
+        .ops_get("/v1/reports/investor_concentration?from=2026-11-27&to=2026-11-28")
+        .await;
+    assert_eq!(
+        (st, body["code"].as_str(), body["field"].as_str()),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some("unavailable"),
+            Some("to")
+        ),
+        "{body}"
+    );
+
     // Partner flows and settlement by trade date.
     let flows = report("partner_flows", "2026-11-27").await;
     assert_eq!(
@@ -222,6 +236,26 @@ async fn every_report_has_the_expected_figures() {
         .collect();
     assert_eq!(top, vec![json!(["top_n", 2, "1055000.00", "99.45"])]);
 
+    // A range answers each of its days in turn, in order, in one call (the holdings are built
+    // for Friday only; query_reports_vs_views compares longer ranges on holdings).
+    for r in mmf_query::reports::REPORTS {
+        let (from, to) = if r.reads_holdings {
+            ("2026-11-27", "2026-11-27")
+        } else {
+            ("2026-11-26", "2026-11-27")
+        };
+        let path = format!("/v1/reports/{}?from={from}&to={to}", r.name);
+        let (st, range) = q.ops_get(&path).await;
+        assert_eq!(st, StatusCode::OK, "{path}: {range}");
+        assert_eq!((&range["from"], &range["to"]), (&json!(from), &json!(to)));
+        assert!(range.get("date").is_none(), "{range}");
+        let mut days = rows(&report(r.name, from).await);
+        if to != from {
+            days.extend(rows(&report(r.name, to).await));
+        }
+        assert!(!days.is_empty(), "{} has rows on {from} or {to}", r.name);
+        assert_eq!(rows(&range), days, "{}", r.name);
+    }
     // A day without activity is an empty report, not an error.
     let empty = report("partner_flows", "2030-01-01").await;
     assert!(rows(&empty).is_empty());
@@ -264,6 +298,26 @@ async fn report_requests_are_checked() {
             "/v1/reports/aml_large_transactions?date=yesterday",
             StatusCode::BAD_REQUEST,
             "invalid_date",
+        ),
+        (
+            "/v1/reports/t0_usage?from=2026-11-27&to=2026-11-26",
+            StatusCode::BAD_REQUEST,
+            "invalid_range",
+        ),
+        (
+            "/v1/reports/t0_usage?from=2026-01-01&to=2026-11-26",
+            StatusCode::BAD_REQUEST,
+            "range_too_large",
+        ),
+        (
+            "/v1/reports/t0_usage?from=2026-11-26",
+            StatusCode::BAD_REQUEST,
+            "missing_parameter",
+        ),
+        (
+            "/v1/reports/t0_usage?date=2026-11-26&from=2026-11-26&to=2026-11-27",
+            StatusCode::BAD_REQUEST,
+            "invalid_field",
         ),
         (
             "/v1/reports/t0_usage?date=2026-11-26%27%20OR%20%271%27=%271",

@@ -180,13 +180,14 @@ async fn every_report_equals_the_view_it_replaces_on_every_day() {
             "2026-12-03"
         };
         let (mut rows, mut flows_rows) = (0, 0);
+        let (mut days, mut final_days) = (String::new(), String::new());
         for day in first
             .iter_days()
             .take_while(|d| d.to_string().as_str() <= last)
         {
-            let new = tsv(&ch, &sql(r, day, false)).await;
+            let new = tsv(&ch, &sql(r, day, day, false)).await;
             if r.from_flows.is_some() && day <= final_day {
-                let flows = tsv(&ch, &sql(r, day, true)).await;
+                let flows = tsv(&ch, &sql(r, day, day, true)).await;
                 assert_eq!(flows, new, "{} from the flows on {day}", r.name);
                 flows_rows += flows.lines().count();
             }
@@ -200,6 +201,26 @@ async fn every_report_equals_the_view_it_replaces_on_every_day() {
             .await;
             assert_eq!(new, old, "{} on {day}", r.name);
             rows += new.lines().count();
+            days.push_str(&new);
+            if day <= final_day {
+                final_days.push_str(&new);
+            }
+        }
+        // A range answers each of its days' rows, in order of day.
+        let last: chrono::NaiveDate = last.parse().unwrap();
+        assert_eq!(
+            tsv(&ch, &sql(r, first, last, false)).await,
+            days,
+            "{} range",
+            r.name
+        );
+        if r.from_flows.is_some() {
+            assert_eq!(
+                tsv(&ch, &sql(r, first, final_day, true)).await,
+                final_days,
+                "{} range from the flows",
+                r.name
+            );
         }
         assert!(rows > 0, "{} has rows on some day", r.name);
         assert_eq!(
@@ -217,7 +238,7 @@ async fn every_report_equals_the_view_it_replaces_on_every_day() {
                 .await;
             assert_eq!(s.as_u16(), 200, "{body}");
             let bytes = ch
-                .query(&sql(r, day.parse().unwrap(), true))
+                .query(&sql(r, day.parse().unwrap(), day.parse().unwrap(), true))
                 .fetch_bytes("TabSeparatedWithNamesAndTypes")
                 .unwrap()
                 .collect()

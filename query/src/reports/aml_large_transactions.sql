@@ -1,9 +1,9 @@
--- AML large transactions on {day}, one row per investor (one person's accounts at every
--- partner, by investor key): a person whose subscriptions or whose redemptions that day reach
--- aml_transfer_threshold, or whose cash-like withdrawals (fast redemptions for withdrawal)
--- reach aml_cash_threshold, summed over all of their accounts. Orders that stand (latest
--- version not cancelled), by calendar day of acceptance in Asia/Shanghai. partner_ids and
--- account_ids list the person's accounts that traded that day; id_masked is their masked ID.
+-- AML large transactions, for each calendar day from {from} to {to}, one row per investor
+-- (one person's accounts at every partner, by investor key) and day: a person whose
+-- subscriptions or whose redemptions that day reach aml_transfer_threshold, or whose cash-like
+-- withdrawals (fast redemptions for withdrawal) reach aml_cash_threshold, summed over all of
+-- their accounts. Orders that stand (latest version not cancelled), by calendar day of
+-- acceptance in Asia/Shanghai. partner_ids and account_ids list the person's accounts that traded that day; id_masked is their masked ID.
 SELECT
     day,
     lower(hex(person)) AS investor_key,
@@ -28,7 +28,7 @@ FROM
            sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal') AS cash_amount,
            count() AS order_count
     FROM orders_by_day FINAL
-    WHERE day = {day:Date} AND status != 'cancelled'
+    WHERE day >= {from:Date} AND day <= {to:Date} AND status != 'cancelled'
     GROUP BY day, investor_key
     HAVING in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
         OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
@@ -36,14 +36,14 @@ FROM
 ) AS flows
 ALL LEFT JOIN
 (
-    -- The masked ID from one account of each reported person (the first by number): a key
+    -- The masked ID from one account of each reported person-day (the first by number): a key
     -- read of `accounts`, where all of the day's traders would read most of it.
     SELECT account_id AS first_account, id_masked FROM accounts FINAL
     WHERE account_id IN
     (
         SELECT min(account_id) FROM orders_by_day FINAL
-        WHERE day = {day:Date} AND status != 'cancelled'
-        GROUP BY investor_key
+        WHERE day >= {from:Date} AND day <= {to:Date} AND status != 'cancelled'
+        GROUP BY day, investor_key
         HAVING sumIf(amount, kind = 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
             OR sumIf(amount, kind != 'subscription') >= (SELECT aml_transfer_threshold FROM report_settings)
             OR sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal')

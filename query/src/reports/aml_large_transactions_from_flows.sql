@@ -1,5 +1,5 @@
--- aml_large_transactions.sql for a day whose per-person flows are built (investor_flows, once
--- no order of the day can change): the same rows, reading the day's people instead of grouping
+-- aml_large_transactions.sql for days whose per-person flows are built (investor_flows, once
+-- no order of a day can change): the same rows, reading each day's people instead of grouping
 -- its orders. Only the reported people's orders are read, for their accounts and partners.
 SELECT
     day,
@@ -25,28 +25,28 @@ FROM
         SELECT day, investor_key AS person, first_account, in_amount, out_amount, cash_amount,
                order_count
         FROM investor_flows
-        WHERE day = {day:Date}
+        WHERE day >= {from:Date} AND day <= {to:Date}
           AND (in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
                OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
                OR cash_amount >= (SELECT aml_cash_threshold FROM report_settings))
     ) AS flows
     ALL LEFT JOIN
     (
-        SELECT investor_key AS person,
+        SELECT day, investor_key AS person,
                arraySort(groupUniqArray(partner_id)) AS partner_ids,
                arraySort(groupUniqArray(account_id)) AS account_ids
         FROM orders_by_day FINAL
-        WHERE day = {day:Date} AND status != 'cancelled'
-          AND investor_key IN
+        WHERE day >= {from:Date} AND day <= {to:Date} AND status != 'cancelled'
+          AND (investor_key, day) IN
           (
-              SELECT investor_key FROM investor_flows
-              WHERE day = {day:Date}
+              SELECT investor_key, day FROM investor_flows
+              WHERE day >= {from:Date} AND day <= {to:Date}
                 AND (in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
                      OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
                      OR cash_amount >= (SELECT aml_cash_threshold FROM report_settings))
           )
-        GROUP BY investor_key
-    ) AS traded USING person
+        GROUP BY day, investor_key
+    ) AS traded USING day, person
 ) AS reported
 ALL LEFT JOIN
 (
@@ -54,7 +54,7 @@ ALL LEFT JOIN
     WHERE account_id IN
     (
         SELECT first_account FROM investor_flows
-        WHERE day = {day:Date}
+        WHERE day >= {from:Date} AND day <= {to:Date}
           AND (in_amount >= (SELECT aml_transfer_threshold FROM report_settings)
                OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
                OR cash_amount >= (SELECT aml_cash_threshold FROM report_settings))

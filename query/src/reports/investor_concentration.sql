@@ -1,4 +1,4 @@
--- Investor concentration at the end of {day}, per fund and per person (one investor's accounts
+-- Investor concentration at the end of each day from {from} to {to}, per fund and per person (one investor's accounts
 -- at every partner together, by investor key): one row per bucket of holding size
 -- ('<1k', '1k-10k', '10k-100k', '100k-1m', '>=1m' yuan; empty buckets omitted), one row
 -- 'top_n' for the concentration_top_n largest investors and one row 'all'; `holders` counts
@@ -27,20 +27,20 @@ FROM
                sumIf(units, size_from >= 1000000) AS u5,
                sum(investors) AS n_all, sum(units) AS total
         FROM holding_sizes
-        WHERE day = {day:Date}
+        WHERE day >= {from:Date} AND day <= {to:Date}
         GROUP BY fund_code, day
     ) AS buckets
     ALL LEFT JOIN
     (
         -- The largest holders' units, in fen. Only holdings at or above a cutoff are sorted:
         -- the highest size class that at least concentration_top_n of every fund's investors
-        -- reach (0 if a fund has fewer), so the top ones are all among them and a few
-        -- thousand values are sorted instead of every investor's.
-        SELECT fund_code,
+        -- reach on every day (0 if a fund has fewer), so the top ones are all among them and
+        -- a few thousand values are sorted instead of every investor's.
+        SELECT fund_code, day,
                arraySlice(arrayReverseSort(groupArray(toInt64(units * 100))), 1,
                           toUInt64((SELECT concentration_top_n FROM report_settings))) AS top
         FROM investor_holdings
-        WHERE day = {day:Date}
+        WHERE day >= {from:Date} AND day <= {to:Date}
           AND units >=
           (
               SELECT min(cutoff) FROM
@@ -53,12 +53,12 @@ FROM
                                  sumIf(investors, size_from >= 1000) >= n, 1000, 0) AS cutoff,
                          (SELECT concentration_top_n FROM report_settings) AS n
                   FROM holding_sizes
-                  WHERE day = {day:Date}
-                  GROUP BY fund_code
+                  WHERE day >= {from:Date} AND day <= {to:Date}
+                  GROUP BY fund_code, day
               )
           )
-        GROUP BY fund_code
-    ) AS largest USING fund_code
+        GROUP BY fund_code, day
+    ) AS largest USING fund_code, day
 )
 ARRAY JOIN bucket_rows AS b
 WHERE b.2 > 0 OR b.1 IN ('all', 'top_n')

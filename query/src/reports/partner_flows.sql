@@ -1,8 +1,8 @@
--- Flows and cash settlement per partner and fund of trade date {day} (orders not cancelled),
--- as the daily cycle settles them: net_settlement = subscriptions - redemptions (positive: the
--- partner owes the fund that cash; negative: the fund owes the partner). Fast redemptions were
--- paid at acceptance and are reported apart, not netted. unconfirmed counts orders still
--- awaiting confirmation.
+-- Flows and cash settlement per partner, fund and trade date, for each trade date from {from}
+-- to {to} (orders not cancelled), as the daily cycle settles them: net_settlement =
+-- subscriptions - redemptions (positive: the partner owes the fund that cash; negative: the
+-- fund owes the partner). Fast redemptions were paid at acceptance and are reported apart, not
+-- netted. unconfirmed counts orders still awaiting confirmation.
 SELECT
     trade_date AS day,
     partner_id,
@@ -16,5 +16,5 @@ SELECT
     subscriptions - redemptions AS net_settlement,
     countIf(status = 'accepted') AS unconfirmed
 FROM orders_by_trade_date FINAL
-WHERE trade_date = {day:Date} AND status != 'cancelled'
+WHERE trade_date >= {from:Date} AND trade_date <= {to:Date} AND status != 'cancelled'
 GROUP BY day, partner_id, fund_code

@@ -1,6 +1,6 @@
--- Fast (T+0) redemptions per fund on calendar day {day} (of acceptance) against the limits:
--- the per-investor daily cap on withdrawals (funds.fast_withdrawal_daily_cap) and the fund's
--- daily T+0 total (t0_fund_daily_limit). over_cap must be 0: the write side refuses more.
+-- Fast (T+0) redemptions per fund and calendar day of acceptance, for each day from {from} to
+-- {to}, against the limits: the per-investor daily cap on withdrawals
+-- (funds.fast_withdrawal_daily_cap) and the fund's daily T+0 total (t0_fund_daily_limit). over_cap must be 0: the write side refuses more.
 SELECT
     day,
     fund_code,
@@ -20,7 +20,7 @@ FROM
            sumIf(amount, purpose = 'withdrawal') AS w,
            sumIf(amount, purpose = 'payment') AS p
     FROM orders_by_day FINAL
-    WHERE day = {day:Date} AND kind = 'fast_redemption' AND status != 'cancelled'
+    WHERE day >= {from:Date} AND day <= {to:Date} AND kind = 'fast_redemption' AND status != 'cancelled'
     GROUP BY day, fund_code, account_id
 ) AS per_investor
 ALL LEFT JOIN
