@@ -17,7 +17,8 @@
 //!   redemptions, subscriptions and redemptions, some over the AML thresholds), next to a
 //!   `SELECT count()` of that day's holdings and orders.
 //!
-//! Options: accounts=10000000 days=30 orders=1000000 history_orders=10000000 samples=2000
+//! Options: accounts=10000000 days=30 orders=1000000 history_orders=10000000 peak_orders=0
+//! (more orders on the last seeded day, e.g. the 30M of a peak day) samples=2000
 //! clients=8 reseed=0 build=1 reports=1 (0 skips that part) range_days=days (how many of the
 //! last days each report also runs for as a range)
 
@@ -39,6 +40,8 @@ struct Settings {
     days: u64,
     orders: u64,
     history_orders: u64,
+    /// Orders on the last seeded day besides its share of `history_orders` (a peak day).
+    peak_orders: u64,
     samples: u64,
     clients: u64,
     reseed: bool,
@@ -63,6 +66,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         days,
         orders: opt(args, "orders", 1_000_000),
         history_orders: opt(args, "history_orders", 10_000_000),
+        peak_orders: opt(args, "peak_orders", 0),
         samples: opt(args, "samples", 2000),
         clients: opt(args, "clients", 8),
         reseed: opt(args, "reseed", 0) == 1,
@@ -92,13 +96,16 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
 
 /// Whether ClickHouse holds a seed of this size.
 async fn seeded(ch: &clickhouse::Client, s: &Settings) -> bool {
-    let rows: u64 = ch
-        .query("SELECT count() FROM daily_holdings WHERE day < toDate(?)")
+    let rows: (u64, u64) = ch
+        .query(
+            "SELECT (SELECT count() FROM daily_holdings WHERE day < toDate(?)), \
+                    (SELECT count() FROM orders)",
+        )
         .bind(s.day.to_string())
         .fetch_one()
         .await
-        .unwrap_or(0);
-    rows == s.accounts * s.days
+        .unwrap_or((0, 0));
+    rows == (s.accounts * s.days, s.history_orders + s.peak_orders)
 }
 
 async fn timed<T>(
@@ -327,13 +334,17 @@ fn investor_key(account: &str, accounts: u64) -> String {
     format!("MD5(toString(({account}) % {people}))")
 }
 
-/// What the reports read besides holdings: accounts, the fund, its daily income, and
-/// `history_orders` orders spread evenly over the seeded days (70% fast redemptions, 20%
-/// subscriptions, 10% redemptions; one in a thousand at 600,000 yuan).
+/// What the reports read besides holdings: accounts, the fund, its daily income,
+/// `history_orders` orders spread evenly over the seeded days and `peak_orders` more on the
+/// last one (70% fast redemptions, 20% subscriptions, 10% redemptions; one in a thousand at
+/// 600,000 yuan).
 async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
-    let (accounts, days, first, n) = (s.accounts, s.days, s.first, s.history_orders);
+    let (accounts, days, first, n, peak) =
+        (s.accounts, s.days, s.first, s.history_orders, s.peak_orders);
     let per_day = n.div_ceil(days);
-    timed(&format!("ClickHouse: accounts, fund, income and {n} orders"), async {
+    let last = s.day - Days::new(1);
+    let label = format!("ClickHouse: accounts, fund, income and {n} orders (+{peak} on {last})");
+    timed(&label, async {
         for sql in [
             format!(
                 "INSERT INTO accounts SELECT toString(100000000000 + number), '{PARTNER}', \
@@ -349,22 +360,13 @@ async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
                 "INSERT INTO fund_income SELECT '{FUND}', toDate('{first}') + number, \
                  toDecimal64(6500, 4) / 10000, NULL, number, 1 FROM numbers({days})"
             ),
-            format!(
-                "INSERT INTO orders (order_id, partner_id, request_id, account_id, fund_code, kind, \
-                                     purpose, amount, status, trade_date, effective_date, accepted_at, \
-                                     confirmed_at, cancelled_at, txid, version, investor_key) \
-                 SELECT number + 1, '{PARTNER}', toString(number), \
-                        toString(100000000000 + (number * 7919) % {accounts}), '{FUND}', \
-                        multiIf(number % 10 < 7, 'fast_redemption', number % 10 < 9, 'subscription', 'redemption'), \
-                        if(number % 10 < 7, if(number % 2 = 0, 'withdrawal', 'payment'), ''), \
-                        if(number % 1000 = 7, toDecimal64(600000, 2), \
-                           toDecimal64(100 + (number * 7919) % 1000000, 2) / 100), \
-                        'confirmed', toDate('{first}') + intDiv(number, {per_day}), NULL, \
-                        toDateTime(toDate('{first}') + intDiv(number, {per_day})) + 36000 + number % 18000, \
-                        NULL, NULL, number, 1, {key} \
-                 FROM numbers({n})",
-                key = investor_key(&format!("(number * 7919) % {accounts}"), accounts)
+            orders_sql(
+                s,
+                0,
+                n,
+                &format!("toDate('{first}') + intDiv(number, {per_day})"),
             ),
+            orders_sql(s, n, peak, &format!("toDate('{last}')")),
         ] {
             ch.query(&sql).execute().await?;
         }
@@ -372,6 +374,27 @@ async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
     })
     .await?;
     Ok(())
+}
+
+/// `n` orders numbered from `from + 1`, accepted on the date `day` (an SQL expression of
+/// `number`) between 10:00 and 15:00.
+fn orders_sql(s: &Settings, from: u64, n: u64, day: &str) -> String {
+    let accounts = s.accounts;
+    format!(
+        "INSERT INTO orders (order_id, partner_id, request_id, account_id, fund_code, kind, \
+                             purpose, amount, status, trade_date, effective_date, accepted_at, \
+                             confirmed_at, cancelled_at, txid, version, investor_key) \
+         SELECT number + 1, '{PARTNER}', toString(number), \
+                toString(100000000000 + (number * 7919) % {accounts}), '{FUND}', \
+                multiIf(number % 10 < 7, 'fast_redemption', number % 10 < 9, 'subscription', 'redemption'), \
+                if(number % 10 < 7, if(number % 2 = 0, 'withdrawal', 'payment'), ''), \
+                if(number % 1000 = 7, toDecimal64(600000, 2), \
+                   toDecimal64(100 + (number * 7919) % 1000000, 2) / 100), \
+                'confirmed', {day}, NULL, toDateTime({day}) + 36000 + number % 18000, \
+                NULL, NULL, number, 1, {key} \
+         FROM (SELECT number + {from} AS number FROM numbers({n}))",
+        key = investor_key(&format!("(number * 7919) % {accounts}"), accounts)
+    )
 }
 
 /// Every report for the last seeded day, then for the last `range_days` days as one range and

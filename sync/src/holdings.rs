@@ -329,7 +329,12 @@ fn fund_literal(fund: &str) -> anyhow::Result<String> {
 
 /// Drops whatever a build of `day` wrote: what it writes next is the whole day.
 pub async fn drop_day(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<()> {
-    for table in ["daily_holdings", "investor_holdings", "holding_sizes"] {
+    for table in [
+        "daily_holdings",
+        "fund_holdings",
+        "investor_holdings",
+        "holding_sizes",
+    ] {
         ch.query(&format!("ALTER TABLE {table} DROP PARTITION '{day}'"))
             .execute()
             .await
@@ -338,9 +343,18 @@ pub async fn drop_day(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result
     Ok(())
 }
 
-/// Builds `day`'s holdings per person and by size, fund by fund, once its daily holdings are
-/// in.
+/// Builds `day`'s totals per fund, then its holdings per person and by size, fund by fund,
+/// once its daily holdings are in.
 pub async fn build_per_person(ch: &clickhouse::Client, day: NaiveDate) -> anyhow::Result<()> {
+    ch.query(
+        "INSERT INTO fund_holdings (day, fund_code, units, holders, income) \
+         SELECT day, fund_code, sum(units), countIf(units > 0), sum(income) \
+         FROM daily_holdings WHERE day = toDate(?) GROUP BY day, fund_code",
+    )
+    .bind(day.to_string())
+    .execute()
+    .await
+    .context("building the totals per fund")?;
     let funds: Vec<String> = ch
         .query("SELECT DISTINCT fund_code FROM daily_holdings WHERE day = toDate(?) AND units > 0")
         .bind(day.to_string())

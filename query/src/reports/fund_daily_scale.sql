@@ -1,6 +1,7 @@
--- Daily fund scale, for each day from {from} to {to}: units and holders at the day's end
--- (daily holdings), orders of that trade date (not cancelled), income earned that day (paid as
--- units effective the next day), and the published per-10k income and 7-day yield.
+-- Daily fund scale, for each day from {from} to {to}: units and holders at the day's end (the
+-- day's totals of the daily holdings, fund_holdings), orders of that trade date (not
+-- cancelled), income earned that day (paid as units effective the next day), and the
+-- published per-10k income and 7-day yield.
 SELECT
     fund_code,
     day,
@@ -20,12 +21,11 @@ FROM
            sum(part_fast) AS fast_redemptions, sum(part_income) AS income
     FROM
     (
-        SELECT fund_code, day, sum(units) AS part_units, countIf(units > 0) AS part_holders,
+        SELECT fund_code, day, units AS part_units, holders AS part_holders,
                CAST(0 AS Decimal(38, 2)) AS part_subscriptions, CAST(0 AS Decimal(38, 2)) AS part_redemptions,
-               CAST(0 AS Decimal(38, 2)) AS part_fast, sum(income) AS part_income
-        FROM daily_holdings
+               CAST(0 AS Decimal(38, 2)) AS part_fast, income AS part_income
+        FROM fund_holdings
         WHERE day >= {from:Date} AND day <= {to:Date}
-        GROUP BY fund_code, day
         UNION ALL
         SELECT fund_code, trade_date AS day, CAST(0 AS Decimal(38, 2)) AS part_units, toUInt64(0) AS part_holders,
                sumIf(amount, kind = 'subscription') AS part_subscriptions,
