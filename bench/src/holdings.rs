@@ -466,6 +466,10 @@ async fn reports(s: &Settings, base: &str, ch: &clickhouse::Client) -> anyhow::R
             // What the service runs for a day whose flows are not built yet.
             let t = Instant::now();
             ch.query(&mmf_query::reports::sql(r, last, last, false))
+                .with_setting(
+                    "max_bytes_before_external_group_by",
+                    mmf_query::reports::GROUP_BY_SPILL_BYTES,
+                )
                 .fetch_bytes("TabSeparated")?
                 .collect()
                 .await?;

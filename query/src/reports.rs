@@ -86,6 +86,10 @@ pub fn find(name: &str) -> Option<&'static Report> {
     REPORTS.iter().find(|r| r.name == name)
 }
 
+/// Memory a report's grouping may take before it spills to disk: one report runs as two
+/// queries side by side, each under ClickHouse's per-query limit (10 GB by default).
+pub const GROUP_BY_SPILL_BYTES: &str = "3000000000";
+
 /// The longest range one call reports on.
 pub const MAX_RANGE_DAYS: i64 = 92;
 
@@ -205,7 +209,11 @@ pub async fn get_report(
     // over orders keeps one core busy; each day's rows do not depend on the other days'.
     let halves = split(from, to);
     let answers = futures::future::try_join_all(halves.iter().map(|&(a, b)| {
-        let query = state.ch.query(&sql(report, a, b, flows_built));
+        let query = state
+            .ch
+            .query(&sql(report, a, b, flows_built))
+            // A peak day's groupings (30M orders) spill to disk rather than fail.
+            .with_setting("max_bytes_before_external_group_by", GROUP_BY_SPILL_BYTES);
         async move {
             let bytes = query
                 .fetch_bytes("TabSeparatedWithNamesAndTypes")?

@@ -1,6 +1,6 @@
 -- suspicious_patterns.sql for days whose per-person flows are built for their whole window
--- (investor_flows): the same rows, testing each person-day of the window from its row and
--- reading the orders only of the people reported, for their accounts and partners.
+-- (investor_flows): the same rows, testing each person-day of the window from its row, with
+-- the partners and accounts the person traded through that day.
 SELECT day, 'structuring' AS pattern, lower(hex(person)) AS investor_key,
        arraySort(groupUniqArrayArray(partners)) AS partner_ids,
        arraySort(groupUniqArrayArray(accounts)) AS account_ids,
@@ -13,52 +13,21 @@ FROM
            hit_day + arrayJoin(range(toUInt64((SELECT structuring_window_days FROM report_settings)))) AS day
     FROM
     (
-        SELECT person, hit_day, in_amount, out_amount, partners, accounts
+        SELECT hit_day, person, partners, accounts, in_amount, out_amount
         FROM
         (
-            SELECT person, hit_day, in_amount, out_amount
-            FROM
-            (
-                SELECT investor_key AS person, day AS hit_day, in_amount, out_amount, cash_amount,
-                       (SELECT aml_transfer_threshold FROM report_settings) AS t,
-                       (SELECT aml_cash_threshold FROM report_settings) AS c,
-                       intDiv(t * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS t_low,
-                       intDiv(c * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS c_low
-                FROM investor_flows
-                WHERE day > {from:Date} - (SELECT structuring_window_days FROM report_settings)
-                  AND day <= {to:Date}
-            )
-            WHERE (in_amount >= t_low AND in_amount < t) OR (out_amount >= t_low AND out_amount < t)
-               OR (cash_amount >= c_low AND cash_amount < c)
-        ) AS hit
-        ALL LEFT JOIN
-        (
-            -- The accounts and partners of the days that hit.
-            SELECT investor_key AS person, day AS hit_day,
-                   groupUniqArray(partner_id) AS partners,
-                   groupUniqArray(account_id) AS accounts
-            FROM orders_by_day FINAL
+            SELECT investor_key AS person, day AS hit_day, partner_ids AS partners,
+                   account_ids AS accounts, in_amount, out_amount, cash_amount,
+                   (SELECT aml_transfer_threshold FROM report_settings) AS t,
+                   (SELECT aml_cash_threshold FROM report_settings) AS c,
+                   intDiv(t * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS t_low,
+                   intDiv(c * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS c_low
+            FROM investor_flows
             WHERE day > {from:Date} - (SELECT structuring_window_days FROM report_settings)
-              AND day <= {to:Date} AND status != 'cancelled'
-              AND (investor_key, day) IN
-              (
-                  SELECT person, hit_day
-                  FROM
-                  (
-                      SELECT investor_key AS person, day AS hit_day, in_amount, out_amount, cash_amount,
-                             (SELECT aml_transfer_threshold FROM report_settings) AS t,
-                             (SELECT aml_cash_threshold FROM report_settings) AS c,
-                             intDiv(t * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS t_low,
-                             intDiv(c * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS c_low
-                      FROM investor_flows
-                      WHERE day > {from:Date} - (SELECT structuring_window_days FROM report_settings)
-                        AND day <= {to:Date}
-                  )
-                  WHERE (in_amount >= t_low AND in_amount < t) OR (out_amount >= t_low AND out_amount < t)
-                     OR (cash_amount >= c_low AND cash_amount < c)
-              )
-            GROUP BY investor_key, day
-        ) AS traded USING person, hit_day
+              AND day <= {to:Date}
+        )
+        WHERE (in_amount >= t_low AND in_amount < t) OR (out_amount >= t_low AND out_amount < t)
+           OR (cash_amount >= c_low AND cash_amount < c)
     )
     WHERE day >= {from:Date} AND day <= {to:Date}
 )
@@ -66,61 +35,32 @@ GROUP BY day, person
 HAVING hits >= (SELECT structuring_min_days FROM report_settings)
 UNION ALL
 SELECT day, 'in_and_out' AS pattern, lower(hex(person)) AS investor_key,
-       partner_ids, account_ids, amount_in, amount_out, toUInt64(1) AS hits
+       arraySort(groupUniqArrayArray(partners)) AS partner_ids,
+       arraySort(groupUniqArrayArray(accounts)) AS account_ids,
+       sum(in_amount) AS amount_in, sumIf(out_amount, flow_day = day) AS amount_out,
+       toUInt64(1) AS hits
 FROM
 (
-    SELECT day, person, sum(in_amount) AS amount_in, sumIf(out_amount, flow_day = day) AS amount_out
+    -- A day's flows count for every reported day whose window holds it: itself and the
+    -- in_out_days days after it. Only people who redeemed enough on a reported day are read.
+    SELECT flow_day, person, partners, accounts, in_amount, out_amount,
+           flow_day + arrayJoin(range(toUInt64((SELECT in_out_days FROM report_settings) + 1))) AS day
     FROM
     (
-        -- A day's flows count for every reported day whose window holds it: itself and the
-        -- in_out_days days after it.
-        SELECT person, flow_day, in_amount, out_amount,
-               flow_day + arrayJoin(range(toUInt64((SELECT in_out_days FROM report_settings) + 1))) AS day
-        FROM
-        (
-            SELECT investor_key AS person, day AS flow_day, in_amount, out_amount
-            FROM investor_flows
-            WHERE day >= {from:Date} - (SELECT in_out_days FROM report_settings)
-              AND day <= {to:Date}
-              AND investor_key IN
-              (
-                  SELECT investor_key FROM investor_flows
-                  WHERE day >= {from:Date} AND day <= {to:Date}
-                    AND out_amount >= (SELECT in_out_min_amount FROM report_settings)
-              )
-        )
-        WHERE day >= {from:Date} AND day <= {to:Date}
+        SELECT investor_key AS person, day AS flow_day, partner_ids AS partners,
+               account_ids AS accounts, in_amount, out_amount
+        FROM investor_flows
+        WHERE day >= {from:Date} - (SELECT in_out_days FROM report_settings)
+          AND day <= {to:Date}
+          AND investor_key IN
+          (
+              SELECT investor_key FROM investor_flows
+              WHERE day >= {from:Date} AND day <= {to:Date}
+                AND out_amount >= (SELECT in_out_min_amount FROM report_settings)
+          )
     )
-    GROUP BY day, person
-    HAVING amount_out >= (SELECT in_out_min_amount FROM report_settings)
-       AND amount_in * 100 >= amount_out * (SELECT in_out_ratio_pct FROM report_settings)
-) AS flows
-ALL LEFT JOIN
-(
-    SELECT day, person,
-           arraySort(groupUniqArrayArray(partners)) AS partner_ids,
-           arraySort(groupUniqArrayArray(accounts)) AS account_ids
-    FROM
-    (
-        SELECT order_day, person, partners, accounts,
-               order_day + arrayJoin(range(toUInt64((SELECT in_out_days FROM report_settings) + 1))) AS day
-        FROM
-        (
-            SELECT investor_key AS person, day AS order_day,
-                   groupUniqArray(partner_id) AS partners,
-                   groupUniqArray(account_id) AS accounts
-            FROM orders_by_day FINAL
-            WHERE day >= {from:Date} - (SELECT in_out_days FROM report_settings)
-              AND day <= {to:Date} AND status != 'cancelled'
-              AND investor_key IN
-              (
-                  SELECT investor_key FROM investor_flows
-                  WHERE day >= {from:Date} AND day <= {to:Date}
-                    AND out_amount >= (SELECT in_out_min_amount FROM report_settings)
-              )
-            GROUP BY investor_key, day
-        )
-        WHERE day >= {from:Date} AND day <= {to:Date}
-    )
-    GROUP BY day, person
-) AS traded USING day, person
+    WHERE day >= {from:Date} AND day <= {to:Date}
+)
+GROUP BY day, person
+HAVING amount_out >= (SELECT in_out_min_amount FROM report_settings)
+   AND amount_in * 100 >= amount_out * (SELECT in_out_ratio_pct FROM report_settings)
