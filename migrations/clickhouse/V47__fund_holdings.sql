@@ -1,16 +1,14 @@
 -- Per fund and day, the totals of the day's daily_holdings: units, holders (accounts holding
 -- units) and the income earned that day. Built with the day's holdings (a rebuild drops the
 -- day's partition first). fund_daily_scale reads a row per fund and day here instead of
--- summing every holder's row: a month is 30 rows, not 300M. Read with FINAL: the query service
--- and the sync worker may both apply this file at once, and the backfill below then runs
--- twice; its rows are the same both times and collapse to one per day and fund.
+-- summing every holder's row: a month is 30 rows, not 300M.
 CREATE TABLE IF NOT EXISTS fund_holdings (
     day        Date,
     fund_code  String,
     units      Decimal(38, 2),
     holders    UInt64,
     income     Decimal(38, 2)
-) ENGINE = ReplacingMergeTree()
+) ENGINE = MergeTree()
 PARTITION BY day
 ORDER BY (day, fund_code);
 

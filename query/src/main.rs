@@ -5,12 +5,18 @@ use mmf_query::{build_app, AppState, Config};
 async fn main() -> anyhow::Result<()> {
     mmf_shared::telemetry::init();
     let config = Config::from_environment()?;
-    // The report views (V30+) live with the history schema; applying is idempotent, so the
-    // query service and the sync worker may both do it at start. Retried: the two can race on
-    // the same `CREATE ... IF NOT EXISTS`, and ClickHouse may still be starting.
+    // The report SQL reads the history schema, so the query service applies it at start as
+    // the sync worker does, one at a time under a Postgres lock. Retried: ClickHouse may still
+    // be starting.
     let ch = mmf_shared::ch::client(&config.common.clickhouse_url);
     let mut attempt = 0;
-    while let Err(e) = mmf_shared::ch::migrate(&ch, &config.common.clickhouse_db).await {
+    while let Err(e) = mmf_shared::ch::migrate_exclusive(
+        &ch,
+        &config.common.clickhouse_db,
+        &config.common.database_url,
+    )
+    .await
+    {
         attempt += 1;
         if attempt >= 10 {
             return Err(e);

@@ -2,7 +2,8 @@
 //!
 //! Each file holds statements separated by `;`, with comments on lines of their own. A file is
 //! applied once per database and recorded in `schema_migrations`; every statement is written
-//! to be re-runnable (`IF NOT EXISTS`), so a run interrupted half-way is simply repeated.
+//! to be re-runnable (`IF NOT EXISTS`), so a run interrupted half-way is simply repeated. The
+//! services apply them under a Postgres lock ([`migrate_exclusive`]), one at a time.
 
 use anyhow::{bail, Context};
 use clickhouse::Client;
@@ -107,6 +108,31 @@ pub async fn migrate(client: &Client, db: &str) -> anyhow::Result<Vec<u32>> {
         applied.push(version);
     }
     Ok(applied)
+}
+
+/// [`migrate`] while holding a Postgres advisory lock of `pg_url`'s database for `db`: the
+/// query service and the sync worker (any number of each) apply the migrations on start, and
+/// two runs at once would both see a file as not applied yet and both run it — a backfill
+/// `INSERT … SELECT` twice. The lock ends with its connection, so a crash cannot leave it held.
+pub async fn migrate_exclusive(
+    client: &Client,
+    db: &str,
+    pg_url: &str,
+) -> anyhow::Result<Vec<u32>> {
+    let (pg, connection) = tokio_postgres::connect(pg_url, tokio_postgres::NoTls)
+        .await
+        .context("connecting to Postgres for the ClickHouse migration lock")?;
+    let connection = tokio::spawn(connection);
+    pg.execute(
+        "SELECT pg_advisory_lock(hashtext('mmf clickhouse migrations ' || $1::text))",
+        &[&db],
+    )
+    .await
+    .context("taking the ClickHouse migration lock")?;
+    let applied = migrate(client, db).await;
+    drop(pg);
+    let _ = connection.await;
+    applied
 }
 
 /// Splits a migration file into statements: drops comment lines, splits on `;`.

@@ -107,7 +107,13 @@ async fn supervise(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     let base = mmf_shared::ch::client(&shared.config.clickhouse_url);
     let mut backoff = shipper::MIN_BACKOFF;
     loop {
-        match mmf_shared::ch::migrate(&base, &shared.config.clickhouse_db).await {
+        match mmf_shared::ch::migrate_exclusive(
+            &base,
+            &shared.config.clickhouse_db,
+            &shared.config.database_url,
+        )
+        .await
+        {
             Ok(_) => {
                 shared.status.succeeded("clickhouse_schema", true);
                 break;

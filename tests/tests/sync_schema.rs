@@ -1,5 +1,6 @@
-//! ClickHouse schema: migrations apply once, re-run harmlessly, and the tables collapse
-//! replayed and updated rows as queries with FINAL see them.
+//! ClickHouse schema: migrations apply once, re-run harmlessly, apply once when several
+//! services start at the same time, and the tables collapse replayed and updated rows as
+//! queries with FINAL see them.
 
 use mmf_shared::ch;
 
@@ -74,5 +75,53 @@ async fn replayed_and_updated_orders_count_once() {
         .await
         .unwrap();
     assert_eq!((n, status.as_str(), amount), (1, "confirmed", 10025));
+    drop_db(&base, &db).await;
+}
+
+/// Services started together each apply the migrations; the Postgres lock lets one run a file
+/// and the others find it applied, so a backfill (V47 fills the fund totals of the days
+/// already built) runs once. Set up as an upgrade finds it: days of holdings built, V47 not
+/// applied yet.
+#[tokio::test]
+async fn migrations_started_together_apply_a_backfill_once() {
+    let (base, db) = fresh_db("together").await;
+    ch::migrate(&base, &db).await.unwrap();
+    let client = ch::client_for(CH_URL, &db);
+    for stmt in [
+        "INSERT INTO daily_holdings (day, fund_code, account_id, units, units_in, units_out, \
+         income, cum_income) VALUES ('2026-11-26', '000001', '000000000001', 100, 0, 0, 0.01, 0.01), \
+         ('2026-11-26', '000001', '000000000002', 50, 0, 0, 0.01, 0.01), \
+         ('2026-11-27', '000001', '000000000001', 100.01, 0, 0, 0.01, 0.02)",
+        "DROP TABLE fund_holdings",
+        "CREATE TABLE applied AS schema_migrations",
+        "INSERT INTO applied SELECT * FROM schema_migrations WHERE version != 47",
+        "DROP TABLE schema_migrations",
+        "RENAME TABLE applied TO schema_migrations",
+    ] {
+        client.query(stmt).execute().await.unwrap();
+    }
+    let pg = mmf_tests::empty_db().await;
+    let runs = (0..4).map(|_| ch::migrate_exclusive(&base, &db, &pg.url));
+    let applied = futures::future::try_join_all(runs).await.unwrap();
+    assert_eq!(
+        applied.iter().filter(|a| a.as_slice() == [47]).count(),
+        1,
+        "{applied:?}"
+    );
+    let rows: Vec<(String, u64, u64)> = client
+        .query(
+            "SELECT toString(day), holders, toUInt64(units * 100) FROM fund_holdings \
+             ORDER BY day",
+        )
+        .fetch_all()
+        .await
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("2026-11-26".to_string(), 2, 15000),
+            ("2026-11-27".to_string(), 1, 10001)
+        ]
+    );
     drop_db(&base, &db).await;
 }

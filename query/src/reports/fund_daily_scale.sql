@@ -24,7 +24,7 @@ FROM
         SELECT fund_code, day, units AS part_units, holders AS part_holders,
                CAST(0 AS Decimal(38, 2)) AS part_subscriptions, CAST(0 AS Decimal(38, 2)) AS part_redemptions,
                CAST(0 AS Decimal(38, 2)) AS part_fast, income AS part_income
-        FROM fund_holdings FINAL
+        FROM fund_holdings
         WHERE day >= {from:Date} AND day <= {to:Date}
         UNION ALL
         SELECT fund_code, trade_date AS day, CAST(0 AS Decimal(38, 2)) AS part_units, toUInt64(0) AS part_holders,
