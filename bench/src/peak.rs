@@ -484,11 +484,11 @@ async fn confirm_baseline(pg: &Client, s: &Settings) -> anyhow::Result<(String, 
     let (day, effective) = (s.day, s.effective);
     rolled_back(
         pg,
-        "UPDATE the accepted orders + UPDATE positions with pending (rolled back)",
+        "INSERT the subscriptions' journal rows + UPDATE positions with pending (rolled back)",
         &format!(
-            "UPDATE orders SET status = 'confirmed', confirmed_at = now(),
-                 effective_date = coalesce(effective_date, '{effective}')
-             WHERE trade_date = '{day}' AND status = 'accepted';
+            "INSERT INTO unit_journal (account_id, fund_code, order_id, kind, units, effective_date, booked_at)
+             SELECT account_id, fund_code, order_id, 'subscription', amount, '{effective}', now()
+             FROM orders WHERE trade_date = '{day}' AND status = 'accepted' AND kind = 'subscription';
              UPDATE positions SET units = units + pending_subscription, pending_subscription = 0
              WHERE pending_subscription > 0"
         ),
@@ -580,7 +580,7 @@ async fn partner_files(
     for p in 0..PARTNERS {
         let sql = format!(
             "COPY (SELECT request_id, order_id, kind, account_id, fund_code, amount, status, \
-             confirmed_at, cancelled_at FROM orders WHERE partner_id = 'p{p}' \
+             confirmed_at, cancelled_at FROM order_states WHERE partner_id = 'p{p}' \
              AND trade_date = '{day}' AND status <> 'accepted' ORDER BY order_id) TO STDOUT"
         );
         crate::sync::copy_out(pg, &sql).await?;
@@ -592,7 +592,7 @@ async fn partner_files(
     phases.push(phase);
     let t = Instant::now();
     pg.query(
-        "SELECT partner_id, kind, count(*), sum(amount) FROM orders WHERE trade_date = $1
+        "SELECT partner_id, kind, count(*), sum(amount) FROM order_states WHERE trade_date = $1
          AND status = 'confirmed' GROUP BY 1, 2",
         &[&day],
     )
@@ -811,9 +811,9 @@ async fn check(
         .query_one(
             "SELECT count(*) FILTER (WHERE p.units <> coalesce(j.units, 0)),
                     sum(p.pending_subscription),
-                    (SELECT coalesce(sum(amount), 0) FROM orders
+                    (SELECT coalesce(sum(amount), 0) FROM order_states
                      WHERE kind = 'subscription' AND status = 'accepted'),
-                    (SELECT count(*) FROM orders WHERE trade_date = $1 AND status = 'accepted')
+                    (SELECT count(*) FROM order_states WHERE trade_date = $1 AND status = 'accepted')
              FROM positions p LEFT JOIN (SELECT account_id, fund_code, sum(units) AS units
                                          FROM unit_movements GROUP BY 1, 2) j USING (account_id, fund_code)",
             &[&s.day],

@@ -24,7 +24,7 @@ use distribute::{Batching, Distribution};
 use mmf_domain::calendar::{business_date, Calendar};
 use mmf_shared::db::{DbError, DbPool, PoolError};
 use mmf_shared::http::{ApiError, ErrorCode};
-use mmf_shared::schema::{cycle_runs, cycle_steps, fund_income, funds, income_runs, orders};
+use mmf_shared::schema::{cycle_runs, cycle_steps, fund_income, funds, income_runs};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use settle::Settlement;
@@ -358,12 +358,11 @@ async fn days_to_distribute(
     calendar: &Calendar,
     today: NaiveDate,
 ) -> QueryResult<Vec<(String, NaiveDate)>> {
-    let open: Option<NaiveDate> = orders::table
-        .filter(orders::status.eq("accepted"))
-        .filter(orders::kind.eq("subscription"))
-        .select(diesel::dsl::min(orders::trade_date))
-        .first(conn)
-        .await?;
+    let open: Option<NaiveDate> = diesel::select(diesel::dsl::sql::<
+        diesel::sql_types::Nullable<diesel::sql_types::Date>,
+    >("first_open_trade_date('subscription')"))
+    .get_result(conn)
+    .await?;
     let limit = match open {
         Some(t) => today.min(calendar.next_trading_day(t)),
         None => today,

@@ -94,14 +94,16 @@ pub struct Balance {
 }
 
 // One round trip: ownership, the fund, the position (absent means all zero) and the open
-// normal redemptions.
+// normal redemptions (accepted and past their trade date's confirmation, as in `order_states`,
+// written against `orders` so that the open orders' index serves it).
 const BALANCE_SQL: &str = "
 SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1 AND partner_id = $3) AS owned,
        EXISTS (SELECT 1 FROM funds WHERE fund_code = $2) AS fund_known,
        p.units, p.pending_subscription, p.cum_income, p.last_income, p.last_income_date,
        (SELECT coalesce(sum(o.amount), 0) FROM orders o
+        LEFT JOIN trade_confirmations c ON c.trade_date = o.trade_date
         WHERE o.account_id = $1 AND o.fund_code = $2 AND o.kind = 'redemption'
-          AND o.status = 'accepted') AS pending_redemption
+          AND o.status = 'accepted' AND o.order_id > coalesce(c.through_order_id, 0)) AS pending_redemption
 FROM (SELECT 1) one
 LEFT JOIN positions p ON p.account_id = $1 AND p.fund_code = $2";
 

@@ -339,6 +339,21 @@ diesel::table! {
     use diesel::sql_types::*;
     use super::sql_types::Xid8;
 
+    trade_confirmations (trade_date) {
+        trade_date -> Date,
+        effective_date -> Date,
+        confirmed_at -> Timestamptz,
+        through_order_id -> Int8,
+        finished_at -> Nullable<Timestamptz>,
+        txid -> Xid8,
+        version -> Int8,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::sql_types::Xid8;
+
     unit_journal (entry_id) {
         entry_id -> Int8,
         account_id -> Text,
@@ -394,5 +409,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     retained_records,
     settlements,
     sync_cursors,
+    trade_confirmations,
     unit_journal,
 );

@@ -27,7 +27,7 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
 const STATE_SQL: &str = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS horizon, \
         (SELECT max(day) FROM flows_days) AS last_built, \
         (SELECT max(trade_date) FROM cycle_runs WHERE finished_at IS NOT NULL) AS cycled, \
-        (SELECT min(trade_date) FROM orders WHERE status = 'accepted') AS open_from";
+        first_open_trade_date() AS open_from";
 
 #[derive(QueryableByName)]
 #[diesel(check_for_backend(diesel::pg::Pg))]

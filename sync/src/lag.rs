@@ -2,7 +2,9 @@
 //! past the saved cursor every few seconds, capped so a huge backlog stays cheap to count).
 
 use crate::shipper::pause;
-use crate::tables::{Accounts, FundIncome, Funds, IncomePayments, Orders, Table, UnitJournal};
+use crate::tables::{
+    Accounts, FundIncome, Funds, IncomePayments, Orders, Table, TradeConfirmations, UnitJournal,
+};
 use crate::{cursor, metrics, Shared};
 use anyhow::Context;
 use diesel::sql_types::{BigInt, Double, Text};
@@ -93,5 +95,6 @@ async fn count_behind(shared: &Shared) -> anyhow::Result<()> {
     one::<Orders>(shared).await?;
     one::<FundIncome>(shared).await?;
     one::<IncomePayments>(shared).await?;
+    one::<TradeConfirmations>(shared).await?;
     one::<UnitJournal>(shared).await
 }

@@ -29,7 +29,9 @@ use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tables::{Accounts, FundIncome, Funds, IncomePayments, Orders, UnitJournal};
+use tables::{
+    Accounts, FundIncome, Funds, IncomePayments, Orders, TradeConfirmations, UnitJournal,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -138,6 +140,10 @@ async fn supervise(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
         tokio::spawn(shipper::run::<UnitJournal>(shared.clone(), stop.clone())),
         tokio::spawn(shipper::run::<FundIncome>(shared.clone(), stop.clone())),
         tokio::spawn(shipper::run::<IncomePayments>(shared.clone(), stop.clone())),
+        tokio::spawn(shipper::run::<TradeConfirmations>(
+            shared.clone(),
+            stop.clone(),
+        )),
         tokio::spawn(holdings::run(shared.clone(), stop.clone())),
         tokio::spawn(lag::run(shared.clone(), stop.clone())),
     ];

@@ -7,7 +7,7 @@ use clickhouse::Row;
 use diesel::deserialize::{self, FromSql, QueryableByName};
 use diesel::pg::Pg;
 use diesel::row::{Field, NamedRow};
-use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Nullable, Text};
 use serde::Serialize;
 
 /// Position in a stream: the last shipped row's transaction id and key (as text).
@@ -516,6 +516,69 @@ impl Table for FundIncome {
             day: days(r.day_number)?,
             per10k: r.per10k_scaled,
             yield_7d: r.yield_scaled,
+        });
+        Ok(())
+    }
+}
+
+/// Each trade date's confirmation (Postgres `trade_confirmations`, one row per date, a new
+/// version per confirmation batch), keyed on the date.
+pub struct TradeConfirmations;
+
+#[derive(Row, Serialize)]
+pub struct TradeConfirmationRow {
+    /// Days since 1970.
+    pub trade_date: u16,
+    pub effective_date: u16,
+    pub confirmed_at: u32,
+    pub through_order_id: u64,
+    pub finished: u8,
+    pub txid: u64,
+    pub version: u64,
+}
+
+stream_row! {
+    /// Postgres `trade_confirmations` as read, in the units of [`TradeConfirmationRow`].
+    pub struct TradeConfirmationPgRow {
+        version: i64 as BigInt,
+        day_number: i32 as Integer,
+        effective_number: i32 as Integer,
+        confirmed_secs: i64 as BigInt,
+        through_order_id: i64 as BigInt,
+        finished: bool as Bool,
+    }
+}
+
+const TRADE_CONFIRMATIONS_SQL: (&str, &str, &str) = stream_sql!(
+    "trade_confirmations",
+    "trade_date::text",
+    "text",
+    "version, (trade_date - date '1970-01-01')::int AS day_number, \
+     (effective_date - date '1970-01-01')::int AS effective_number, \
+     floor(extract(epoch FROM confirmed_at))::bigint AS confirmed_secs, through_order_id, \
+     finished_at IS NOT NULL AS finished"
+);
+
+impl Table for TradeConfirmations {
+    const NAME: &'static str = "trade_confirmations";
+    const SELECT: &'static str = TRADE_CONFIRMATIONS_SQL.0;
+    const BEHIND: &'static str = TRADE_CONFIRMATIONS_SQL.1;
+    const ABOVE: &'static str = TRADE_CONFIRMATIONS_SQL.2;
+    type PgRow = TradeConfirmationPgRow;
+    type Row = TradeConfirmationRow;
+    fn convert(
+        r: TradeConfirmationPgRow,
+        _secret: &[u8],
+        out: &mut Vec<TradeConfirmationRow>,
+    ) -> anyhow::Result<()> {
+        out.push(TradeConfirmationRow {
+            txid: unsigned(r.sync_txid)?,
+            version: unsigned(r.version)?,
+            trade_date: days(r.day_number)?,
+            effective_date: days(r.effective_number)?,
+            confirmed_at: secs(r.confirmed_secs)?,
+            through_order_id: unsigned(r.through_order_id)?,
+            finished: u8::from(r.finished),
         });
         Ok(())
     }

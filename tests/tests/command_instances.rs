@@ -319,12 +319,11 @@ async fn the_daily_cycle_runs_once_across_instances() {
     assert_eq!(s, StatusCode::CREATED, "{o}");
     a.set_now("2026-11-27T09:00:00+08:00").await;
     b.set_now("2026-11-27T09:00:00+08:00").await;
-    // Hold the order's row: the first instance's confirmation waits on it.
+    // Hold the subscriber's position: the first instance's confirmation waits on it.
     let holder = pg(&db).await;
     holder
         .batch_execute(&format!(
-            "BEGIN; SELECT 1 FROM orders WHERE order_id = {} FOR UPDATE",
-            o["order_id"]
+            "BEGIN; SELECT 1 FROM positions WHERE account_id = '{acct}' FOR UPDATE"
         ))
         .await
         .unwrap();

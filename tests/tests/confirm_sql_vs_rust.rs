@@ -4,7 +4,8 @@
 //! already confirmed, fast redemptions among them. Trade dates include a Friday before a
 //! Monday holiday, so the next trading day is four calendar days later. Every order, every
 //! position, the new journal rows and the returned totals must equal the Rust result; a second
-//! run of the same trade date changes nothing.
+//! run of the same trade date changes nothing, and runs of one date on several instances at
+//! once confirm each order once.
 
 mod sql_twins;
 
@@ -173,28 +174,37 @@ async fn journal_at(app: &TestApp, now: DateTime<Utc>) -> Vec<JournalEntry> {
 }
 
 /// Confirms `t` through the command library and checks the database against `expect`.
+/// Confirms trade date `t` with `instances` runs at once, each on its own pool (as command
+/// instances would), and checks the result against the Rust rules.
+#[allow(clippy::too_many_arguments)]
 async fn check(
     app: &TestApp,
     cal: &Calendar,
     t: TradeDate,
     batch: usize,
     now: DateTime<Utc>,
+    instances: usize,
     orders: &mut [Order],
     positions: &mut Positions,
 ) -> Confirmation {
     let expect = confirm(cal, t, orders.iter());
     let effective = cal.next_trading_day(t.date());
-    let got = mmf_command::cycle::confirm::confirm(
-        &app.state.db,
-        t.date(),
-        effective,
-        now,
-        batch,
-        &|_| {},
-    )
-    .await
-    .unwrap();
-    let what = format!("trade date {t}");
+    let pools: Vec<_> = (0..instances)
+        .map(|_| mmf_shared::db::db_pool(&app.db.url, 2).unwrap())
+        .collect();
+    let runs = pools.iter().map(|pool| {
+        mmf_command::cycle::confirm::confirm(pool, t.date(), effective, now, batch, &|_| {})
+    });
+    let mut got = mmf_command::cycle::confirm::Confirmed::default();
+    for r in futures::future::join_all(runs).await {
+        let r = r.unwrap();
+        got.subscriptions += r.subscriptions;
+        got.subscription_amount += r.subscription_amount;
+        got.redemptions += r.redemptions;
+        got.redemption_amount += r.redemption_amount;
+        got.batches += r.batches;
+    }
+    let what = format!("trade date {t}, {instances} instance(s)");
     let e = &expect.totals;
     assert_eq!(
         (
@@ -211,11 +221,13 @@ async fn check(
         ),
         "{what}: totals"
     );
-    assert_eq!(
-        got.batches as usize,
-        expect.orders.len().div_ceil(batch),
-        "{what}: batches"
-    );
+    if instances == 1 {
+        assert_eq!(
+            got.batches as usize,
+            expect.orders.len().div_ceil(batch),
+            "{what}: batches"
+        );
+    }
     for done in &expect.orders {
         let i = orders
             .iter()
@@ -233,7 +245,7 @@ async fn check(
         .pg()
         .await
         .query(
-            "SELECT order_id FROM orders WHERE confirmed_at = $1 ORDER BY order_id",
+            "SELECT order_id FROM order_states WHERE confirmed_at = $1 ORDER BY order_id",
             &[&now],
         )
         .await
@@ -270,16 +282,18 @@ async fn confirmation_sql_equals_the_rust_rules_on_random_orders() {
     assert_eq!(db_positions, positions);
     // Friday before the Monday holiday first (subscriptions effective Tuesday), then the
     // Thursday before it, then Friday again (nothing left), then the Wednesday.
+    // The Wednesday by three instances at once: each order is confirmed by exactly one.
     let runs = [
-        ("2026-11-27", 333, "2026-12-01T09:00:00+08:00"),
-        ("2026-11-26", 1000, "2026-12-01T09:30:00+08:00"),
-        ("2026-11-27", 333, "2026-12-01T10:00:00+08:00"),
-        ("2026-11-25", 50, "2026-12-01T10:30:00+08:00"),
+        ("2026-11-27", 333, "2026-12-01T09:00:00+08:00", 1),
+        ("2026-11-26", 1000, "2026-12-01T09:30:00+08:00", 1),
+        ("2026-11-27", 333, "2026-12-01T10:00:00+08:00", 1),
+        ("2026-11-25", 50, "2026-12-01T10:30:00+08:00", 3),
     ];
     let mut confirmed = 0;
-    for (n, (t, batch, now)) in runs.into_iter().enumerate() {
+    for (n, (t, batch, now, instances)) in runs.into_iter().enumerate() {
         let t = TradeDate::new(&cal, day(t)).unwrap();
-        let c = check(&app, &cal, t, batch, at(now), &mut orders, &mut positions).await;
+        let (orders, positions) = (&mut orders, &mut positions);
+        let c = check(&app, &cal, t, batch, at(now), instances, orders, positions).await;
         if n == 2 {
             assert_eq!(c, Confirmation::default(), "a second run confirms nothing");
         }

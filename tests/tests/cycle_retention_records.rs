@@ -122,8 +122,8 @@ async fn orders_and_records_leave_once_clickhouse_holds_them() {
     assert_eq!(s, StatusCode::OK, "{r}");
     check_invariants(&app).await;
 
-    // The confirmations changed every order of 2026-11-02 after ClickHouse last saw it: the
-    // counts and amounts agree, the row versions do not, and nothing is deleted.
+    // 2026-11-02 was confirmed after ClickHouse last saw it: the counts and amounts agree,
+    // the versions (the orders' and the date's confirmation's) do not, and nothing is deleted.
     app.set_now("2026-11-20T10:00:00+08:00");
     let (s, r) = retention(&app).await;
     assert_eq!(s, StatusCode::CONFLICT, "{r}");

@@ -488,7 +488,7 @@ async fn cancel(app: &TestApp, w: &mut World, rng: &mut StdRng) {
         .pg()
         .await
         .query_opt(
-            "SELECT kind, status, trade_date FROM orders WHERE order_id = $1 AND partner_id = $2",
+            "SELECT kind, status, trade_date FROM order_states WHERE order_id = $1 AND partner_id = $2",
             &[&order_id, &partner.as_str()],
         )
         .await

@@ -3,20 +3,22 @@
 //! redemptions, already debited at acceptance, become confirmed (cash settled). The Rust
 //! statement of the rule is `mmf_domain::confirm`.
 //!
-//! Confirmation runs in batches of orders, each one transaction. An order's status moving from
-//! `accepted` is what makes a batch idempotent: a rerun finds nothing left to confirm. The
-//! UPDATE re-checks the status on the row's latest version, so an order cancelled concurrently
-//! is skipped without locking the batch's rows twice (cancels of T are refused after T's
-//! cut-off anyway).
+//! The order rows are not rewritten (docs/decisions/0036-confirmation-by-trade-date.md): the
+//! trade date gets one `trade_confirmations` row, and its open orders are confirmed in id order,
+//! one batch per transaction, each moving the row's `through_order_id` past its orders together
+//! with the units it credits. `order_states` shows an order at or below it as confirmed. The
+//! row, locked first by every batch, is what makes batches idempotent across runs and
+//! instances: a batch confirms only ids past it, and a rerun lists only those. Cancels of T
+//! are refused after T's cut-off, so no order of T changes status meanwhile.
 
 use super::JobError;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Date, Numeric, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Date, Numeric};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 use mmf_shared::db::{statement, DbPool};
-use mmf_shared::schema::orders;
+use mmf_shared::schema::{orders, trade_confirmations};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -45,14 +47,10 @@ struct BatchTotals {
 }
 
 const CONFIRM_SQL: &str = "
-WITH o AS (
-    SELECT unnest($1::bigint[]) AS order_id
-), c AS (
-    UPDATE orders x
-    SET status = 'confirmed', confirmed_at = $3,
-        effective_date = CASE WHEN x.kind = 'subscription' THEN $4 ELSE x.effective_date END
-    FROM o WHERE x.order_id = o.order_id AND x.status = 'accepted' AND x.trade_date = $2
-    RETURNING x.order_id, x.account_id, x.fund_code, x.kind, x.amount
+WITH c AS (
+    SELECT x.order_id, x.account_id, x.fund_code, x.kind, x.amount FROM orders x
+    WHERE x.order_id = ANY($1::bigint[]) AND x.status = 'accepted' AND x.trade_date = $2
+      AND x.kind IN ('subscription', 'redemption')
 ), s AS (
     SELECT account_id, fund_code, sum(amount) AS amount FROM c
     WHERE kind = 'subscription' GROUP BY account_id, fund_code
@@ -63,8 +61,10 @@ WITH o AS (
     RETURNING 1
 ), j AS (
     INSERT INTO unit_journal (account_id, fund_code, order_id, kind, units, effective_date, booked_at)
-    SELECT account_id, fund_code, order_id, 'subscription', amount, $4, $3 FROM c
-    WHERE kind = 'subscription'
+    SELECT c.account_id, c.fund_code, c.order_id, 'subscription', c.amount, t.effective_date, t.confirmed_at
+    FROM c, trade_confirmations t WHERE c.kind = 'subscription' AND t.trade_date = $2
+), t AS (
+    UPDATE trade_confirmations SET through_order_id = $3 WHERE trade_date = $2
 )
 SELECT count(*) FILTER (WHERE kind = 'subscription') AS subscriptions,
        coalesce(sum(amount) FILTER (WHERE kind = 'subscription'), 0) AS subscription_amount,
@@ -86,33 +86,51 @@ pub async fn confirm(
 ) -> Result<Confirmed, JobError> {
     let mut total = Confirmed::default();
     let mut conn = pool.get().await?;
+    diesel::insert_into(trade_confirmations::table)
+        .values((
+            trade_confirmations::trade_date.eq(trade_date),
+            trade_confirmations::effective_date.eq(effective),
+            trade_confirmations::confirmed_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(&mut conn)
+        .await?;
+    let done = through(&mut conn, trade_date, false).await?;
     // The open orders of T are listed once: no order joins T after its cut-off, and listing
     // them per batch would walk the index entries of every order confirmed so far.
     let ids: Vec<i64> = orders::table
         .filter(orders::trade_date.eq(trade_date))
         .filter(orders::status.eq("accepted"))
         .filter(orders::kind.eq_any(["subscription", "redemption"]))
+        .filter(orders::order_id.gt(done))
         .order(orders::order_id)
         .select(orders::order_id)
         .load(&mut conn)
         .await?;
     for chunk in ids.chunks(batch_size.max(1)) {
-        let r: BatchTotals = conn
+        let r: Option<BatchTotals> = conn
             .transaction(async |c| {
                 // By key only, without JIT: see the income batches.
                 c.batch_execute(
                     "SET LOCAL synchronous_commit = off; SET LOCAL jit = off; SET LOCAL enable_seqscan = off",
                 )
                 .await?;
+                // Another run may have confirmed part of the chunk since it was listed.
+                let done = through(c, trade_date, true).await?;
+                let open = &chunk[chunk.partition_point(|&id| id <= done)..];
+                let Some(&last) = open.last() else {
+                    return Ok(None);
+                };
                 statement(CONFIRM_SQL)
-                    .bind::<Array<BigInt>, _>(chunk)
+                    .bind::<Array<BigInt>, _>(open)
                     .bind::<Date, _>(trade_date)
-                    .bind::<Timestamptz, _>(now)
-                    .bind::<Date, _>(effective)
+                    .bind::<BigInt, _>(last)
                     .get_result(c)
                     .await
+                    .map(Some)
             })
             .await?;
+        let Some(r) = r else { continue };
         total.subscriptions += r.subscriptions;
         total.subscription_amount += r.subscription_amount;
         total.redemptions += r.redemptions;
@@ -120,7 +138,28 @@ pub async fn confirm(
         total.batches += 1;
         on_batch(total.subscriptions + total.redemptions);
     }
+    diesel::update(trade_confirmations::table.find(trade_date))
+        .filter(trade_confirmations::finished_at.is_null())
+        .set(trade_confirmations::finished_at.eq(now))
+        .execute(&mut conn)
+        .await?;
     // The batches commit asynchronously; recording the step afterwards is a synchronous
     // commit, which makes them durable first.
     Ok(total)
+}
+
+/// How far the trade date's confirmation has come; `lock` holds the row for this transaction.
+async fn through(
+    conn: &mut diesel_async::AsyncPgConnection,
+    trade_date: NaiveDate,
+    lock: bool,
+) -> QueryResult<i64> {
+    let q = trade_confirmations::table
+        .find(trade_date)
+        .select(trade_confirmations::through_order_id);
+    if lock {
+        q.for_update().first(conn).await
+    } else {
+        q.first(conn).await
+    }
 }

@@ -16,9 +16,9 @@ use mmf_domain::reconcile::{self as rules_reconcile, compare};
 use mmf_shared::db::{DbError, DbPool};
 use mmf_shared::http::{ApiError, ErrorCode};
 use mmf_shared::schema::{
-    cycle_steps, orders, partners, recon_discrepancies, recon_imports, recon_requests,
-    retained_records,
+    cycle_steps, partners, recon_discrepancies, recon_imports, recon_requests, retained_records,
 };
+use mmf_shared::views::order_states;
 use ofd::{Header, Parsed, ParsedValue, Value};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -219,21 +219,21 @@ pub async fn confirmation_file(
     if confirmed.is_none() {
         return Err(ReconcileError::NotConfirmed);
     }
-    let rows: Vec<Confirmation> = orders::table
-        .filter(orders::partner_id.eq(partner))
-        .filter(orders::trade_date.eq(trade_date))
-        .filter(orders::status.ne("accepted"))
-        .order(orders::order_id)
+    let rows: Vec<Confirmation> = order_states::table
+        .filter(order_states::partner_id.eq(partner))
+        .filter(order_states::trade_date.eq(trade_date))
+        .filter(order_states::status.ne("accepted"))
+        .order(order_states::order_id)
         .select((
-            orders::request_id,
-            orders::order_id,
-            orders::kind,
-            orders::account_id,
-            orders::fund_code,
-            orders::amount,
-            orders::status,
-            orders::confirmed_at,
-            orders::cancelled_at,
+            order_states::request_id,
+            order_states::order_id,
+            order_states::kind,
+            order_states::account_id,
+            order_states::fund_code,
+            order_states::amount,
+            order_states::status,
+            order_states::confirmed_at,
+            order_states::cancelled_at,
         ))
         .load(&mut conn)
         .await?;
@@ -445,7 +445,7 @@ pub struct Report {
 
 /// An order as `orders` stores it, read for the compare.
 #[derive(Queryable, Selectable)]
-#[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = order_states, check_for_backend(diesel::pg::Pg))]
 struct OrderRow {
     order_id: i64,
     partner_id: String,
@@ -528,13 +528,13 @@ async fn orders_in_scope(
     date: NaiveDate,
     hour: Option<i16>,
 ) -> QueryResult<Vec<OrderRow>> {
-    let q = orders::table
-        .filter(orders::partner_id.eq(partner))
+    let q = order_states::table
+        .filter(order_states::partner_id.eq(partner))
         .select(OrderRow::as_select())
-        .order(orders::order_id)
+        .order(order_states::order_id)
         .into_boxed();
     let q = match hour {
-        None => q.filter(orders::trade_date.eq(date)),
+        None => q.filter(order_states::trade_date.eq(date)),
         Some(h) => {
             let from = date
                 .and_time(NaiveTime::from_hms_opt(h as u32, 0, 0).expect("hour 0..23"))
@@ -543,8 +543,8 @@ async fn orders_in_scope(
                 .expect("Shanghai has no DST")
                 .with_timezone(&Utc);
             let to = from + chrono::Duration::hours(1);
-            q.filter(orders::accepted_at.ge(from))
-                .filter(orders::accepted_at.lt(to))
+            q.filter(order_states::accepted_at.ge(from))
+                .filter(order_states::accepted_at.lt(to))
         }
     };
     q.load(c).await
@@ -588,11 +588,11 @@ pub async fn import_requests(
     conn.transaction(async |c| {
         let scope = orders_in_scope(c, partner, date, hour).await?;
         let ids: Vec<&str> = requests.iter().map(|r| r.request_id.as_str()).collect();
-        let others: Vec<OrderRow> = orders::table
-            .filter(orders::partner_id.eq(partner))
-            .filter(orders::request_id.eq_any(&ids))
+        let others: Vec<OrderRow> = order_states::table
+            .filter(order_states::partner_id.eq(partner))
+            .filter(order_states::request_id.eq_any(&ids))
             .select(OrderRow::as_select())
-            .order(orders::order_id)
+            .order(order_states::order_id)
             .load(c)
             .await?;
         let scope = scope

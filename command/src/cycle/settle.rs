@@ -55,7 +55,7 @@ const SETTLE_SQL: &str = "INSERT INTO settlements AS s (partner_id, fund_code, t
                       - coalesce(sum(amount) FILTER (WHERE kind = 'redemption'), 0),
                     count(*) FILTER (WHERE kind = 'fast_redemption'),
                     coalesce(sum(amount) FILTER (WHERE kind = 'fast_redemption'), 0), $2::timestamptz
-             FROM orders WHERE trade_date = $1 AND status = 'confirmed'
+             FROM order_states WHERE trade_date = $1 AND status = 'confirmed'
              GROUP BY partner_id, fund_code, trade_date
              ON CONFLICT (partner_id, fund_code, trade_date) DO UPDATE SET
                  subscription_count = EXCLUDED.subscription_count,

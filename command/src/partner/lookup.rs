@@ -13,7 +13,8 @@ use mmf_domain::ids::RequestId;
 use mmf_shared::auth::PartnerId;
 use mmf_shared::db::DbConn;
 use mmf_shared::http::{ApiError, ErrorCode, Path, Query};
-use mmf_shared::schema::{orders, retained_records};
+use mmf_shared::schema::{retained_records, trade_confirmations};
+use mmf_shared::views::order_states;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -21,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 /// An order as partners see it. Writes answer with it as it was created (stored for replays by
 /// the order statement's `order_json`, which writes the same fields the same way).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema, Queryable, Selectable)]
-#[diesel(table_name = orders, check_for_backend(diesel::pg::Pg))]
+#[diesel(table_name = order_states, check_for_backend(diesel::pg::Pg))]
 pub struct Order {
     pub order_id: i64,
     pub request_id: String,
@@ -74,9 +75,9 @@ pub async fn lookup(
     let request_id = RequestId::try_from(request_id)?;
     mmf_shared::http::record_request(Some(request_id.as_str()), None);
     let mut conn = state.conn().await?;
-    let current = orders::table
-        .filter(orders::partner_id.eq(&partner))
-        .filter(orders::request_id.eq(request_id.as_str()))
+    let current = order_states::table
+        .filter(order_states::partner_id.eq(&partner))
+        .filter(order_states::request_id.eq(request_id.as_str()))
         .select(Order::as_select())
         .first(&mut conn)
         .await
@@ -110,11 +111,42 @@ async fn or_from_history(
     ))
     .get_result(&mut conn)
     .await?;
-    drop(conn);
     if !retained {
         return Ok(None);
     }
-    from_history(&state.ch, partner, key).await
+    match from_history(&state.ch, partner, key).await? {
+        Some(order) => Ok(Some(with_confirmation(&mut conn, order).await?)),
+        None => Ok(None),
+    }
+}
+
+/// The history store keeps a confirmed order as it was accepted (confirmation does not
+/// rewrite order rows); its trade date's confirmation, kept in Postgres, applies as in the
+/// `order_states` view.
+async fn with_confirmation(conn: &mut DbConn, mut order: Order) -> Result<Order, ApiError> {
+    if order.status != "accepted" || !matches!(order.kind.as_str(), "subscription" | "redemption") {
+        return Ok(order);
+    }
+    let confirmation: Option<(NaiveDate, DateTime<Utc>, i64)> = trade_confirmations::table
+        .find(order.trade_date)
+        .select((
+            trade_confirmations::effective_date,
+            trade_confirmations::confirmed_at,
+            trade_confirmations::through_order_id,
+        ))
+        .first(conn)
+        .await
+        .optional()?;
+    if let Some((effective, at, through)) = confirmation {
+        if order.order_id <= through {
+            order.status = "confirmed".into();
+            order.confirmed_at = Some(at);
+            if order.kind == "subscription" {
+                order.effective_date = Some(effective);
+            }
+        }
+    }
+    Ok(order)
 }
 
 /// An order as the history store holds it (its latest version; times to the second). Read by
@@ -234,9 +266,9 @@ pub async fn get_order(
     let order_id = order_id(&id)?;
     mmf_shared::http::record_request(None, Some(order_id));
     let mut conn = state.conn().await?;
-    let current = orders::table
+    let current = order_states::table
         .find(order_id)
-        .filter(orders::partner_id.eq(&partner))
+        .filter(order_states::partner_id.eq(&partner))
         .select(Order::as_select())
         .first(&mut conn)
         .await

@@ -474,7 +474,7 @@ WITH input AS (
            x.status AS order_status, x.kind AS order_kind, x.trade_date AS order_trade_date
     FROM input i
     LEFT JOIN LATERAL (", prior_request!(), ") pr ON true
-    LEFT JOIN LATERAL (SELECT status, kind, trade_date FROM orders
+    LEFT JOIN LATERAL (SELECT status, kind, trade_date FROM order_states
                        WHERE order_id = i.order_id AND partner_id = i.partner_id OFFSET 0) x ON true
 ), o AS (
     UPDATE orders x SET status = 'cancelled', cancelled_at = c.now

@@ -2,7 +2,8 @@
 -- to {to} (orders not cancelled), as the daily cycle settles them: net_settlement =
 -- subscriptions - redemptions (positive: the partner owes the fund that cash; negative: the
 -- fund owes the partner). Fast redemptions were paid at acceptance and are reported apart, not
--- netted. unconfirmed counts orders still awaiting confirmation.
+-- netted. unconfirmed counts orders still awaiting confirmation: accepted, with an id past
+-- their trade date's confirmation (trade_confirmations; confirmation does not rewrite orders).
 SELECT
     trade_date AS day,
     partner_id,
@@ -14,7 +15,10 @@ SELECT
     countIf(kind = 'fast_redemption') AS fast_redemption_orders,
     sumIf(amount, kind = 'fast_redemption') AS fast_redemptions,
     subscriptions - redemptions AS net_settlement,
-    countIf(status = 'accepted') AS unconfirmed
+    countIf(status = 'accepted' AND order_id > through) AS unconfirmed
 FROM orders_by_trade_date FINAL
+ANY LEFT JOIN (
+    SELECT trade_date, max(through_order_id) AS through FROM trade_confirmations GROUP BY trade_date
+) USING trade_date
 WHERE trade_date >= {from:Date} AND trade_date <= {to:Date} AND status != 'cancelled'
 GROUP BY day, partner_id, fund_code

@@ -151,7 +151,7 @@ pub fn order_of(r: &tokio_postgres::Row) -> Order {
 pub async fn read_orders(app: &TestApp) -> Vec<Order> {
     app.pg()
         .await
-        .query("SELECT * FROM orders ORDER BY order_id", &[])
+        .query("SELECT * FROM order_states ORDER BY order_id", &[])
         .await
         .unwrap()
         .iter()

@@ -212,7 +212,7 @@ ALL LEFT JOIN
 -- daily cycle settles them: net_settlement = subscriptions - redemptions (positive: the
 -- partner owes the fund that cash; negative: the fund owes the partner). Fast redemptions
 -- were paid at acceptance and are reported apart, not netted. unconfirmed counts orders
--- still awaiting confirmation.
+-- still awaiting confirmation (accepted, with an id past their trade date's trade_confirmations).
 CREATE VIEW IF NOT EXISTS report_partner_flows AS
 SELECT
     trade_date AS day,
@@ -225,8 +225,11 @@ SELECT
     countIf(kind = 'fast_redemption') AS fast_redemption_orders,
     sumIf(amount, kind = 'fast_redemption') AS fast_redemptions,
     subscriptions - redemptions AS net_settlement,
-    countIf(status = 'accepted') AS unconfirmed
+    countIf(status = 'accepted' AND order_id > through) AS unconfirmed
 FROM orders FINAL
+ANY LEFT JOIN (
+    SELECT trade_date, max(through_order_id) AS through FROM trade_confirmations GROUP BY trade_date
+) USING trade_date
 WHERE status != 'cancelled'
 GROUP BY day, partner_id, fund_code;
 

@@ -115,18 +115,23 @@ fn compare(pg: Vec<PgTotals>, ch: &ByDay) -> Vec<RecordCheck> {
 }
 
 /// Trade dates before the cutoff whose orders are all final (a date with an order still
-/// accepted has not been confirmed: it stays).
+/// accepted has not been confirmed: it stays). The versions add the date's confirmation's
+/// (0036): ClickHouse holds the date's orders as they are only once it holds that too.
 const PG_ORDERS: &str = "
-SELECT trade_date AS day, 'orders' AS what, count(*) AS rows, sum(amount) AS amount,
-       sum(version)::int8 AS versions
-FROM orders WHERE trade_date < $1
-GROUP BY trade_date HAVING count(*) FILTER (WHERE status = 'accepted') = 0
-ORDER BY trade_date";
+SELECT s.trade_date AS day, 'orders' AS what, count(*) AS rows, sum(s.amount) AS amount,
+       (sum(s.version) + coalesce(max(c.version), 0))::int8 AS versions
+FROM order_states s LEFT JOIN trade_confirmations c ON c.trade_date = s.trade_date
+WHERE s.trade_date < $1
+GROUP BY s.trade_date HAVING count(*) FILTER (WHERE s.status = 'accepted') = 0
+ORDER BY s.trade_date";
 
 const CH_ORDERS: &str = "
 SELECT toString(trade_date) AS d, 'orders' AS w, count() AS n, toString(sum(amount)) AS total,
-       sum(version) AS v
+       sum(version) + any(confirmation_version) AS v
 FROM orders FINAL
+ANY LEFT JOIN (
+    SELECT trade_date, max(version) AS confirmation_version FROM trade_confirmations GROUP BY trade_date
+) USING trade_date
 WHERE trade_date >= toDate(?) AND trade_date < toDate(?)
 GROUP BY trade_date";
 
