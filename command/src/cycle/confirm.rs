@@ -17,7 +17,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Date, Numeric};
 use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
-use mmf_shared::db::{statement, DbPool};
+use mmf_shared::db::{is_conflict, statement, DbPool};
 use mmf_shared::schema::{orders, trade_confirmations};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -54,10 +54,13 @@ WITH c AS (
 ), s AS (
     SELECT account_id, fund_code, sum(amount) AS amount FROM c
     WHERE kind = 'subscription' GROUP BY account_id, fund_code
+), l AS (
+    SELECT s.* FROM positions p JOIN s USING (account_id, fund_code)
+    ORDER BY account_id, fund_code FOR UPDATE OF p
 ), p AS (
     UPDATE positions p
-    SET units = p.units + s.amount, pending_subscription = p.pending_subscription - s.amount
-    FROM s WHERE p.account_id = s.account_id AND p.fund_code = s.fund_code
+    SET units = p.units + l.amount, pending_subscription = p.pending_subscription - l.amount
+    FROM l WHERE p.account_id = l.account_id AND p.fund_code = l.fund_code
     RETURNING 1
 ), j AS (
     INSERT INTO unit_journal (account_id, fund_code, order_id, kind, units, effective_date, booked_at)
@@ -108,28 +111,18 @@ pub async fn confirm(
         .load(&mut conn)
         .await?;
     for chunk in ids.chunks(batch_size.max(1)) {
-        let r: Option<BatchTotals> = conn
-            .transaction(async |c| {
-                // By key only, without JIT: see the income batches.
-                c.batch_execute(
-                    "SET LOCAL synchronous_commit = off; SET LOCAL jit = off; SET LOCAL enable_seqscan = off",
-                )
-                .await?;
-                // Another run may have confirmed part of the chunk since it was listed.
-                let done = through(c, trade_date, true).await?;
-                let open = &chunk[chunk.partition_point(|&id| id <= done)..];
-                let Some(&last) = open.last() else {
-                    return Ok(None);
-                };
-                statement(CONFIRM_SQL)
-                    .bind::<Array<BigInt>, _>(open)
-                    .bind::<Date, _>(trade_date)
-                    .bind::<BigInt, _>(last)
-                    .get_result(c)
-                    .await
-                    .map(Some)
-            })
-            .await?;
+        // A batch may lose a deadlock to an order write locking the same positions in another
+        // order; it rolled back whole, so it runs again.
+        let mut attempt = 0;
+        let r = loop {
+            match batch(&mut conn, trade_date, chunk).await {
+                Err(e) if attempt < 5 && is_conflict(&e) => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "confirmation batch retried");
+                }
+                r => break r?,
+            }
+        };
         let Some(r) = r else { continue };
         total.subscriptions += r.subscriptions;
         total.subscription_amount += r.subscription_amount;
@@ -146,6 +139,36 @@ pub async fn confirm(
     // The batches commit asynchronously; recording the step afterwards is a synchronous
     // commit, which makes them durable first.
     Ok(total)
+}
+
+/// Confirms the orders of `chunk` past the date's confirmation, in one transaction; `None`
+/// when another run had confirmed them all.
+async fn batch(
+    conn: &mut diesel_async::AsyncPgConnection,
+    trade_date: NaiveDate,
+    chunk: &[i64],
+) -> QueryResult<Option<BatchTotals>> {
+    conn.transaction(async |c| {
+        // By key only, without JIT: see the income batches.
+        c.batch_execute(
+            "SET LOCAL synchronous_commit = off; SET LOCAL jit = off; SET LOCAL enable_seqscan = off",
+        )
+        .await?;
+        // Another run may have confirmed part of the chunk since it was listed.
+        let done = through(c, trade_date, true).await?;
+        let open = &chunk[chunk.partition_point(|&id| id <= done)..];
+        let Some(&last) = open.last() else {
+            return Ok(None);
+        };
+        statement(CONFIRM_SQL)
+            .bind::<Array<BigInt>, _>(open)
+            .bind::<Date, _>(trade_date)
+            .bind::<BigInt, _>(last)
+            .get_result(c)
+            .await
+            .map(Some)
+    })
+    .await
 }
 
 /// How far the trade date's confirmation has come; `lock` holds the row for this transaction.
