@@ -592,8 +592,8 @@ async fn partner_files(
     phases.push(phase);
     let t = Instant::now();
     pg.query(
-        "SELECT partner_id, kind, count(*), sum(amount) FROM order_states WHERE trade_date = $1
-         AND status = 'confirmed' GROUP BY 1, 2",
+        "SELECT partner_id, kind, count(*), sum(amount) FROM orders WHERE trade_date = $1
+         AND status <> 'cancelled' GROUP BY 1, 2",
         &[&day],
     )
     .await?;

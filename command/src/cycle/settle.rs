@@ -42,7 +42,9 @@ pub struct Settlement {
 }
 
 /// Computes every partner's settlement for $1 from its confirmed orders and stores it
-/// (recomputing replaces the stored one). Cancelled orders move no cash.
+/// (recomputing replaces the stored one). Cancelled orders move no cash. Confirmed is as in
+/// `order_states`, written out with the date's confirmation read once: grouping the view's
+/// rows took 3.6 s for 3M orders against 1.0 s this way (its join misestimates the rows).
 const SETTLE_SQL: &str = "INSERT INTO settlements AS s (partner_id, fund_code, trade_date, subscription_count,
                  subscription_amount, redemption_count, redemption_amount, net_amount,
                  fast_count, fast_amount, computed_at)
@@ -55,7 +57,11 @@ const SETTLE_SQL: &str = "INSERT INTO settlements AS s (partner_id, fund_code, t
                       - coalesce(sum(amount) FILTER (WHERE kind = 'redemption'), 0),
                     count(*) FILTER (WHERE kind = 'fast_redemption'),
                     coalesce(sum(amount) FILTER (WHERE kind = 'fast_redemption'), 0), $2::timestamptz
-             FROM order_states WHERE trade_date = $1 AND status = 'confirmed'
+             FROM orders WHERE trade_date = $1
+               AND (status = 'confirmed'
+                    OR (status = 'accepted' AND kind IN ('subscription', 'redemption')
+                        AND order_id <= (SELECT through_order_id FROM trade_confirmations
+                                         WHERE trade_date = $1)))
              GROUP BY partner_id, fund_code, trade_date
              ON CONFLICT (partner_id, fund_code, trade_date) DO UPDATE SET
                  subscription_count = EXCLUDED.subscription_count,
