@@ -46,6 +46,8 @@ struct BatchTotals {
     redemption_amount: Decimal,
 }
 
+// `l` locks the batch's positions in key order before they are updated: order writes lock
+// positions too, and two transactions taking the same two rows the other way round deadlock.
 const CONFIRM_SQL: &str = "
 WITH c AS (
     SELECT x.order_id, x.account_id, x.fund_code, x.kind, x.amount FROM orders x
