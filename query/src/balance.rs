@@ -94,8 +94,8 @@ pub struct Balance {
 }
 
 // One round trip: ownership, the fund, the position (absent means all zero) and the open
-// normal redemptions (accepted and past their trade date's confirmation, as in `order_states`,
-// written against `orders` so that the open orders' index serves it).
+// normal redemptions (accepted, with an id past their trade date's `through_order_id`, as in
+// `order_states`, written against `orders` so that the open orders' index serves it).
 const BALANCE_SQL: &str = "
 SELECT EXISTS (SELECT 1 FROM accounts WHERE account_id = $1 AND partner_id = $3) AS owned,
        EXISTS (SELECT 1 FROM funds WHERE fund_code = $2) AS fund_known,
