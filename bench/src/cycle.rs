@@ -3,7 +3,7 @@
 //!
 //! Options (key=value): positions=10000000 orders=1000000 batch=20000 parallel=2 clients=4
 //! sync=1 policies=carry_forward,redistribute (one income day per policy, in that order, each
-//! over every position)
+//! over every position) pace=100 max_pause=300 (the cycle's pacing, docs/decisions/0037)
 //!
 //! API latency: `clients` partner clients send subscriptions through the real HTTP API (command
 //! service in this process) for 10 s before the distribution (idle) and during it.
@@ -235,10 +235,7 @@ impl Settings {
             positions,
             orders: opt(args, "orders", 1_000_000).min(positions),
             clients: opt(args, "clients", 4),
-            batching: Batching {
-                batch_size: opt(args, "batch", 20_000) as usize,
-                parallel: opt(args, "parallel", 2) as usize,
-            },
+            batching: crate::batching(args),
             sync: opt(args, "sync", 1) == 1,
             policies: opt_str(args, "policies", "carry_forward,redistribute").to_string(),
             day,
@@ -465,7 +462,7 @@ async fn measure_confirmation(s: &Settings, db: &Db) -> anyhow::Result<(f64, f64
     let batch_size = s.batching.batch_size;
     let (confirmed, elapsed) = timed(
         &format!("confirmation of {orders} orders (batches of {batch_size})"),
-        confirm::confirm(&db.pool, trade_date, effective, now, batch_size, &|_| {}),
+        confirm::confirm(&db.pool, trade_date, effective, now, s.batching, &|_| {}),
     )
     .await?;
     anyhow::ensure!(

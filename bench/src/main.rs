@@ -44,6 +44,24 @@ pub fn opt(args: &[String], key: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The daily cycle's batching from `batch=`, `parallel=`, `pace=` (partners' p99 target in ms,
+/// 0: never pause) and `max_pause=` (percent of a batch's time), with the service's defaults.
+pub fn batching(args: &[String]) -> mmf_command::cycle::distribute::Batching {
+    let d = mmf_command::config::CycleSettings::default();
+    mmf_command::cycle::distribute::Batching {
+        batch_size: opt(args, "batch", d.batch_size as u64) as usize,
+        parallel: opt(args, "parallel", d.parallel as u64) as usize,
+        pace: mmf_domain::pace::Pace {
+            target: std::time::Duration::from_millis(opt(
+                args,
+                "pace",
+                d.pace.target.as_millis() as u64,
+            )),
+            max_pct: opt(args, "max_pause", u64::from(d.pace.max_pct)) as u32,
+        },
+    }
+}
+
 /// A `key=value` option of a benchmark that is text, or its default.
 pub fn opt_str<'a>(args: &'a [String], key: &str, default: &'a str) -> &'a str {
     args.iter()

@@ -8,7 +8,8 @@
 //! over the same rows measured in the same run, with the API latency and whole-machine CPU
 //! during it; the invariants are checked at the end.
 //!
-//! Options (key=value): holders=10000000 orders=30000000 rate=500 batch=20000 parallel=2.
+//! Options (key=value): holders=10000000 orders=30000000 rate=500 batch=20000 parallel=2
+//! pace=100 max_pause=300 (the cycle's pacing, docs/decisions/0037; pace=0 never pauses).
 //! `holders=1000000 orders=3000000` is the 1/10 run.
 
 use crate::cycle::{check_distribution, copy, seconds, timed, yuan};
@@ -230,10 +231,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
         holders,
         orders: opt(args, "orders", 30_000_000),
         rate: opt(args, "rate", 500),
-        batching: Batching {
-            batch_size: opt(args, "batch", 20_000) as usize,
-            parallel: opt(args, "parallel", 2) as usize,
-        },
+        batching: crate::batching(args),
         day,
         effective: Calendar::default().next_trading_day(day),
     };
@@ -302,6 +300,21 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let idle = idle_from.to(Mark::now(), "idle (before the cycle)", String::new());
     let mut phases = vec![catch_up, idle];
     let summary = run_cycle(&pool, &s, &mut phases).await?;
+    let paused = |ms: u64| format!("{:.1} s", ms as f64 / 1e3);
+    println!(
+        "the cycle paused for partners (target p99 {} ms, at most {}% of a batch): confirmation {}, distribution {}",
+        s.batching.pace.target.as_millis(),
+        s.batching.pace.max_pct,
+        paused(summary.confirmed.as_ref().map_or(0, |c| c.paused_ms)),
+        paused(
+            summary
+                .distributions
+                .iter()
+                .flatten()
+                .map(|d| d.paused_ms)
+                .sum()
+        ),
+    );
     for p in phases.iter_mut() {
         match p.label.as_str() {
             "confirm" => p.baseline = Some(confirm_base.clone()),

@@ -120,6 +120,7 @@ pub async fn run(args: &[String]) -> anyhow::Result<()> {
     let batching = Batching {
         batch_size: 20_000,
         parallel: 2,
+        pace: mmf_domain::pace::Pace::OFF,
     };
 
     print!(

@@ -6,6 +6,7 @@ use axum::middleware::from_fn_with_state;
 use axum::Router;
 use mmf_shared::auth::{require_ops, require_partner, PartnerAuth};
 use mmf_shared::http::{document_errors, Caller};
+use mmf_shared::latency::measure;
 use std::sync::Arc;
 use utoipa::OpenApi;
 
@@ -67,7 +68,9 @@ pub fn build_app(state: AppState) -> Router {
         partners: state.partners.clone(),
         clock: state.clock.clone(),
     };
-    let partner = partner::router().layer(from_fn_with_state(partner_auth, require_partner));
+    let partner = partner::router()
+        .layer(from_fn_with_state(partner_auth, require_partner))
+        .layer(from_fn_with_state(state.latency.clone(), measure));
     let ops_token: Arc<str> = state.config.common.ops_token.as_str().into();
     let ops = ops::router()
         .merge(mmf_shared::http::clock_routes(state.clock.clone()))

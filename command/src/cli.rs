@@ -107,6 +107,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let batching = Batching {
                 batch_size: batch.unwrap_or(settings.batch_size),
                 parallel: parallel.unwrap_or(settings.parallel),
+                pace: settings.pace,
             };
             run_cycle(&pool()?, now, trade_date, batching).await?
         }

@@ -1,7 +1,9 @@
 //! Configuration of the command service, from the environment with documented defaults
 //! (README, "Configuration").
 
+use mmf_domain::pace::Pace;
 use mmf_shared::config::{self, Common};
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -37,6 +39,10 @@ pub struct CycleSettings {
     pub batch_size: usize,
     /// `MMF_CYCLE_PARALLEL`: income batches in flight at once, default 2.
     pub parallel: usize,
+    /// `MMF_CYCLE_API_P99_MS` (default 100; 0 never pauses) and `MMF_CYCLE_MAX_PAUSE_PCT`
+    /// (default 300): while partners' p99 is above the target, batches pause for up to that
+    /// share of their own time (docs/decisions/0037-cycle-pacing.md).
+    pub pace: Pace,
     /// `MMF_TA_CODE`: this transfer agent's code in OFD files (at most 8 characters), default `MMFTA`.
     pub ta_code: String,
     /// `MMF_RETENTION_DAYS`: days of journal, orders and their records Postgres keeps,
@@ -52,6 +58,10 @@ impl Default for CycleSettings {
         CycleSettings {
             batch_size: 20_000,
             parallel: 2,
+            pace: Pace {
+                target: Duration::from_millis(100),
+                max_pct: 300,
+            },
             ta_code: "MMFTA".into(),
             retention_days: 7,
             request_key_days: 35,
@@ -65,6 +75,13 @@ impl CycleSettings {
         let s = CycleSettings {
             batch_size: config::parsed("MMF_CYCLE_BATCH", d.batch_size)?,
             parallel: config::parsed("MMF_CYCLE_PARALLEL", d.parallel)?,
+            pace: Pace {
+                target: Duration::from_millis(config::parsed(
+                    "MMF_CYCLE_API_P99_MS",
+                    d.pace.target.as_millis() as u64,
+                )?),
+                max_pct: config::parsed("MMF_CYCLE_MAX_PAUSE_PCT", d.pace.max_pct)?,
+            },
             ta_code: config::or_default("MMF_TA_CODE", &d.ta_code),
             retention_days: config::parsed("MMF_RETENTION_DAYS", d.retention_days)?,
             request_key_days: config::parsed("MMF_REQUEST_KEY_DAYS", d.request_key_days)?,

@@ -10,6 +10,7 @@
 
 pub mod confirm;
 pub mod distribute;
+pub mod pace;
 pub mod reconcile;
 pub mod retention;
 pub mod settle;
@@ -160,14 +161,9 @@ pub async fn run(
         let detail = match step {
             "confirm" => {
                 let effective = calendar.next_trading_day(trade_date);
-                let c = confirm::confirm(
-                    pool,
-                    trade_date,
-                    effective,
-                    now,
-                    batching.batch_size,
-                    &|n| progress(Event::Confirmed(n)),
-                )
+                let c = confirm::confirm(pool, trade_date, effective, now, batching, &|n| {
+                    progress(Event::Confirmed(n))
+                })
                 .await?;
                 json(&c)?
             }

@@ -8,6 +8,7 @@ use mmf_shared::auth::Partners;
 use mmf_shared::clock::Clock;
 use mmf_shared::db::{DbConn, DbPool};
 use mmf_shared::http::ApiError;
+use mmf_shared::latency::Window;
 use std::ops::Deref;
 use std::sync::Arc;
 
@@ -20,6 +21,8 @@ pub struct Inner {
     pub partners: Partners,
     /// The history store: retention verifies against it, old orders are read from it.
     pub ch: clickhouse::Client,
+    /// Partner requests' latency, published for the daily cycle's pacing.
+    pub latency: Window,
 }
 
 /// Cheap to clone; handlers take it as `State(state)`.
@@ -50,6 +53,8 @@ impl AppState {
         let partners = Partners::new(db.clone());
         let ch =
             mmf_shared::ch::client_for(&config.common.clickhouse_url, &config.common.clickhouse_db);
+        let latency = Window::default();
+        latency.publish(db.clone(), "command");
         Ok(AppState(Arc::new(Inner {
             config,
             db,
@@ -58,6 +63,7 @@ impl AppState {
             writer,
             partners,
             ch,
+            latency,
         })))
     }
 

@@ -9,6 +9,7 @@ pub mod ids;
 pub mod income;
 pub mod money;
 pub mod orders;
+pub mod pace;
 pub mod reconcile;
 pub mod settlement;
 

@@ -20,6 +20,7 @@ use mmf_shared::config::{self, Common};
 use mmf_shared::db::DbPool;
 use mmf_shared::http::ErrorCode;
 use mmf_shared::http::{document_errors, ApiError, Caller};
+use mmf_shared::latency::{measure, Window};
 use mmf_shared::schema::accounts;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -57,6 +58,8 @@ pub struct Inner {
     pub ch: clickhouse::Client,
     pub clock: Clock,
     pub partners: Partners,
+    /// Partner requests' latency, published for the daily cycle's pacing.
+    pub latency: Window,
 }
 
 /// Cheap to clone; handlers take it as `State(state)`.
@@ -78,12 +81,15 @@ impl AppState {
         let ch =
             mmf_shared::ch::client_for(&config.common.clickhouse_url, &config.common.clickhouse_db);
         let partners = Partners::new(pool.clone());
+        let latency = Window::default();
+        latency.publish(pool.clone(), "query");
         Ok(AppState(Arc::new(Inner {
             config,
             pool,
             ch,
             clock,
             partners,
+            latency,
         })))
     }
 }
@@ -201,7 +207,8 @@ pub fn build_app(state: AppState) -> Router {
         .route("/v1/accounts/{id}/balance", get(balance::get_balance))
         .route("/v1/accounts/{id}/statement", get(statement::get_statement))
         .route("/v1/funds/{code}/yields", get(yields::get_yields))
-        .layer(from_fn_with_state(partner_auth, require_partner));
+        .layer(from_fn_with_state(partner_auth, require_partner))
+        .layer(from_fn_with_state(state.latency.clone(), measure));
     let ops_token: Arc<str> = state.config.common.ops_token.as_str().into();
     let ops = Router::new()
         .route("/v1/reports/{name}", get(reports::get_report))

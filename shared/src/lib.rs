@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod http;
 pub mod json;
+pub mod latency;
 pub mod schema;
 pub mod telemetry;
 pub mod views;

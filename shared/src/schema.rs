@@ -26,6 +26,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_latency (instance) {
+        instance -> Text,
+        p99_us -> Int8,
+        requests -> Int8,
+        measured_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     calendar_years (year) {
         year -> Int4,
         loaded_at -> Timestamptz,
@@ -384,6 +393,7 @@ diesel::joinable!(settlements -> partners (partner_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
+    api_latency,
     calendar_years,
     cycle_runs,
     cycle_steps,

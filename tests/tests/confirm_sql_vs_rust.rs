@@ -193,7 +193,12 @@ async fn check(
         .map(|_| mmf_shared::db::db_pool(&app.db.url, 2).unwrap())
         .collect();
     let runs = pools.iter().map(|pool| {
-        mmf_command::cycle::confirm::confirm(pool, t.date(), effective, now, batch, &|_| {})
+        let batching = mmf_command::cycle::distribute::Batching {
+            batch_size: batch,
+            parallel: 1,
+            pace: mmf_domain::pace::Pace::OFF,
+        };
+        mmf_command::cycle::confirm::confirm(pool, t.date(), effective, now, batching, &|_| {})
     });
     let mut got = mmf_command::cycle::confirm::Confirmed::default();
     for r in futures::future::join_all(runs).await {

@@ -157,6 +157,7 @@ async fn check_policy(app: &TestApp, policy: IncomePolicy, fund: &str, rng: &mut
     let batching = Batching {
         batch_size: 777,
         parallel: 3,
+        pace: mmf_domain::pace::Pace::OFF,
     };
     // Day 1 of either sign; day 2 negative and larger than any day 1, so that payments
     // exceed the units held by the positions mostly redeemed since.

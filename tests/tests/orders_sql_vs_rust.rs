@@ -570,7 +570,11 @@ async fn confirm_past(app: &TestApp, w: &mut World) {
         t.date(),
         w.cal.next_trading_day(t.date()),
         now,
-        64,
+        mmf_command::cycle::distribute::Batching {
+            batch_size: 64,
+            parallel: 1,
+            pace: mmf_domain::pace::Pace::OFF,
+        },
         &|_| {},
     )
     .await

@@ -11,6 +11,8 @@
 //! instances: a batch confirms only ids past it, and a rerun lists only those. Cancels of T
 //! are refused after T's cut-off, so no order of T changes status meanwhile.
 
+use super::distribute::Batching;
+use super::pace::Pacer;
 use super::JobError;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -32,6 +34,9 @@ pub struct Confirmed {
     #[schema(value_type = String)]
     pub redemption_amount: Decimal,
     pub batches: i64,
+    /// Time the batches paused for partners (docs/decisions/0037-cycle-pacing.md).
+    #[serde(default)]
+    pub paused_ms: u64,
 }
 
 #[derive(QueryableByName)]
@@ -86,7 +91,7 @@ pub async fn confirm(
     trade_date: NaiveDate,
     effective: NaiveDate,
     now: DateTime<Utc>,
-    batch_size: usize,
+    batching: Batching,
     on_batch: &(dyn Fn(i64) + Sync),
 ) -> Result<Confirmed, JobError> {
     let mut total = Confirmed::default();
@@ -112,19 +117,24 @@ pub async fn confirm(
         .select(orders::order_id)
         .load(&mut conn)
         .await?;
-    for chunk in ids.chunks(batch_size.max(1)) {
-        // A batch may lose a deadlock to an order write locking the same positions in another
-        // order; it rolled back whole, so it runs again.
-        let mut attempt = 0;
-        let r = loop {
-            match batch(&mut conn, trade_date, chunk).await {
-                Err(e) if attempt < 5 && is_conflict(&e) => {
-                    attempt += 1;
-                    tracing::warn!(error = %e, attempt, "confirmation batch retried");
+    let pacer = Pacer::new(pool, batching.pace);
+    for chunk in ids.chunks(batching.batch_size.max(1)) {
+        let r = pacer
+            .run(async {
+                // A batch may lose a deadlock to an order write locking the same positions in
+                // another order; it rolled back whole, so it runs again.
+                let mut attempt = 0;
+                loop {
+                    match batch(&mut conn, trade_date, chunk).await {
+                        Err(e) if attempt < 5 && is_conflict(&e) => {
+                            attempt += 1;
+                            tracing::warn!(error = %e, attempt, "confirmation batch retried");
+                        }
+                        r => break Ok(r?),
+                    }
                 }
-                r => break r?,
-            }
-        };
+            })
+            .await?;
         let Some(r) = r else { continue };
         total.subscriptions += r.subscriptions;
         total.subscription_amount += r.subscription_amount;
@@ -138,6 +148,7 @@ pub async fn confirm(
         .set(trade_confirmations::finished_at.eq(now))
         .execute(&mut conn)
         .await?;
+    total.paused_ms = pacer.paused_ms();
     // The batches commit asynchronously; recording the step afterwards is a synchronous
     // commit, which makes them durable first.
     Ok(total)

@@ -8,6 +8,7 @@
 //! distribution is restarted; several batches run in parallel on their own connections, and
 //! each holds its positions' row locks only for its own short transaction.
 
+use super::pace::Pacer;
 use super::JobError;
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -16,6 +17,7 @@ use diesel::QueryableByName;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use mmf_domain::income::{Allocation, Allocator, Cutoff, IncomePolicy};
+use mmf_domain::pace::Pace;
 use mmf_shared::db::{is_conflict, statement, DbPool};
 use mmf_shared::schema::{fund_income, funds, income_batches, income_runs};
 use rust_decimal::Decimal;
@@ -71,15 +73,20 @@ pub struct Distribution {
     /// Batches applied by this call (the rest were committed by an earlier, interrupted run).
     pub applied_now: usize,
     pub totals: Totals,
+    /// Time the batches paused for partners (docs/decisions/0037-cycle-pacing.md).
+    #[serde(default)]
+    pub paused_ms: u64,
 }
 
-/// How a distribution is cut and run.
+/// How the cycle's steps are cut into batches and run.
 #[derive(Clone, Copy, Debug)]
 pub struct Batching {
-    /// Positions per batch (approximately, for large funds).
+    /// Positions (or orders) per batch, approximately for large funds.
     pub batch_size: usize,
-    /// Batches in flight at once.
+    /// Income batches in flight at once.
     pub parallel: usize,
+    /// When batches pause for partners.
+    pub pace: Pace,
 }
 
 /// A day's distribution as fixed when it starts: the batches' account-id ranges and, for
@@ -103,7 +110,8 @@ pub async fn distribute(
     on_batch: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Distribution, JobError> {
     let (per10k, policy) = published(pool, fund, day).await?;
-    let run = start_run(pool, fund, day, per10k, policy, batching, now).await?;
+    let pacer = Pacer::new(pool, batching.pace);
+    let run = start_run(pool, fund, day, (per10k, policy), batching, &pacer, now).await?;
     let batches = run.bounds.len() - 1;
     let done: Vec<i32> = income_batches::table
         .filter(income_batches::fund_code.eq(fund))
@@ -116,7 +124,7 @@ pub async fn distribute(
         .collect();
     let applied_now = todo.len();
     let finished = std::sync::atomic::AtomicUsize::new(done.len());
-    let run = &run;
+    let (run, pacer) = (&run, &pacer);
     stream::iter(todo.into_iter().map(Ok))
         .try_for_each_concurrent(batching.parallel.max(1), |b| {
             let finished = &finished;
@@ -132,7 +140,7 @@ pub async fn distribute(
                     hi: run.bounds[b + 1].as_deref(),
                     now,
                 };
-                job.run_with_retry(pool).await?;
+                pacer.run(job.run_with_retry(pool)).await?;
                 let n = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
                 on_batch(n, batches);
                 Ok::<(), JobError>(())
@@ -155,6 +163,7 @@ pub async fn distribute(
         batches,
         applied_now,
         totals,
+        paused_ms: pacer.paused_ms(),
     })
 }
 
@@ -239,14 +248,15 @@ async fn recorded_run(
 
 /// The recorded run of `day`, or a new one: its batch bounds and, for `redistribute`, the
 /// allocation computed over every position (which a resumed run must not recompute
-/// differently, so it is stored with the bounds).
+/// differently, so it is stored with the bounds). `published` is the day's per-10k income and
+/// policy.
 async fn start_run(
     pool: &DbPool,
     fund: &str,
     day: NaiveDate,
-    per10k: Decimal,
-    policy: IncomePolicy,
+    (per10k, policy): (Decimal, IncomePolicy),
     batching: Batching,
+    pacer: &Pacer,
     now: DateTime<Utc>,
 ) -> Result<Run, JobError> {
     let mut conn = pool.get().await?;
@@ -257,7 +267,7 @@ async fn start_run(
     drop(conn);
     let allocation = match policy {
         IncomePolicy::Redistribute => {
-            Some(allocation_pass(pool, fund, day, per10k, &bounds, batching.parallel).await?)
+            Some(allocation_pass(pool, fund, day, per10k, &bounds, batching.parallel, pacer).await?)
         }
         _ => None,
     };
@@ -304,6 +314,7 @@ async fn allocation_pass(
     per10k: Decimal,
     bounds: &[Option<String>],
     parallel: usize,
+    pacer: &Pacer,
 ) -> Result<Allocation, JobError> {
     let per_unit = per10k / Decimal::from(10_000);
     let ranges: Vec<(Option<String>, Option<String>)> = bounds
@@ -312,7 +323,7 @@ async fn allocation_pass(
         .collect();
     let reads = ranges.into_iter().map(|(lo, hi)| {
         let (pool, fund) = (pool.clone(), fund.to_string());
-        async move {
+        pacer.run(async move {
             let fund = fund.as_str();
             let mut conn = pool.get().await?;
             let part = conn
@@ -330,7 +341,7 @@ async fn allocation_pass(
                 })
                 .await?;
             Ok::<_, JobError>(part)
-        }
+        })
     });
     let started = std::time::Instant::now();
     let parts: Vec<EligiblePart> = stream::iter(reads)

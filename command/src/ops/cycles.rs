@@ -6,6 +6,7 @@ use crate::cycle::distribute::Batching;
 use crate::cycle::{run, summary, CycleSummary};
 use crate::state::AppState;
 use axum::extract::State;
+use mmf_domain::pace::Pace;
 use mmf_shared::http::{ApiError, ErrorCode, OptionalJson, Path};
 use serde::Deserialize;
 use tracing::Instrument;
@@ -18,6 +19,9 @@ pub struct CycleRequest {
     batch_size: Option<usize>,
     /// Income batches in flight; defaults to `MMF_CYCLE_PARALLEL`.
     parallel: Option<usize>,
+    /// Partners' p99 (ms) above which batches pause; defaults to `MMF_CYCLE_API_P99_MS`, 0
+    /// never pauses.
+    api_p99_ms: Option<u64>,
 }
 
 /// Runs or resumes the daily cycle for a trade date and returns its summary. The run goes on
@@ -41,6 +45,13 @@ pub async fn post_cycle(
             .parallel
             .unwrap_or(state.config.cycle.parallel)
             .clamp(1, 16),
+        pace: match req.api_p99_ms {
+            Some(ms) => Pace {
+                target: std::time::Duration::from_millis(ms.min(60_000)),
+                ..state.config.cycle.pace
+            },
+            None => state.config.cycle.pace,
+        },
     };
     let calendar = state.reference.calendar();
     let now = state.clock.now();
