@@ -1,7 +1,7 @@
 //! Daily cycle: T+1 confirmation of 1M orders and income distribution for 10M positions, each
 //! next to a bare set-based UPDATE of the same rows (rolled back) measured in the same run.
 //!
-//! Options (key=value): positions=10000000 orders=1000000 batch=20000 parallel=2 clients=4
+//! Options (key=value): positions=10000000 orders=1000000 batch=2000 parallel=2 clients=4
 //! sync=1 policies=carry_forward,redistribute (one income day per policy, in that order, each
 //! over every position) pace=100 max_pause=300 (the cycle's pacing, docs/decisions/0037)
 //!

@@ -8,7 +8,7 @@
 //! over the same rows measured in the same run, with the API latency and whole-machine CPU
 //! during it; the invariants are checked at the end.
 //!
-//! Options (key=value): holders=10000000 orders=30000000 rate=500 batch=20000 parallel=2
+//! Options (key=value): holders=10000000 orders=30000000 rate=500 batch=2000 parallel=2
 //! pace=100 max_pause=300 (the cycle's pacing, docs/decisions/0037; pace=0 never pauses).
 //! `holders=1000000 orders=3000000` is the 1/10 run.
 

@@ -35,7 +35,9 @@ impl Config {
 /// Daily-cycle settings.
 #[derive(Clone, Debug)]
 pub struct CycleSettings {
-    /// `MMF_CYCLE_BATCH`: positions or orders per batch transaction, default 20000.
+    /// `MMF_CYCLE_BATCH`: positions or orders per batch transaction, default 2000: a batch holds
+    /// its rows' locks and the machine briefly, so partners meeting one wait little (BENCHMARKS.md,
+    /// "The cycle yields to partners").
     pub batch_size: usize,
     /// `MMF_CYCLE_PARALLEL`: income batches in flight at once, default 2.
     pub parallel: usize,
@@ -56,7 +58,7 @@ pub struct CycleSettings {
 impl Default for CycleSettings {
     fn default() -> CycleSettings {
         CycleSettings {
-            batch_size: 20_000,
+            batch_size: 2_000,
             parallel: 2,
             pace: Pace {
                 target: Duration::from_millis(100),
