@@ -40,7 +40,8 @@ impl Window {
     }
 
     /// Publishes the window to `api_latency` once a second for as long as the runtime runs,
-    /// as `service` on this host and process.
+    /// as `service` on this host and process. Rows of instances gone for a day are deleted
+    /// first: each process start adds a row.
     pub fn publish(&self, pool: DbPool, service: &str) {
         static STARTED: AtomicU64 = AtomicU64::new(0);
         let instance = format!(
@@ -51,6 +52,9 @@ impl Window {
         );
         let window = self.clone();
         tokio::spawn(async move {
+            if let Err(e) = forget_gone(&pool).await {
+                tracing::debug!(error = %e, "old API latency rows not deleted");
+            }
             let mut tick = tokio::time::interval(WINDOW);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
@@ -100,6 +104,16 @@ async fn store(pool: &DbPool, instance: &str, p99: u64, requests: usize) -> anyh
             api_latency::measured_at.eq(excluded(api_latency::measured_at)),
         ))
         .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+async fn forget_gone(pool: &DbPool) -> anyhow::Result<()> {
+    diesel::delete(api_latency::table)
+        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+            "measured_at < now() - interval '1 day'",
+        ))
+        .execute(&mut pool.get().await?)
         .await?;
     Ok(())
 }

@@ -54,7 +54,32 @@ async fn db_now(app: &TestApp) -> String {
 
 #[tokio::test]
 async fn command_and_query_instances_publish_their_partner_latency() {
-    let app = spawn_command().await;
+    // A row of an instance gone for two days is deleted when an instance starts.
+    let db = fresh_db().await;
+    let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c.execute(
+        "INSERT INTO api_latency VALUES ('gone@old', 5000, 7, now() - interval '2 days')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let app = spawn_command_on(db, test_config).await;
+    wait_until(
+        "the gone instance's row deleted",
+        Duration::from_secs(30),
+        || async {
+            app.pg()
+                .await
+                .query("SELECT 1 FROM api_latency WHERE instance = 'gone@old'", &[])
+                .await
+                .unwrap()
+                .is_empty()
+        },
+    )
+    .await;
     app.setup_fund().await;
     let query = spawn_query(&app).await;
     // Client round trips bound what the servers can have measured.
