@@ -56,16 +56,16 @@ async fn db_now(app: &TestApp) -> String {
 async fn command_and_query_instances_publish_their_partner_latency() {
     // A row of an instance gone for two days is deleted when an instance starts.
     let db = fresh_db().await;
-    let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+    pg_pool(&db.url, 1)
+        .get()
+        .await
+        .unwrap()
+        .execute(
+            "INSERT INTO api_latency VALUES ('gone@old', 5000, 7, now() - interval '2 days')",
+            &[],
+        )
         .await
         .unwrap();
-    tokio::spawn(conn);
-    c.execute(
-        "INSERT INTO api_latency VALUES ('gone@old', 5000, 7, now() - interval '2 days')",
-        &[],
-    )
-    .await
-    .unwrap();
     let app = spawn_command_on(db, test_config).await;
     wait_until(
         "the gone instance's row deleted",

@@ -120,20 +120,7 @@ pub async fn confirm(
     let pacer = Pacer::new(pool, batching.pace);
     for chunk in ids.chunks(batching.batch_size.max(1)) {
         let r = pacer
-            .run(async {
-                // A batch may lose a deadlock to an order write locking the same positions in
-                // another order; it rolled back whole, so it runs again.
-                let mut attempt = 0;
-                loop {
-                    match batch(&mut conn, trade_date, chunk).await {
-                        Err(e) if attempt < 5 && is_conflict(&e) => {
-                            attempt += 1;
-                            tracing::warn!(error = %e, attempt, "confirmation batch retried");
-                        }
-                        r => break Ok(r?),
-                    }
-                }
-            })
+            .run(async { Ok(batch_with_retry(&mut conn, trade_date, chunk).await?) })
             .await?;
         let Some(r) = r else { continue };
         total.subscriptions += r.subscriptions;
@@ -152,6 +139,25 @@ pub async fn confirm(
     // The batches commit asynchronously; recording the step afterwards is a synchronous
     // commit, which makes them durable first.
     Ok(total)
+}
+
+/// [`batch`], run again when it lost a deadlock to an order write locking the same positions
+/// in another order (it rolled back whole).
+async fn batch_with_retry(
+    conn: &mut diesel_async::AsyncPgConnection,
+    trade_date: NaiveDate,
+    chunk: &[i64],
+) -> QueryResult<Option<BatchTotals>> {
+    let mut attempt = 0;
+    loop {
+        match batch(conn, trade_date, chunk).await {
+            Err(e) if attempt < 5 && is_conflict(&e) => {
+                attempt += 1;
+                tracing::warn!(error = %e, attempt, "confirmation batch retried");
+            }
+            r => return r,
+        }
+    }
 }
 
 /// Confirms the orders of `chunk` past the date's confirmation, in one transaction; `None`
