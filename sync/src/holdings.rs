@@ -394,7 +394,11 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
         let sql = build_sql(day, "000001").unwrap();
         assert!(sql.contains("WHERE day = toDate('2026-11-30') AND fund_code = '000001'"));
-        assert!(sql.contains("effective_date = toDate('2026-12-01') AND fund_code = '000001'"));
+        // The day's income payments are the previous day's income, read from its row.
+        assert!(sql.contains("units + income AS u"));
+        assert!(sql.contains(
+            "effective_date = toDate('2026-12-01') AND kind != 'income' AND fund_code = '000001'"
+        ));
         assert!(sql.contains("effective_date = toDate('2026-12-02') AND kind = 'income'"));
         assert!(!sql.contains(":Date}") && !sql.contains(":String}"));
         assert!(build_sql(day, "0001'").is_err());

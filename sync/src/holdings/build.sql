@@ -1,9 +1,11 @@
 -- Day {day}'s daily holdings of fund {fund}: the previous day's units and cumulative income,
--- plus the day's movements (income paid on {day} is the previous day's and counts as units),
--- plus the income earned on {day} (paid as units effective the next day). Replayed journal rows
--- collapse under FINAL. {prev} and {next} are the days before and after {day}. Each row carries
--- its holder's investor key: the previous day's row's (the day's movements carry none), or for
--- a new holder the account's.
+-- plus the income paid on {day} (the previous day's, which its row holds: the previous day was
+-- built once that income was distributed, and a distributed day never changes), plus the
+-- day's other movements, plus the income earned on {day} (paid as units effective the next
+-- day). So the day's 10M income payments are not read again from the journal. Replayed
+-- journal rows collapse under FINAL. {prev} and {next} are the days before and after {day}.
+-- Each row carries its holder's investor key: the previous day's row's (the day's movements
+-- carry none), or for a new holder the account's.
 --
 -- One fund at a time, grouped by the account number as an integer: account ids are 12 digits
 -- (Postgres checks it), and a 64-bit key groups several times faster than the strings. Adding
@@ -19,15 +21,17 @@ SELECT acct, anyIf(key, notEmpty(key)) AS carried, sum(u) AS u, sum(u_in) AS u_i
        sum(u_out) AS u_out, sum(inc) AS inc, sum(cum) AS cum
 FROM
 (
-    SELECT toUInt64(account_id) AS acct, investor_key AS key, units AS u, toDecimal64(0, 2) AS u_in,
-           toDecimal64(0, 2) AS u_out, toDecimal64(0, 2) AS inc, cum_income AS cum
+    SELECT toUInt64(account_id) AS acct, investor_key AS key, units + income AS u,
+           toDecimal64(0, 2) AS u_in, toDecimal64(0, 2) AS u_out, toDecimal64(0, 2) AS inc,
+           cum_income AS cum
     FROM daily_holdings WHERE day = {prev:Date} AND fund_code = {fund:String}
     UNION ALL
     SELECT toUInt64(account_id) AS acct, toFixedString('', 16) AS key, units AS u,
-           if(kind != 'income' AND units > 0, units, toDecimal64(0, 2)) AS u_in,
-           if(kind != 'income' AND units < 0, -units, toDecimal64(0, 2)) AS u_out,
+           if(units > 0, units, toDecimal64(0, 2)) AS u_in,
+           if(units < 0, -units, toDecimal64(0, 2)) AS u_out,
            toDecimal64(0, 2) AS inc, toDecimal64(0, 2) AS cum
-    FROM journal_by_day FINAL WHERE effective_date = {day:Date} AND fund_code = {fund:String}
+    FROM journal_by_day FINAL
+    WHERE effective_date = {day:Date} AND kind != 'income' AND fund_code = {fund:String}
     UNION ALL
     SELECT toUInt64(account_id) AS acct, toFixedString('', 16) AS key, toDecimal64(0, 2) AS u,
            toDecimal64(0, 2) AS u_in, toDecimal64(0, 2) AS u_out, units AS inc, units AS cum
