@@ -173,12 +173,14 @@ async fn seed_clickhouse(ch: &clickhouse::Client, s: &Settings) -> anyhow::Resul
     .await?;
     history(ch, s).await?;
     timed(
-        &format!("ClickHouse: holdings per person and order flows per person of {days} days"),
+        &format!("ClickHouse: holdings per person and the order read models of {days} days"),
         async {
             for d in 0..days {
                 let day = first + Days::new(d);
                 mmf_sync::holdings::build_per_person(ch, day).await?;
-                ch.query(&mmf_sync::flows::build_sql(day)).execute().await?;
+                for sql in mmf_sync::flows::build_sql(day) {
+                    ch.query(&sql).execute().await?;
+                }
             }
             anyhow::Ok(())
         },
@@ -496,7 +498,8 @@ pub(crate) async fn baselines(
         .query(
             "SELECT count() FROM ( \
                SELECT 1 FROM daily_holdings WHERE day = toDate(?) \
-               UNION ALL SELECT 1 FROM journal_by_day FINAL WHERE effective_date = toDate(?) \
+               UNION ALL SELECT 1 FROM journal_by_day FINAL \
+                 WHERE effective_date = toDate(?) AND kind != 'income' \
                UNION ALL SELECT 1 FROM journal_by_day FINAL \
                  WHERE effective_date = toDate(?) AND kind = 'income')",
         )

@@ -3,9 +3,10 @@
 //! by day, one row set per day. The first and last day are the parameters, `{from:Date}` and
 //! `{to:Date}` as current clickhouse-client takes them; the service substitutes the validated
 //! dates (18.16 has no query parameters). One day is the range from it to itself. Only names from [`REPORTS`]
-//! reach SQL. The reports by person read the per-person read models the sync worker builds
-//! once a day (docs/decisions/0035-investor-read-models.md); for the last days, whose orders
-//! can still change, they group the orders themselves (the same rows, slower).
+//! reach SQL. The reports that read orders read the read models the sync worker builds once a
+//! day's orders are final (docs/decisions/0035-investor-read-models.md,
+//! 0038-order-read-models.md); for the last days, whose orders can still change, they group
+//! the orders themselves (the same rows, slower).
 
 use crate::{date_range, parse_date, AppState};
 use axum::extract::State;
@@ -30,8 +31,8 @@ pub struct Report {
     pub order_by: &'static str,
     /// Reads the day's holdings, which exist once the day's income is distributed.
     pub reads_holdings: bool,
-    /// The same query over `investor_flows`, for days whose flows are built (with the days
-    /// before them).
+    /// The same query over the read models of the orders (`investor_flows`, `order_flows`,
+    /// `t0_flows`), for days whose flows are built (with the days before them).
     pub from_flows: Option<&'static str>,
 }
 
@@ -57,14 +58,14 @@ pub const REPORTS: &[Report] = &[
         sql: include_str!("reports/fund_daily_scale.sql"),
         order_by: "fund_code",
         reads_holdings: true,
-        from_flows: None,
+        from_flows: Some(include_str!("reports/fund_daily_scale_from_flows.sql")),
     },
     Report {
         name: "partner_flows",
         sql: include_str!("reports/partner_flows.sql"),
         order_by: "partner_id, fund_code",
         reads_holdings: false,
-        from_flows: None,
+        from_flows: Some(include_str!("reports/partner_flows_from_flows.sql")),
     },
     Report {
         name: "investor_concentration",
@@ -78,7 +79,7 @@ pub const REPORTS: &[Report] = &[
         sql: include_str!("reports/t0_usage.sql"),
         order_by: "fund_code",
         reads_holdings: false,
-        from_flows: None,
+        from_flows: Some(include_str!("reports/t0_usage_from_flows.sql")),
     },
 ];
 
@@ -439,9 +440,12 @@ mod tests {
                     sql.contains("toDate('2026-11-26')") && sql.contains("toDate('2026-11-30')")
                 );
                 assert!(!sql.contains(":Date}"));
+                let models = ["investor_flows", "order_flows", "t0_flows"];
                 assert_eq!(
-                    sql.contains("investor_flows"),
-                    flows && r.from_flows.is_some()
+                    models.iter().any(|m| sql.contains(m)),
+                    flows && r.from_flows.is_some(),
+                    "{}",
+                    r.name
                 );
             }
         }

@@ -1,12 +1,15 @@
-//! Per-person order flows (`investor_flows`, docs/decisions/0035-investor-read-models.md):
-//! one row per person and calendar day of acceptance, built once no order accepted that day
-//! can change any more, so the AML and suspicious-pattern reports read a day's people instead
-//! of grouping its orders on every call. Days are built in order; a day is recorded in
-//! Postgres (`flows_days`) only after its rows are in ClickHouse, and a build first drops the
-//! day's partition, so a crash in between rebuilds the same rows.
+//! The read models of a day's orders, built once no order accepted that day can change any
+//! more, so reports read a day's few rows instead of grouping its orders on every call:
+//! per-person flows (`investor_flows`, one row per person and calendar day of acceptance, for
+//! the AML and suspicious-pattern reports; docs/decisions/0035-investor-read-models.md), and
+//! the day's `partner_flows` and `t0_usage` rows as those reports answer them (`order_flows`
+//! per trade date, `t0_flows` per calendar day; docs/decisions/0038-order-read-models.md).
+//! Days are built in order; a day is recorded in Postgres (`flows_days`) only after its rows
+//! are in ClickHouse, and a build first drops the day's partitions, so a crash in between
+//! rebuilds the same rows.
 
 use crate::status::Horizon;
-use crate::tables::{Orders, Table};
+use crate::tables::{Funds, Orders, Table, TradeConfirmations};
 use crate::{metrics, Shared};
 use anyhow::Context;
 use chrono::{Days, NaiveDate};
@@ -74,8 +77,13 @@ pub async fn build_ready(
     if state.last_built.is_some_and(|b| b >= last_final) {
         return Ok(());
     }
-    // Every order committed by the time the cycle was first seen finished is in ClickHouse.
-    if shared.status.covered(Orders::NAME) < horizon.of(last_final, u64::try_from(state.horizon)?) {
+    // Every order committed by the time the cycle was first seen finished is in ClickHouse,
+    // with the confirmations (partner_flows counts what is unconfirmed) and the funds' caps.
+    let horizon = horizon.of(last_final, u64::try_from(state.horizon)?);
+    if [Orders::NAME, TradeConfirmations::NAME, Funds::NAME]
+        .iter()
+        .any(|s| shared.status.covered(s) < horizon)
+    {
         return Ok(());
     }
     let first = match state.last_built {
@@ -97,16 +105,18 @@ pub async fn build_ready(
 async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
     let started = Instant::now();
     let ch = &shared.ch;
-    ch.query(&format!(
-        "ALTER TABLE investor_flows DROP PARTITION '{day}'"
-    ))
-    .execute()
-    .await
-    .context("dropping a partial build")?;
-    tokio::time::timeout(BUILD_TIMEOUT, ch.query(&build_sql(day)).execute())
-        .await
-        .context("building investor flows: timed out")?
-        .with_context(|| format!("building the investor flows of {day}"))?;
+    for table in ["investor_flows", "order_flows", "t0_flows"] {
+        ch.query(&format!("ALTER TABLE {table} DROP PARTITION '{day}'"))
+            .execute()
+            .await
+            .with_context(|| format!("dropping a partial build of {table}"))?;
+    }
+    for sql in build_sql(day) {
+        tokio::time::timeout(BUILD_TIMEOUT, ch.query(&sql).execute())
+            .await
+            .context("building the order read models: timed out")?
+            .with_context(|| format!("building the order read models of {day}"))?;
+    }
     let (persons, orders): (u64, u64) = ch
         .query("SELECT count(), sum(order_count) FROM investor_flows WHERE day = toDate(?)")
         .bind(day.to_string())
@@ -135,9 +145,34 @@ async fn build(shared: &Shared, day: NaiveDate) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Day `day`'s rows (`flows/build.sql`, where `{day:Date}` is the day).
-pub fn build_sql(day: NaiveDate) -> String {
-    include_str!("flows/build.sql").replace("{day:Date}", &format!("toDate('{day}')"))
+/// The statements that build day `day`'s rows: its per-person flows (`flows/build.sql`),
+/// then the rows `partner_flows` answers for trade date `day` and `t0_usage` for calendar day
+/// `day`, stored as the reports' own SQL computes them from the orders.
+pub fn build_sql(day: NaiveDate) -> [String; 3] {
+    let day_sql = |sql: &str| {
+        sql.replace("{day:Date}", &format!("toDate('{day}')"))
+            .replace("{from:Date}", &format!("toDate('{day}')"))
+            .replace("{to:Date}", &format!("toDate('{day}')"))
+    };
+    [
+        day_sql(include_str!("flows/build.sql")),
+        format!(
+            "INSERT INTO order_flows (day, partner_id, fund_code, subscription_orders, \
+             subscriptions, redemption_orders, redemptions, fast_redemption_orders, \
+             fast_redemptions, net_settlement, unconfirmed)\n\
+             SELECT day, partner_id, fund_code, subscription_orders, subscriptions, \
+             redemption_orders, redemptions, fast_redemption_orders, fast_redemptions, \
+             net_settlement, unconfirmed FROM (\n{}\n)",
+            day_sql(include_str!("../../query/src/reports/partner_flows.sql"))
+        ),
+        format!(
+            "INSERT INTO t0_flows (day, fund_code, withdrawals, payments, investors, \
+             max_investor_withdrawals, investor_daily_cap, investors_at_cap, over_cap)\n\
+             SELECT day, fund_code, withdrawals, payments, investors, \
+             max_investor_withdrawals, investor_daily_cap, investors_at_cap, over_cap FROM (\n{}\n)",
+            day_sql(include_str!("../../query/src/reports/t0_usage.sql"))
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -171,8 +206,15 @@ mod tests {
 
     #[test]
     fn the_build_reads_one_day() {
-        let sql = build_sql(d("2026-12-01"));
-        assert!(sql.contains("WHERE day = toDate('2026-12-01')"));
-        assert!(!sql.contains(":Date}"));
+        let [persons, partners, t0] = build_sql(d("2026-12-01"));
+        assert!(persons.contains("WHERE day = toDate('2026-12-01')"));
+        assert!(partners.contains("INSERT INTO order_flows"));
+        assert!(partners
+            .contains("trade_date >= toDate('2026-12-01') AND trade_date <= toDate('2026-12-01')"));
+        assert!(t0.contains("INSERT INTO t0_flows"));
+        assert!(t0.contains("day >= toDate('2026-12-01') AND day <= toDate('2026-12-01')"));
+        for sql in [persons, partners, t0] {
+            assert!(!sql.contains(":Date}"), "{sql}");
+        }
     }
 }
