@@ -38,7 +38,9 @@ ALL LEFT JOIN
 (
     -- The masked ID from one account of each reported person-day (the first by number): a key
     -- read of `accounts`, where all of the day's traders would read most of it.
-    SELECT account_id AS first_account, id_masked FROM accounts FINAL
+    -- The latest version of each (what FINAL gives), grouped over these accounts only:
+    -- FINAL merges the whole table (3.2-3.9 s against 1.8-2.0 s on a peak day's 79k people).
+    SELECT account_id AS first_account, argMax(id_masked, version) AS id_masked FROM accounts
     WHERE account_id IN
     (
         SELECT min(account_id) FROM orders_by_day FINAL
@@ -49,4 +51,5 @@ ALL LEFT JOIN
             OR sumIf(amount, kind = 'fast_redemption' AND purpose = 'withdrawal')
                >= (SELECT aml_cash_threshold FROM report_settings)
     )
+    GROUP BY first_account
 ) AS acc USING first_account

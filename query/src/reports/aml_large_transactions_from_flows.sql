@@ -27,7 +27,9 @@ FROM
 ) AS flows
 ALL LEFT JOIN
 (
-    SELECT account_id AS first_account, id_masked FROM accounts FINAL
+    -- The latest version of each (what FINAL gives), grouped over these accounts only:
+    -- FINAL merges the whole table (3.2-3.9 s against 1.8-2.0 s on a peak day's 79k people).
+    SELECT account_id AS first_account, argMax(id_masked, version) AS id_masked FROM accounts
     WHERE account_id IN
     (
         SELECT first_account FROM investor_flows
@@ -36,4 +38,5 @@ ALL LEFT JOIN
                OR out_amount >= (SELECT aml_transfer_threshold FROM report_settings)
                OR cash_amount >= (SELECT aml_cash_threshold FROM report_settings))
     )
+    GROUP BY first_account
 ) AS acc USING first_account
