@@ -370,7 +370,10 @@ async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
             ),
             orders_sql(s, n, peak, &format!("toDate('{last}')")),
         ] {
-            ch.query(&sql).execute().await?;
+            // 18.16 reads `numbers(0)` as every number there is.
+            if !sql.ends_with("numbers(0))") {
+                ch.query(&sql).execute().await?;
+            }
         }
         anyhow::Ok(())
     })
