@@ -13,22 +13,21 @@ FROM
            hit_day + arrayJoin(range(toUInt64((SELECT structuring_window_days FROM report_settings)))) AS day
     FROM
     (
-        SELECT investor_key AS person, day AS hit_day, partner_ids AS partners,
-               account_ids AS accounts, in_amount, out_amount
-        FROM investor_flows
-        -- The amounts are read first; the partners and accounts only where a day is in a band
-        -- (a peak day's 9M people, of whom few are).
-        PREWHERE (in_amount >= intDiv((SELECT aml_transfer_threshold FROM report_settings)
-                                      * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100)
-                  AND in_amount < (SELECT aml_transfer_threshold FROM report_settings))
-              OR (out_amount >= intDiv((SELECT aml_transfer_threshold FROM report_settings)
-                                      * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100)
-                  AND out_amount < (SELECT aml_transfer_threshold FROM report_settings))
-              OR (cash_amount >= intDiv((SELECT aml_cash_threshold FROM report_settings)
-                                      * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100)
-                  AND cash_amount < (SELECT aml_cash_threshold FROM report_settings))
-        WHERE day > {from:Date} - (SELECT structuring_window_days FROM report_settings)
-          AND day <= {to:Date}
+        SELECT hit_day, person, partners, accounts, in_amount, out_amount
+        FROM
+        (
+            SELECT investor_key AS person, day AS hit_day, partner_ids AS partners,
+                   account_ids AS accounts, in_amount, out_amount, cash_amount,
+                   (SELECT aml_transfer_threshold FROM report_settings) AS t,
+                   (SELECT aml_cash_threshold FROM report_settings) AS c,
+                   intDiv(t * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS t_low,
+                   intDiv(c * (100 - (SELECT structuring_margin_pct FROM report_settings)), 100) AS c_low
+            FROM investor_flows
+            WHERE day > {from:Date} - (SELECT structuring_window_days FROM report_settings)
+              AND day <= {to:Date}
+        )
+        WHERE (in_amount >= t_low AND in_amount < t) OR (out_amount >= t_low AND out_amount < t)
+           OR (cash_amount >= c_low AND cash_amount < c)
     )
     WHERE day >= {from:Date} AND day <= {to:Date}
 )
