@@ -347,7 +347,7 @@ async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
     let last = s.day - Days::new(1);
     let label = format!("ClickHouse: accounts, fund, income and {n} orders (+{peak} on {last})");
     timed(&label, async {
-        for sql in [
+        let mut statements = vec![
             format!(
                 "INSERT INTO accounts SELECT toString(100000000000 + number), '{PARTNER}', \
                  concat('c', toString(number)), 'Bench', 'resident_id', '110105********0011', \
@@ -368,12 +368,13 @@ async fn history(ch: &clickhouse::Client, s: &Settings) -> anyhow::Result<()> {
                 n,
                 &format!("toDate('{first}') + intDiv(number, {per_day})"),
             ),
-            orders_sql(s, n, peak, &format!("toDate('{last}')")),
-        ] {
-            // 18.16 reads `numbers(0)` as every number there is.
-            if !sql.ends_with("numbers(0))") {
-                ch.query(&sql).execute().await?;
-            }
+        ];
+        // 18.16 reads `numbers(0)` as every number there is: no peak, no statement.
+        if peak > 0 {
+            statements.push(orders_sql(s, n, peak, &format!("toDate('{last}')")));
+        }
+        for sql in statements {
+            ch.query(&sql).execute().await?;
         }
         anyhow::Ok(())
     })
